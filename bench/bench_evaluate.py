@@ -1,0 +1,97 @@
+"""Checkpoint evaluation throughput: stored data → stored results, for a sample of N projects, next
+to a reference measured in the same run on the same database: one plain SQL statement computing
+the budget light of every project (INSERT … SELECT). Prints medians of --repeat runs and the ratio.
+
+    .venv/bin/python bench/bench_evaluate.py [--projects 100000] [--repeat 3] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from monitor.app import App
+from monitor.model import Checkpoint
+from monitor.sample import write_sample
+from monitor.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REFERENCE = """
+INSERT INTO bench_budget_light (project_code, light)
+SELECT p.code,
+       CASE WHEN r.executed * 12 * 100 < 60 * :month * p.budget THEN 'red'
+            WHEN r.executed * 12 * 100 < 80 * :month * p.budget THEN 'yellow'
+            ELSE 'green' END
+FROM project p JOIN project_report r ON r.project_code = p.code AND r.checkpoint = :cp
+"""
+
+
+def median_time(fn: object, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--projects", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary folder")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        url = args.database_url or f"sqlite:///{work / 'bench.db'}"
+        (work / "config.yaml").write_text(f"database: {{url: '{url}'}}\nrules_dir: {ROOT / 'rules'}\n")
+        app = App(load_settings(work / "config.yaml"))
+        t0 = time.perf_counter()
+        paths = write_sample(work / "data", projects=args.projects)
+        t1 = time.perf_counter()
+        counts = app.import_paths(list(paths.values()))
+        t2 = time.perf_counter()
+        cp = Checkpoint(2025, 5)
+        with app.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS bench_budget_light"))
+            conn.execute(text("CREATE TABLE bench_budget_light (project_code VARCHAR(21), light VARCHAR(8))"))
+            n_ind = conn.execute(
+                text(
+                    "SELECT count(*) FROM indicator i JOIN project_report r"
+                    " ON r.project_code = i.project_code AND r.checkpoint = :cp"
+                ),
+                {"cp": str(cp)},
+            ).scalar_one()
+
+        def reference() -> None:
+            with app.engine.begin() as conn:
+                conn.execute(text("DELETE FROM bench_budget_light"))
+                conn.execute(text(REFERENCE), {"month": cp.month, "cp": str(cp)})
+
+        def evaluate() -> None:
+            app.run(cp)
+
+        ref = median_time(reference, args.repeat)
+        ours = median_time(evaluate, args.repeat)
+        n = counts["projects"]
+        print(f"dataset: {n:,} projects, {counts['indicators']:,} indicators ({url.split(':')[0]})")
+        print(f"  sample written in {t1 - t0:.1f} s, imported in {t2 - t1:.1f} s")
+        print(f"evaluation {cp} (median of {args.repeat}): {ours:.2f} s")
+        print(f"  {n / ours:,.0f} projects/s, {n_ind / ours:,.0f} indicator rows/s")
+        print(
+            f"reference: plain SQL budget light over the same rows: {ref:.3f} s ({n / ref:,.0f} projects/s)"
+        )
+        print(f"ratio evaluation / reference: {ours / ref:.1f}x")
+        print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

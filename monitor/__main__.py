@@ -1,0 +1,5 @@
+"""`python -m monitor`: the same CLI as the `monitor` command."""
+
+from monitor.cli import main
+
+main()

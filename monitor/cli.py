@@ -1,0 +1,294 @@
+"""The thin command line: parse arguments, build the App from --config/--rules, call one function,
+print the outcome. Heavy modules are imported inside commands so `monitor --help` stays fast.
+Exit status: 0 ok, 1 bad input or failed check (every problem printed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from monitor.app import App
+    from monitor.summary import Summary
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common(f: F) -> F:
+    """--config and --rules, accepted by every command."""
+    f = click.option(
+        "--rules",
+        "rules_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Rules folder (default: rules_dir in config.yaml).",
+    )(f)
+    f = click.option(
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="config.yaml (default: $MONITOR_CONFIG, else ./config.yaml).",
+    )(f)
+    return f
+
+
+def fail(lines: list[str], code: int = 1) -> None:
+    for line in lines:
+        click.echo(line, err=True)
+    sys.exit(code)
+
+
+def make_app(config: str | None, rules_dir: str | None) -> App:
+    from monitor.app import App
+    from monitor.settings import config_path, load_settings
+    from monitor.yamlfile import Invalid
+
+    try:
+        return App(load_settings(config_path(config), rules_dir))
+    except Invalid as exc:
+        fail([str(p) for p in exc.problems])
+        raise  # unreachable
+
+
+def parse_checkpoint(_ctx: Any, _param: Any, value: str | None) -> Any:
+    from monitor.model import Checkpoint
+
+    if value is None:
+        return None
+    try:
+        return Checkpoint.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+checkpoint_option = click.option(
+    "--checkpoint", required=True, callback=parse_checkpoint, help="Checkpoint month YYYY-MM, e.g. 2025-05."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="budget-monitor")
+def main() -> None:
+    """budget-monitor: 预算绩效运行监控（双监控）green/yellow/red warnings at each checkpoint."""
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@common
+def import_cmd(paths: tuple[str, ...], config: str | None, rules_dir: str | None) -> None:
+    """Import units, projects, indicators and reports from CSV/XLSX files or folders (one transaction)."""
+    from monitor.importer import ImportFailed
+
+    app = make_app(config, rules_dir)
+    try:
+        counts = app.import_paths([Path(p) for p in paths])
+    except ImportFailed as exc:
+        fail([*(str(p) for p in exc.problems), f"{len(exc.problems)} problem(s); nothing was imported."])
+    click.echo("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@main.command()
+@common
+def check(config: str | None, rules_dir: str | None) -> None:
+    """Validate config.yaml and every rule file; print OK or every file:line error."""
+    app = make_app(config, rules_dir)
+    results = app.check()
+    bad = 0
+    for path, problems in results.items():
+        if problems:
+            bad += len(problems)
+            for p in problems:
+                click.echo(str(p))
+        else:
+            click.echo(f"{path}: OK")
+    if bad:
+        fail([f"{bad} error(s)"])
+
+
+@main.command()
+@checkpoint_option
+@common
+def run(checkpoint: Any, config: str | None, rules_dir: str | None) -> None:
+    """Evaluate a checkpoint and store its results (re-running replaces them; every run is recorded)."""
+    app = make_app(config, rules_dir)
+    outcome = run_with_progress(app, checkpoint)
+    print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
+
+
+def run_with_progress(app: App, checkpoint: Any) -> Any:
+    from rich.progress import Progress
+
+    from monitor.yamlfile import Invalid
+
+    try:
+        app.rules()
+    except Invalid as exc:
+        fail([str(p) for p in exc.problems])
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(f"evaluating {checkpoint}", total=None)
+        return app.run(checkpoint, lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def print_summary(s: Summary, run_id: int | None = None, rules_hash: str | None = None) -> None:
+    from rich.table import Table
+
+    from monitor.wording import wan
+
+    out = console()
+    title = f"检查点 {s.checkpoint}：{s.projects} 个项目，预算 {wan(s.budget)}"
+    if run_id is not None:
+        title += f"（run {run_id}，rules {rules_hash and rules_hash[:12]}）"
+    t = Table(title=title)
+    for col in ("灯色 light", "项目数 projects", "预算 budget", "占比 share"):
+        t.add_column(col, justify="right")
+    for key, label in (
+        ("green", "绿 green"),
+        ("yellow", "黄 yellow"),
+        ("red", "红 red"),
+        ("not_reported", "未报送 not reported"),
+    ):
+        share = f"{s.count[key] / s.projects:.1%}" if s.projects else "-"
+        t.add_row(label, str(s.count[key]), wan(s.amount[key]), share)
+    out.print(t)
+    worst = s.worst_units(10)
+    if worst:
+        w = Table(title="红黄灯最多的单位 · units with the most red/yellow projects")
+        for col in ("单位编码", "单位名称", "红", "黄", "绿", "未报送"):
+            w.add_column(col)
+        for u in worst:
+            w.add_row(u.unit_code, u.unit_name, str(u.red), str(u.yellow), str(u.green), str(u.not_reported))
+        out.print(w)
+
+
+@main.command()
+@checkpoint_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--unit", default=None, help="Only this unit's projects.")
+@click.option("--light", type=click.Choice(["green", "yellow", "red"]), default=None)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Write to a file (CSV gets a BOM for Excel)."
+)
+@common
+def results(
+    checkpoint: Any,
+    fmt: str,
+    unit: str | None,
+    light: str | None,
+    out: str | None,
+    config: str | None,
+    rules_dir: str | None,
+) -> None:
+    """Show the stored results of a checkpoint as a table, JSON or CSV."""
+    from monitor.app import results_csv, results_json
+
+    app = make_app(config, rules_dir)
+    rows = app.results(checkpoint, unit, light)
+    if not rows and not app_has_run(app, checkpoint):
+        fail([f"no results for checkpoint {checkpoint}: run `monitor run --checkpoint {checkpoint}` first"])
+    if fmt == "json":
+        text = results_json(rows) + "\n"
+    elif fmt == "csv":
+        text = results_csv(rows)
+    else:
+        print_results_table(rows)
+        return
+    if out:
+        Path(out).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="")
+        click.echo(f"wrote {len(rows)} project(s) to {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def app_has_run(app: App, checkpoint: Any) -> bool:
+    from monitor import store
+
+    with app.engine.connect() as conn:
+        return bool(store.runs(conn, str(checkpoint)))
+
+
+def console() -> Any:
+    """A rich console; when output is not a terminal (a pipe, a file) lines are not wrapped at 80."""
+    from rich.console import Console
+
+    c = Console()
+    return c if c.is_terminal else Console(width=240)
+
+
+def print_results_table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    colours = {"green": "green", "yellow": "yellow", "red": "red"}
+    words = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝"}
+    t = Table()
+    for col in ("项目编码", "项目名称", "单位", "执行率", "序时", "预算灯", "目标灯", "项目灯"):
+        t.add_column(col)
+    for r in rows:
+        rate = f"{r['execution_rate']:.1%}" if r["execution_rate"] is not None else "-"
+        t.add_row(
+            r["project_code"],
+            r["project_name"],
+            r["unit_code"],
+            rate,
+            f"{r['time_progress']:.1%}",
+            words.get(r["budget_light"], "-"),
+            words.get(r["target_light"], "-"),
+            f"[{colours.get(r['light'], 'dim')}]{words.get(r['light'], '未报送')}[/]",
+        )
+    console().print(t)
+
+
+@main.command()
+@click.option(
+    "--out", type=click.Path(file_okay=False), required=True, help="Folder to write the CSV files into."
+)
+@click.option("--projects", type=click.IntRange(min=1), default=2450, show_default=True)
+@click.option("--seed", type=int, default=2025, show_default=True)
+@click.option("--year", type=int, default=2025, show_default=True)
+def sample(out: str, projects: int, seed: int, year: int) -> None:
+    """Write a realistic prefecture dataset (units, projects, indicators, May and August reports)."""
+    from monitor.sample import write_sample
+
+    paths = write_sample(Path(out), projects=projects, seed=seed, year=year)
+    for kind, path in paths.items():
+        click.echo(f"{kind}: {path}")
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="demo",
+    show_default=True,
+    help="Folder for the sample data.",
+)
+@click.option("--projects", type=click.IntRange(min=1), default=2450, show_default=True)
+@click.option("--year", type=int, default=2025, show_default=True)
+@common
+def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str | None) -> None:
+    """The main job on the embedded defaults: sample data → import → May and August checkpoints → summary."""
+    from monitor.importer import ImportFailed
+    from monitor.model import Checkpoint
+    from monitor.sample import write_sample
+
+    app = make_app(config, rules_dir)
+    click.echo(f"database: {app.settings.redacted_url()}")
+    paths = write_sample(Path(out), projects=projects, year=year)
+    click.echo(f"sample data: {Path(out).resolve()}")
+    try:
+        counts = app.import_paths(list(paths.values()))
+    except ImportFailed as exc:
+        fail([str(p) for p in exc.problems])
+    click.echo("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for month in app.settings.checkpoint_months:
+        outcome = run_with_progress(app, Checkpoint(year, month))
+        print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

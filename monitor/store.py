@@ -1,0 +1,379 @@
+"""Storage: the database engine, bulk upserts of imported rows, loading a checkpoint's inputs and
+saving its results. SQLAlchemy Core with executemany (no ORM objects per row) on any SQLAlchemy
+URL; dialect-specific upsert where the dialect has one, a portable fallback otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from monitor import tables as t
+from monitor.model import (
+    Direction,
+    Indicator,
+    IndicatorReport,
+    Inputs,
+    Kind,
+    Project,
+    ProjectReport,
+    ProjectResult,
+    Unit,
+)
+
+CHUNK = 5000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys on and a busy timeout, like a server database."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table that does not exist yet."""
+    SQLModel.metadata.create_all(engine)
+
+
+def table(model: type[SQLModel]) -> Table:
+    tbl = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(tbl, Table)
+    return tbl
+
+
+UNIT = table(t.UnitRow)
+PROJECT = table(t.ProjectRow)
+INDICATOR = table(t.IndicatorRow)
+PROJECT_REPORT = table(t.ProjectReportRow)
+INDICATOR_REPORT = table(t.IndicatorReportRow)
+RUN = table(t.RunRow)
+RULE_VERSION = table(t.RuleVersionRow)
+PROJECT_RESULT = table(t.ProjectResultRow)
+INDICATOR_RESULT = table(t.IndicatorResultRow)
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int = CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def upsert(conn: Connection, tbl: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows`, replacing rows with the same primary key (re-import is an upsert by code)."""
+    if not rows:
+        return
+    keys = [c.name for c in tbl.primary_key.columns]
+    others = [c.name for c in tbl.columns if c.name not in keys]
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        stmt: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(tbl)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={name: stmt.excluded[name] for name in others}
+        )
+        for chunk in _chunks(rows):
+            conn.execute(stmt, list(chunk))
+        return
+    # Portable fallback: update what exists, insert the rest.
+    existing = {tuple(r) for r in conn.execute(select(*[tbl.c[k] for k in keys]))}
+    new = [r for r in rows if tuple(r[k] for k in keys) not in existing]
+    old = [r for r in rows if tuple(r[k] for k in keys) in existing]
+    if new:
+        conn.execute(insert(tbl), new)
+    if old:
+        from sqlalchemy import bindparam
+
+        where = [tbl.c[k] == bindparam(f"k_{k}") for k in keys]
+        stmt2 = update(tbl).where(*where).values({n: bindparam(f"v_{n}") for n in others})
+        conn.execute(
+            stmt2, [{**{f"k_{k}": r[k] for k in keys}, **{f"v_{n}": r[n] for n in others}} for r in old]
+        )
+
+
+# --- imported data ----------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """Everything one import read, already parsed and validated, in dependency order."""
+
+    units: list[Unit] = field(default_factory=list)
+    projects: list[Project] = field(default_factory=list)
+    indicators: list[Indicator] = field(default_factory=list)
+    project_reports: list[ProjectReport] = field(default_factory=list)
+    indicator_reports: list[IndicatorReport] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "units": len(self.units),
+            "projects": len(self.projects),
+            "indicators": len(self.indicators),
+            "project_reports": len(self.project_reports),
+            "indicator_reports": len(self.indicator_reports),
+        }
+
+
+def unit_row(u: Unit) -> dict[str, Any]:
+    return {"code": u.code, "name": u.name, "email": ";".join(u.emails), "supervisor_code": u.supervisor_code}
+
+
+def indicator_row(i: Indicator) -> dict[str, Any]:
+    d = asdict(i)
+    d["direction"] = i.direction.value
+    d["kind"] = i.kind.value if i.kind else None
+    return d
+
+
+def write_batch(conn: Connection, batch: Batch) -> None:
+    """Upsert a validated batch inside the caller's transaction, parents before children."""
+    upsert(conn, UNIT, [unit_row(u) for u in batch.units])
+    upsert(conn, PROJECT, [asdict(p) for p in batch.projects])
+    upsert(conn, INDICATOR, [indicator_row(i) for i in batch.indicators])
+    upsert(conn, PROJECT_REPORT, [asdict(r) for r in batch.project_reports])
+    upsert(conn, INDICATOR_REPORT, [asdict(r) for r in batch.indicator_reports])
+
+
+@dataclass(frozen=True)
+class KnownCodes:
+    """Codes already in the database, for validating references in a new batch."""
+
+    units: frozenset[str]
+    projects: Mapping[str, tuple[int, int]]  # code -> (budget, carryover)
+    indicators: frozenset[tuple[str, str]]
+
+
+def known_codes(conn: Connection) -> KnownCodes:
+    return KnownCodes(
+        units=frozenset(r[0] for r in conn.execute(select(UNIT.c.code))),
+        projects={
+            r[0]: (r[1], r[2])
+            for r in conn.execute(select(PROJECT.c.code, PROJECT.c.budget, PROJECT.c.carryover))
+        },
+        indicators=frozenset(
+            (r[0], r[1]) for r in conn.execute(select(INDICATOR.c.project_code, INDICATOR.c.code))
+        ),
+    )
+
+
+# --- evaluation inputs ---------------------------------------------------------------------------
+
+
+def _unit(r: Any) -> Unit:
+    emails = tuple(e.strip() for e in (r.email or "").split(";") if e.strip())
+    return Unit(r.code, r.name, emails, r.supervisor_code)
+
+
+def load_units(conn: Connection) -> dict[str, Unit]:
+    return {r.code: _unit(r) for r in conn.execute(select(UNIT))}
+
+
+def load_inputs(conn: Connection, checkpoint: str, project_codes: Iterable[str] | None = None) -> Inputs:
+    """Load units, projects, indicators and the reports of `checkpoint` (optionally some projects only)."""
+    wanted = set(project_codes) if project_codes is not None else None
+    projects = [
+        Project(r.code, r.name, r.unit_code, r.budget, r.carryover, r.fund_flag, r.category, r.profile)
+        for r in conn.execute(select(PROJECT).order_by(PROJECT.c.code))
+        if wanted is None or r.code in wanted
+    ]
+    indicators: dict[str, list[Indicator]] = {}
+    for r in conn.execute(select(INDICATOR).order_by(INDICATOR.c.project_code, INDICATOR.c.code)):
+        if wanted is not None and r.project_code not in wanted:
+            continue
+        indicators.setdefault(r.project_code, []).append(
+            Indicator(
+                r.project_code,
+                r.code,
+                r.level1,
+                r.level2,
+                r.name,
+                Direction(r.direction),
+                r.target,
+                r.measure_unit,
+                Kind(r.kind) if r.kind else None,
+                r.profile,
+            )
+        )
+    reports = {
+        r.project_code: ProjectReport(r.checkpoint, r.project_code, r.executed, r.forecast_executed)
+        for r in conn.execute(select(PROJECT_REPORT).where(PROJECT_REPORT.c.checkpoint == checkpoint))
+    }
+    ind_reports = {
+        (r.project_code, r.indicator_code): IndicatorReport(
+            r.checkpoint,
+            r.project_code,
+            r.indicator_code,
+            r.actual,
+            r.forecast,
+            r.possibility,
+            r.causes,
+            r.cause_text,
+            r.measures,
+        )
+        for r in conn.execute(select(INDICATOR_REPORT).where(INDICATOR_REPORT.c.checkpoint == checkpoint))
+    }
+    return Inputs(load_units(conn), projects, indicators, reports, ind_reports)
+
+
+# --- runs and results -----------------------------------------------------------------------------
+
+
+def save_rule_version(conn: Connection, rules_hash: str, content: str, now: dt.datetime) -> None:
+    exists = conn.execute(select(RULE_VERSION.c.hash).where(RULE_VERSION.c.hash == rules_hash)).first()
+    if not exists:
+        conn.execute(insert(RULE_VERSION).values(hash=rules_hash, content=content, created_at=now))
+
+
+def start_run(conn: Connection, checkpoint: str, rules_hash: str, now: dt.datetime) -> int:
+    res = conn.execute(
+        insert(RUN).values(checkpoint=checkpoint, started_at=now, rules_hash=rules_hash, status="running")
+    )
+    pk = res.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def project_result_row(r: ProjectResult, run_id: int) -> dict[str, Any]:
+    return {
+        "checkpoint": r.checkpoint,
+        "project_code": r.project_code,
+        "run_id": run_id,
+        "unit_code": r.unit_code,
+        "project_name": r.project_name,
+        "status": r.status.value,
+        "budget": r.budget,
+        "executed": r.executed,
+        "execution_rate": r.execution_rate,
+        "time_progress": r.time_progress,
+        "budget_light": r.budget_light.value if r.budget_light else None,
+        "target_light": r.target_light.value if r.target_light else None,
+        "light": r.light.value if r.light else None,
+        "reasons": "\n".join(r.reasons),
+    }
+
+
+def save_results(
+    conn: Connection, run_id: int, checkpoint: str, results: Sequence[ProjectResult], now: dt.datetime
+) -> dict[str, int]:
+    """Replace the stored results of `checkpoint` with `results` and close the run; returns counts."""
+    conn.execute(delete(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint))
+    conn.execute(delete(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint))
+    rows = [project_result_row(r, run_id) for r in results]
+    for chunk in _chunks(rows):
+        conn.execute(insert(PROJECT_RESULT), list(chunk))
+    ind_rows = [
+        {
+            "checkpoint": r.checkpoint,
+            "project_code": r.project_code,
+            "indicator_code": i.indicator_code,
+            "name": i.name,
+            "kind": i.kind.value,
+            "light": i.light.value,
+            "ratio": i.ratio,
+            "reason": i.reason,
+            "target": i.target,
+            "actual": i.actual,
+            "measure_unit": i.measure_unit,
+            "direction": i.direction,
+        }
+        for r in results
+        for i in r.indicators
+    ]
+    for chunk in _chunks(ind_rows):
+        conn.execute(insert(INDICATOR_RESULT), list(chunk))
+    counts = {"projects": len(results), "reported": 0, "green": 0, "yellow": 0, "red": 0, "not_reported": 0}
+    for r in results:
+        if r.light is None:
+            counts["not_reported"] += 1
+        else:
+            counts["reported"] += 1
+            counts[r.light.value if r.light.value in counts else "green"] += 1
+    conn.execute(update(RUN).where(RUN.c.id == run_id).values(finished_at=now, status="finished", **counts))
+    return counts
+
+
+def runs(conn: Connection, checkpoint: str | None = None) -> list[dict[str, Any]]:
+    q = select(RUN).order_by(RUN.c.id)
+    if checkpoint:
+        q = q.where(RUN.c.checkpoint == checkpoint)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def load_results(
+    conn: Connection, checkpoint: str, unit: str | None = None, light: str | None = None
+) -> list[dict[str, Any]]:
+    """Stored results of `checkpoint` as plain dicts in the stable JSON shape (see README)."""
+    q = select(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint)
+    if unit:
+        q = q.where(PROJECT_RESULT.c.unit_code == unit)
+    if light:
+        q = q.where(PROJECT_RESULT.c.light == light)
+    q = q.order_by(PROJECT_RESULT.c.unit_code, PROJECT_RESULT.c.project_code)
+    projects = [dict(r._mapping) for r in conn.execute(q)]
+    inds: dict[str, list[dict[str, Any]]] = {}
+    iq = select(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint)
+    if unit:
+        iq = iq.where(
+            INDICATOR_RESULT.c.project_code.in_(
+                select(PROJECT_RESULT.c.project_code).where(
+                    PROJECT_RESULT.c.checkpoint == checkpoint, PROJECT_RESULT.c.unit_code == unit
+                )
+            )
+        )
+    for r in conn.execute(iq.order_by(INDICATOR_RESULT.c.project_code, INDICATOR_RESULT.c.indicator_code)):
+        inds.setdefault(r.project_code, []).append(dict(r._mapping))
+    out = []
+    for p in projects:
+        out.append(
+            {
+                "project_code": p["project_code"],
+                "project_name": p["project_name"],
+                "unit_code": p["unit_code"],
+                "checkpoint": p["checkpoint"],
+                "status": p["status"],
+                "budget_light": p["budget_light"],
+                "target_light": p["target_light"],
+                "light": p["light"],
+                "execution_rate": p["execution_rate"],
+                "time_progress": p["time_progress"],
+                "budget": p["budget"],
+                "executed": p["executed"],
+                "reasons": [s for s in p["reasons"].split("\n") if s],
+                "indicators": [
+                    {
+                        "indicator_code": i["indicator_code"],
+                        "name": i["name"],
+                        "kind": i["kind"],
+                        "light": i["light"],
+                        "ratio": i["ratio"],
+                        "reason": i["reason"],
+                    }
+                    for i in inds.get(p["project_code"], [])
+                ],
+            }
+        )
+    return out
+
+
+def count_rows(conn: Connection, tbl: Table) -> int:
+    return int(conn.execute(select(func.count()).select_from(tbl)).scalar_one())
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2)

@@ -1,0 +1,130 @@
+"""The database schema: SQLModel tables for inputs (units, projects, indicators, reports) and
+outputs (runs, rule versions, project and indicator results). Money columns are BIGINT fen.
+Portable SQL only: the same schema serves SQLite (default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+class UnitRow(SQLModel, table=True):
+    __tablename__ = "unit"
+    code: str = Field(primary_key=True, max_length=32)
+    name: str
+    email: str  # one or more addresses separated by ';'
+    supervisor_code: str | None = Field(default=None, max_length=32)
+
+
+class ProjectRow(SQLModel, table=True):
+    __tablename__ = "project"
+    code: str = Field(primary_key=True, max_length=21)
+    name: str
+    unit_code: str = Field(foreign_key="unit.code", index=True, max_length=32)
+    budget: int = Field(sa_column=Column(BigInteger, nullable=False))
+    carryover: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    fund_flag: str | None = None
+    category: str | None = None
+    profile: str | None = None
+
+
+class IndicatorRow(SQLModel, table=True):
+    __tablename__ = "indicator"
+    project_code: str = Field(primary_key=True, foreign_key="project.code", max_length=21)
+    code: str = Field(primary_key=True, max_length=32)
+    level1: str
+    level2: str
+    name: str
+    direction: str
+    target: str
+    measure_unit: str = ""
+    kind: str | None = None
+    profile: str | None = None
+
+
+class ProjectReportRow(SQLModel, table=True):
+    __tablename__ = "project_report"
+    checkpoint: str = Field(primary_key=True, max_length=7)
+    project_code: str = Field(primary_key=True, foreign_key="project.code", max_length=21)
+    executed: int = Field(sa_column=Column(BigInteger, nullable=False))
+    forecast_executed: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class IndicatorReportRow(SQLModel, table=True):
+    __tablename__ = "indicator_report"
+    checkpoint: str = Field(primary_key=True, max_length=7)
+    project_code: str = Field(primary_key=True, max_length=21)
+    indicator_code: str = Field(primary_key=True, max_length=32)
+    actual: str | None = None
+    forecast: str | None = None
+    possibility: str | None = None
+    causes: str | None = None
+    cause_text: str | None = None
+    measures: str | None = None
+
+
+class RuleVersionRow(SQLModel, table=True):
+    """The exact rule content a run used, keyed by its hash (rules are versioned)."""
+
+    __tablename__ = "rule_version"
+    hash: str = Field(primary_key=True, max_length=64)
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime
+
+
+class RunRow(SQLModel, table=True):
+    """One evaluation of one checkpoint; every run is kept, the latest one's results are stored."""
+
+    __tablename__ = "run"
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint: str = Field(index=True, max_length=7)
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    rules_hash: str = Field(max_length=64)
+    status: str = "running"  # running / finished / failed
+    projects: int = 0
+    reported: int = 0
+    green: int = 0
+    yellow: int = 0
+    red: int = 0
+    not_reported: int = 0
+
+
+class ProjectResultRow(SQLModel, table=True):
+    __tablename__ = "project_result"
+    checkpoint: str = Field(primary_key=True, max_length=7)
+    project_code: str = Field(primary_key=True, max_length=21)
+    run_id: int = Field(index=True)
+    unit_code: str = Field(max_length=32)
+    project_name: str
+    status: str
+    budget: int = Field(sa_column=Column(BigInteger, nullable=False))
+    executed: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    execution_rate: float | None = None
+    time_progress: float
+    budget_light: str | None = None
+    target_light: str | None = None
+    light: str | None = None
+    reasons: str = ""  # newline-separated
+
+
+class IndicatorResultRow(SQLModel, table=True):
+    __tablename__ = "indicator_result"
+    checkpoint: str = Field(primary_key=True, max_length=7)
+    project_code: str = Field(primary_key=True, max_length=21)
+    indicator_code: str = Field(primary_key=True, max_length=32)
+    name: str
+    kind: str
+    light: str
+    ratio: float | None = None
+    reason: str
+    target: str = ""
+    actual: str | None = None
+    measure_unit: str = ""
+    direction: str = ""
+
+
+Index("ix_project_result_unit", ProjectResultRow.checkpoint, ProjectResultRow.unit_code)

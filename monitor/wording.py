@@ -1,0 +1,48 @@
+"""Numbers into the words a unit reads: percentages, 万元 amounts and threshold phrases.
+Ratios compared with a threshold are truncated, never rounded up, so a shown value always lands on
+the same side of the threshold as the exact value (59.99 % shows as 59.9 %, not 60.0 %).
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from monitor.model import FEN_PER_WAN
+
+
+def pct_floor(x: Fraction, digits: int = 1) -> str:
+    """`x` as a percentage truncated towards minus infinity: 0.59996 → '59.9%'."""
+    scale = 10**digits
+    n = math.floor(x * 100 * scale)
+    return f"{Decimal(n).scaleb(-digits)}%"
+
+
+def pct(x: Fraction | float, digits: int = 1) -> str:
+    """`x` as a rounded percentage: 5/12 → '41.7%'."""
+    return f"{float(x) * 100:.{digits}f}%"
+
+
+def pct_threshold(x: Fraction | Decimal) -> str:
+    """A threshold as the shortest exact percentage: 0.6 → '60%', 0.055 → '5.5%'."""
+    d = Decimal(x.numerator) / Decimal(x.denominator) if isinstance(x, Fraction) else x
+    s = format((d * 100).normalize(), "f")
+    return f"{s}%"
+
+
+def wan(fen: int) -> str:
+    """fen as 万元 with two decimals: 11800000000 → '11,800.00万元'."""
+    return f"{wan_value(fen):,}万元"
+
+
+def wan_value(fen: int) -> Decimal:
+    """fen as an exact Decimal of 万元, rounded half-up to two decimals."""
+    return (Decimal(fen) / FEN_PER_WAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def num(x: Fraction) -> str:
+    """A computed quantity (e.g. target × P) for reading: integers stay whole, else two decimals."""
+    if x.denominator == 1:
+        return f"{x.numerator:,}"
+    return f"{float(x):,.2f}"

@@ -1,0 +1,29 @@
+"""ruff (lint and format) and mypy are part of the test suite: style and types regress like behaviour."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_ruff_lint_is_clean() -> None:
+    res = run("ruff", "check", "monitor", "tests", "bench")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    res = run("ruff", "format", "--check", "monitor", "tests", "bench")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    res = run("mypy", "monitor")
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,8 +17,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from monitor.delivery import Transport
 from monitor.model import Checkpoint
 from monitor.pipeline import Progress, RunOutcome
+from monitor.render import Templates
 from monitor.rules import RuleSet
 from monitor.settings import Settings
 from monitor.yamlfile import Invalid, Problem
@@ -68,17 +71,108 @@ class App:
             except Invalid as exc:
                 for p in exc.problems:
                     out.setdefault(p.file, []).append(p)
+        out.update(self.check_templates())
         return out
+
+    def check_templates(self) -> dict[str, list[Problem]]:
+        """Compile every template and render it against an example view; {folder or file: problems}."""
+        from monitor.render import TemplateErrors, TemplateProblem, Templates
+        from monitor.views import examples
+
+        folder = str(self.settings.templates_dir)
+        try:
+            templates = Templates(self.settings.templates_dir, self.settings.template_override_dir)
+        except TemplateErrors as exc:
+            return {folder: [Problem(p.name, p.line, "", p.message) for p in exc.problems]}
+        problems = []
+        for kind, view in examples().items():
+            try:
+                templates.render(kind, view)
+            except TemplateProblem as p:
+                problems.append(Problem(p.name, p.line, "", p.message))
+        return {folder: problems}
+
+    def templates(self) -> Templates:
+        from monitor.render import Templates
+
+        return Templates(self.settings.templates_dir, self.settings.template_override_dir)
+
+    def transport(self) -> Transport:
+        from monitor.delivery import make_transport
+
+        s = self.settings
+        return make_transport(s.mail, s.mail_dir, s.smtp_password)
 
     def import_paths(self, paths: Sequence[Path]) -> dict[str, int]:
         from monitor.importer import import_paths
 
         return import_paths(self.engine, paths)
 
-    def run(self, checkpoint: Checkpoint, progress: Progress | None = None) -> RunOutcome:
+    def run(self, checkpoint: Checkpoint, progress: Progress | None = None, send: bool = True) -> RunOutcome:
+        """Evaluate, store, queue the messages and (unless send=False) deliver them."""
         from monitor.pipeline import run_checkpoint
 
-        return run_checkpoint(self.engine, self.rules(), checkpoint, self.clock, progress)
+        rules, templates = self.rules(), self.templates()  # both validated before anything is written
+        transport = self.transport() if send else None
+        return run_checkpoint(
+            self.engine,
+            rules,
+            self.settings,
+            templates,
+            checkpoint,
+            self.clock,
+            transport=transport,
+            progress=progress,
+        )
+
+    def send(self) -> Counter[str]:
+        from monitor.pipeline import deliver
+
+        return deliver(self.engine, self.settings, self.transport(), self.clock)
+
+    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+        from monitor import outbox
+
+        with self.engine.connect() as conn:
+            return outbox.messages(conn, status)
+
+    def retry(self, ids: Sequence[int] | None) -> int:
+        from monitor import outbox
+
+        with self.engine.begin() as conn:
+            return outbox.requeue(conn, ids, self.clock())
+
+    def preview_mail(self, checkpoint: Checkpoint, out: Path, unit: str | None = None) -> list[Path]:
+        """Render the messages a run would send now, as if none had been sent, into `out`; queue nothing."""
+        from email import message_from_bytes, policy
+
+        from monitor import messages, notify, store
+
+        templates = self.templates()
+        now = self.clock()
+        cp = str(checkpoint)
+        previous_cp = checkpoint.previous_in(list(self.settings.checkpoint_months))
+        with self.engine.connect() as conn:
+            results = store.load_results(conn, cp)
+            units = store.load_units(conn)
+            previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+        prev_label = str(previous_cp) if previous_cp and previous else None
+        options = messages.options(self.settings, checkpoint, now)
+        notices = notify.decide(cp, results, units, previous, prev_label, {}, options)
+        if unit:
+            notices = [n for n in notices if n.unit_code == unit]
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for i, row in enumerate(messages.compose_all(notices, cp, templates, self.settings, now), 1):
+            stem = out / f"{i:04d}-{row['kind']}-{row['unit_code'] or 'bureau'}"
+            raw = row["raw"].encode("ascii")
+            stem.with_suffix(".eml").write_bytes(raw)
+            msg = message_from_bytes(raw, policy=policy.default)
+            html = msg.get_body(("html",))
+            if html is not None:
+                stem.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
+            written.append(stem.with_suffix(".eml"))
+        return written
 
     def results(
         self, checkpoint: Checkpoint, unit: str | None = None, light: str | None = None
@@ -106,8 +200,15 @@ CSV_COLUMNS = [
 
 def results_json(rows: list[dict[str, Any]]) -> str:
     """The stable JSON shape: one object per project (see README); budgets are not part of it."""
-    keep = [*CSV_COLUMNS, "indicators"]
-    return json.dumps([{k: r[k] for k in keep} for r in rows], ensure_ascii=False, indent=2)
+    ind_keys = ("indicator_code", "name", "kind", "light", "ratio", "reason")
+    out = [
+        {
+            **{k: r[k] for k in CSV_COLUMNS},
+            "indicators": [{k: i[k] for k in ind_keys} for i in r["indicators"]],
+        }
+        for r in rows
+    ]
+    return json.dumps(out, ensure_ascii=False, indent=2)
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:

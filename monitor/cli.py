@@ -113,26 +113,151 @@ def check(config: str | None, rules_dir: str | None) -> None:
 
 @main.command()
 @checkpoint_option
+@click.option(
+    "--no-send", is_flag=True, help="Queue the messages but do not deliver them (`monitor send` does)."
+)
 @common
-def run(checkpoint: Any, config: str | None, rules_dir: str | None) -> None:
-    """Evaluate a checkpoint and store its results (re-running replaces them; every run is recorded)."""
+def run(checkpoint: Any, no_send: bool, config: str | None, rules_dir: str | None) -> None:
+    """Evaluate a checkpoint, store its results, queue and send the warning e-mails.
+
+    Re-running replaces the results and keeps a record of each run; units whose results did not
+    change hear nothing again."""
     app = make_app(config, rules_dir)
-    outcome = run_with_progress(app, checkpoint)
+    outcome = run_with_progress(app, checkpoint, send=not no_send)
     print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
+    print_mail(app, outcome.queued, outcome.delivery, sent=not no_send)
 
 
-def run_with_progress(app: App, checkpoint: Any) -> Any:
+def run_with_progress(app: App, checkpoint: Any, send: bool) -> Any:
     from rich.progress import Progress
 
+    from monitor.render import TemplateErrors
     from monitor.yamlfile import Invalid
 
     try:
         app.rules()
+        app.templates()
     except Invalid as exc:
+        fail([str(p) for p in exc.problems])
+    except TemplateErrors as exc:
         fail([str(p) for p in exc.problems])
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"evaluating {checkpoint}", total=None)
-        return app.run(checkpoint, lambda done, total: bar.update(task, completed=done, total=total))
+        return app.run(
+            checkpoint, lambda done, total: bar.update(task, completed=done, total=total), send=send
+        )
+
+
+def print_mail(app: App, queued: list[dict[str, Any]], delivery: Any, sent: bool) -> None:
+    from collections import Counter
+
+    kinds = Counter(q["kind"] for q in queued)
+    if not queued:
+        click.echo("messages: none new (results unchanged since the last run of this checkpoint)")
+    else:
+        words = {
+            "warning": "warning digests",
+            "reminder": "reminders",
+            "summary": "bureau summary",
+            "all_clear": "all-clear",
+        }
+        click.echo(
+            "messages queued: " + ", ".join(f"{n} {words.get(k, k)}" for k, n in sorted(kinds.items()))
+        )
+    if sent:
+        print_delivery(app, delivery)
+    else:
+        click.echo("not sent (--no-send): deliver them with `monitor send`")
+
+
+def print_delivery(app: App, delivery: Any) -> None:
+    parts = [f"{k} {delivery[k]}" for k in ("sent", "retry", "failed", "released") if delivery.get(k)]
+    click.echo("delivery: " + (", ".join(parts) if parts else "nothing pending"))
+    if app.settings.mail.mode == "file":
+        click.echo(f"e-mails written as .eml files to: {app.settings.mail_dir}")
+    if delivery.get("failed") or delivery.get("retry"):
+        click.echo("see `monitor outbox --status failed` / `--status pending` for the errors", err=True)
+
+
+@main.command()
+@common
+def send(config: str | None, rules_dir: str | None) -> None:
+    """Deliver every pending message (and messages a stopped process left half-sent)."""
+    app = make_app(config, rules_dir)
+    delivery = app.send()
+    print_delivery(app, delivery)
+    if delivery.get("failed"):
+        sys.exit(1)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), default=None)
+@common
+@click.pass_context
+def outbox(ctx: click.Context, status: str | None, config: str | None, rules_dir: str | None) -> None:
+    """List queued messages with their status and errors (`monitor outbox retry` re-queues)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.table import Table
+
+    app = make_app(config, rules_dir)
+    rows = app.outbox(status)
+    t = Table()
+    for col in (
+        "id",
+        "checkpoint",
+        "kind",
+        "reason",
+        "unit",
+        "status",
+        "attempts",
+        "recipients",
+        "last error",
+    ):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            r["checkpoint"],
+            r["kind"],
+            r["reason"],
+            r["unit_code"] or "-",
+            r["status"],
+            str(r["attempts"]),
+            r["recipients"],
+            r["last_error"] or "",
+        )
+    console().print(t)
+    click.echo(f"{len(rows)} message(s)")
+
+
+@outbox.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--failed", "all_failed", is_flag=True, help="Re-queue every failed message.")
+@common
+def outbox_retry(ids: tuple[int, ...], all_failed: bool, config: str | None, rules_dir: str | None) -> None:
+    """Put failed messages back in the queue (then `monitor send`)."""
+    if not ids and not all_failed:
+        raise click.UsageError("give message ids or --failed")
+    app = make_app(config, rules_dir)
+    n = app.retry(None if all_failed else list(ids))
+    click.echo(f"re-queued {n} message(s); deliver them with `monitor send`")
+
+
+@main.command("preview-mail")
+@checkpoint_option
+@click.option("--unit", default=None, help="Only this unit's messages.")
+@click.option("--out", type=click.Path(file_okay=False), default="mail-preview", show_default=True)
+@common
+def preview_mail(
+    checkpoint: Any, unit: str | None, out: str, config: str | None, rules_dir: str | None
+) -> None:
+    """Write the messages of a checkpoint as .eml and .html files, without queueing anything."""
+    app = make_app(config, rules_dir)
+    if not app_has_run(app, checkpoint):
+        fail([f"no results for {checkpoint}: run `monitor run --checkpoint {checkpoint} --no-send` first"])
+    written = app.preview_mail(checkpoint, Path(out), unit)
+    click.echo(f"wrote {len(written)} message(s) to {Path(out).resolve()}")
 
 
 def print_summary(s: Summary, run_id: int | None = None, rules_hash: str | None = None) -> None:
@@ -271,7 +396,8 @@ def sample(out: str, projects: int, seed: int, year: int) -> None:
 @click.option("--year", type=int, default=2025, show_default=True)
 @common
 def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str | None) -> None:
-    """The main job on the embedded defaults: sample data → import → May and August checkpoints → summary."""
+    """The main job on the embedded defaults: sample data → import → May and August checkpoints →
+    summary and warning e-mails (written as .eml files in mail mode `file`)."""
     from monitor.importer import ImportFailed
     from monitor.model import Checkpoint
     from monitor.sample import write_sample
@@ -286,8 +412,9 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
         fail([str(p) for p in exc.problems])
     click.echo("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for month in app.settings.checkpoint_months:
-        outcome = run_with_progress(app, Checkpoint(year, month))
+        outcome = run_with_progress(app, Checkpoint(year, month), send=True)
         print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
+        print_mail(app, outcome.queued, outcome.delivery, sent=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

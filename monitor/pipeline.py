@@ -1,24 +1,31 @@
-"""A checkpoint run, top to bottom: load the checkpoint's inputs from the store, evaluate them with
-the pure core, store the results with the rules' hash and the run time, and return the summary.
-Each stage is a call to a small module; no stage calls the next one itself.
+"""A checkpoint run, top to bottom, as in the design diagram:
+load inputs → evaluate (pure) → store results → decide who is told what (pure) → compose messages
+→ queue them in the outbox (persisted) → deliver. Each stage is a call to a small module; no stage
+calls the next one itself. The scheduler and the CLI only call `run_checkpoint` and `deliver`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, update
 
-from monitor import store
+from monitor import messages, notify, outbox, store
+from monitor.delivery import Transport
 from monitor.evaluate import evaluate_project
 from monitor.model import Checkpoint, ProjectResult
 from monitor.policy import Policies
+from monitor.render import Templates
 from monitor.rules import RuleSet
+from monitor.settings import Settings
 from monitor.summary import Summary, summarize
 
 Progress = Callable[[int, int], None]  # (done, total)
+Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
@@ -27,20 +34,20 @@ class RunOutcome:
     checkpoint: str
     rules_hash: str
     summary: Summary
+    queued: list[dict[str, str | None]] = field(
+        default_factory=list
+    )  # kind, reason, unit of each new message
+    delivery: Counter[str] = field(default_factory=Counter)
 
 
-def run_checkpoint(
-    engine: Engine,
-    rules: RuleSet,
-    checkpoint: Checkpoint,
-    now: Callable[[], dt.datetime],
-    progress: Progress | None = None,
-) -> RunOutcome:
+def evaluate_checkpoint(
+    engine: Engine, rules: RuleSet, checkpoint: Checkpoint, clock: Clock, progress: Progress | None = None
+) -> tuple[int, Summary]:
     """Evaluate `checkpoint` and replace its stored results; every run is recorded, failed ones too."""
     cp = str(checkpoint)
     with engine.begin() as conn:
-        store.save_rule_version(conn, rules.hash, rules.content, now())
-        run_id = store.start_run(conn, cp, rules.hash, now())
+        store.save_rule_version(conn, rules.hash, rules.content, clock())
+        run_id = store.start_run(conn, cp, rules.hash, clock())
     try:
         with engine.connect() as conn:
             inputs = store.load_inputs(conn, cp)
@@ -62,16 +69,76 @@ def run_checkpoint(
             if progress and (i % 1000 == 0 or i == total):
                 progress(i, total)
         with engine.begin() as conn:
-            store.save_results(conn, run_id, cp, results, now())
+            store.save_results(conn, run_id, cp, results, clock())
     except BaseException:
         with engine.begin() as conn:
-            conn.execute(
-                update(store.RUN).where(store.RUN.c.id == run_id).values(status="failed", finished_at=now())
-            )
+            failed = {"status": "failed", "finished_at": store.as_utc(clock())}
+            conn.execute(update(store.RUN).where(store.RUN.c.id == run_id).values(**failed))
         raise
     names = {code: u.name for code, u in inputs.units.items()}
     rows = [
         store.project_result_row(r, run_id) | {"indicators": [{"light": i.light.value} for i in r.indicators]}
         for r in results
     ]
-    return RunOutcome(run_id, cp, rules.hash, summarize(cp, rows, names))
+    return run_id, summarize(cp, rows, names)
+
+
+def queue_notifications(
+    engine: Engine, settings: Settings, templates: Templates, checkpoint: Checkpoint, clock: Clock
+) -> list[dict[str, str | None]]:
+    """Decide, compose and persist every message the stored results call for (nothing if unchanged)."""
+    cp = str(checkpoint)
+    now = clock()
+    previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
+    with engine.begin() as conn:
+        results = store.load_results(conn, cp)
+        units = store.load_units(conn)
+        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+        sent = outbox.sent_snapshots(conn, cp)
+        notices = notify.decide(
+            cp,
+            results,
+            units,
+            previous,
+            str(previous_cp) if previous_cp and previous else None,
+            sent,
+            messages.options(settings, checkpoint, now),
+        )
+        rows = messages.compose_all(notices, cp, templates, settings, now)
+        outbox.queue(conn, rows)
+    return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
+
+
+def deliver(engine: Engine, settings: Settings, transport: Transport, clock: Clock) -> Counter[str]:
+    """Send what is pending (and retries due soon) over `transport`."""
+    from monitor.sender import deliver_pending
+
+    mail = settings.mail
+    return asyncio.run(
+        deliver_pending(
+            engine,
+            transport,
+            sender=mail.from_address,
+            retry=mail.retry,
+            parallel=mail.smtp.connections,
+            clock=clock,
+        )
+    )
+
+
+def run_checkpoint(
+    engine: Engine,
+    rules: RuleSet,
+    settings: Settings,
+    templates: Templates,
+    checkpoint: Checkpoint,
+    clock: Clock,
+    *,
+    transport: Transport | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """The whole checkpoint: evaluate and store, queue the messages, deliver them if given a transport."""
+    run_id, summary = evaluate_checkpoint(engine, rules, checkpoint, clock, progress)
+    queued = queue_notifications(engine, settings, templates, checkpoint, clock)
+    delivery = deliver(engine, settings, transport, clock) if transport is not None else Counter[str]()
+    return RunOutcome(run_id, str(checkpoint), rules.hash, summary, queued, delivery)

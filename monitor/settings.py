@@ -5,20 +5,25 @@ environment variables (MONITOR_DATABASE_URL, ...) override per deployment. Nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.yamlfile import Invalid, Problem, load_yaml, validate_model
+from monitor.yamlfile import Document, Invalid, Problem, load_yaml, validate_model
 
 # Every environment variable the program reads, with what it overrides (documented in the README).
 ENV_VARS = {
     "MONITOR_CONFIG": "path of config.yaml (default ./config.yaml)",
     "MONITOR_DATABASE_URL": "database.url: any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db",
+    "MONITOR_MAIL_MODE": "mail.mode: file or smtp",
+    "MONITOR_SMTP_HOST": "mail.smtp.host",
+    "MONITOR_SMTP_PORT": "mail.smtp.port",
+    "MONITOR_SMTP_PASSWORD": "the SMTP password (the variable named by mail.smtp.password_env)",
 }
 
 
@@ -36,8 +41,57 @@ class MonitoringConfig(Strict):
     progress_bar_min_projects: int = Field(default=5000, ge=0)
 
 
+class SmtpConfig(Strict):
+    """How to reach the mail server. The password is never in the file: only the name of the
+    environment variable that holds it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password_env: str = "MONITOR_SMTP_PASSWORD"
+    verify_certificates: bool = True
+    timeout_seconds: float = Field(default=30, gt=0)
+    connections: int = Field(default=4, ge=1, le=64)  # parallel connections, each reused for many messages
+    rate_per_second: float = Field(default=0, ge=0)  # 0 = unlimited; government servers throttle
+
+
+class RetryConfig(Strict):
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=60, ge=0)  # first retry delay, doubled per attempt
+    backoff_max_seconds: float = Field(default=3600, ge=0)
+    inline_wait_seconds: float = Field(default=120, ge=0)  # `monitor send` waits this long for due retries
+    lease_seconds: float = Field(default=600, gt=0)  # a `sending` row older than this is released
+
+
+class MailConfig(Strict):
+    mode: Literal["file", "smtp"] = "file"
+    file_dir: str = "outbox"  # mode file: every message written here as an .eml file
+    from_address: str = "jxk@czj.example.gov.cn"
+    from_name: str = "州财政局预算绩效管理科"
+    reply_to: str | None = None
+    message_id_domain: str = "budget-monitor.local"
+    bureau_recipients: tuple[str, ...] = ("jxk@czj.example.gov.cn",)
+    admin_recipients: tuple[str, ...] = ()
+    smtp: SmtpConfig = SmtpConfig()
+    retry: RetryConfig = RetryConfig()
+
+
+class NotificationsConfig(Strict):
+    response_working_days: int = Field(default=10, ge=1)  # units answer within N working days of the run
+    holidays: tuple[dt.date, ...] = ()  # public holidays (no working day); weekends are never working days
+    extra_workdays: tuple[dt.date, ...] = ()  # weekend days worked in lieu (调休上班)
+    report_deadline_days: int = Field(default=10, ge=0)  # units report within N days after the month's end
+    cc_supervisor_on_red: bool = True
+    send_all_clear: bool = False  # units with only green projects get a short confirmation
+    top_red: int = Field(default=10, ge=0)  # red projects by amount in the bureau summary
+    template_override_dir: str | None = None  # admins' templates of the same name win
+
+
 class ConfigFile(Strict):
     database: DatabaseConfig = DatabaseConfig()
+    mail: MailConfig = MailConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     rules_dir: str = "rules"
     templates_dir: str = "templates"
     time_zone: str = "Asia/Shanghai"
@@ -56,6 +110,11 @@ class Settings:
     time_zone: str
     checkpoint_months: tuple[int, ...]
     progress_bar_min_projects: int
+    mail: MailConfig
+    mail_dir: Path  # where mode `file` writes .eml files
+    notifications: NotificationsConfig
+    template_override_dir: Path | None
+    smtp_password: str | None = field(default=None, repr=False)  # from the environment only
 
     def redacted_url(self) -> str:
         """The database URL with any password shown as ***."""
@@ -100,7 +159,14 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         raise Invalid(
             [doc.problem(("time_zone",), "unknown time zone", value=cfg.time_zone, has_value=True)]
         ) from exc
+    mail = _mail_from_env(cfg.mail, env, doc)
+    override = cfg.notifications.template_override_dir
     return Settings(
+        mail=mail,
+        mail_dir=resolve(mail.file_dir),
+        notifications=cfg.notifications,
+        template_override_dir=resolve(override) if override else None,
+        smtp_password=env.get(mail.smtp.password_env) or None,
         config_path=path,
         database_url=url,
         rules_dir=Path(rules_dir) if rules_dir else resolve(cfg.rules_dir),
@@ -109,3 +175,31 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         checkpoint_months=tuple(sorted(set(cfg.monitoring.checkpoint_months))),
         progress_bar_min_projects=cfg.monitoring.progress_bar_min_projects,
     )
+
+
+def _mail_from_env(mail: MailConfig, env: Mapping[str, str], doc: Document) -> MailConfig:
+    """Apply MONITOR_MAIL_MODE, MONITOR_SMTP_HOST and MONITOR_SMTP_PORT over config.yaml."""
+    smtp: dict[str, object] = {}
+    problems = []
+    if env.get("MONITOR_SMTP_HOST"):
+        smtp["host"] = env["MONITOR_SMTP_HOST"]
+    if env.get("MONITOR_SMTP_PORT"):
+        port = env["MONITOR_SMTP_PORT"]
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            problems.append(
+                Problem("MONITOR_SMTP_PORT", None, "", "must be a port number 1..65535", port, True)
+            )
+        else:
+            smtp["port"] = int(port)
+    update: dict[str, object] = {}
+    mode = env.get("MONITOR_MAIL_MODE")
+    if mode:
+        if mode not in ("file", "smtp"):
+            problems.append(Problem("MONITOR_MAIL_MODE", None, "", "must be file or smtp", mode, True))
+        else:
+            update["mode"] = mode
+    if problems:
+        raise Invalid(problems)
+    if smtp:
+        update["smtp"] = mail.smtp.model_copy(update=smtp)
+    return mail.model_copy(update=update) if update else mail

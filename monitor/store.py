@@ -31,6 +31,12 @@ from monitor.model import (
 CHUNK = 5000
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Timestamps are stored in UTC (SQLModel's UTCDateTime) on SQLite and PostgreSQL alike; a naive
+    value is taken to be UTC already."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets foreign keys on and a busy timeout, like a server database."""
     if url.startswith("sqlite"):
@@ -67,6 +73,8 @@ RUN = table(t.RunRow)
 RULE_VERSION = table(t.RuleVersionRow)
 PROJECT_RESULT = table(t.ProjectResultRow)
 INDICATOR_RESULT = table(t.IndicatorResultRow)
+OUTBOX = table(t.OutboxRow)
+DELIVERY_ATTEMPT = table(t.DeliveryAttemptRow)
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int = CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
@@ -237,12 +245,14 @@ def load_inputs(conn: Connection, checkpoint: str, project_codes: Iterable[str] 
 def save_rule_version(conn: Connection, rules_hash: str, content: str, now: dt.datetime) -> None:
     exists = conn.execute(select(RULE_VERSION.c.hash).where(RULE_VERSION.c.hash == rules_hash)).first()
     if not exists:
-        conn.execute(insert(RULE_VERSION).values(hash=rules_hash, content=content, created_at=now))
+        conn.execute(insert(RULE_VERSION).values(hash=rules_hash, content=content, created_at=as_utc(now)))
 
 
 def start_run(conn: Connection, checkpoint: str, rules_hash: str, now: dt.datetime) -> int:
     res = conn.execute(
-        insert(RUN).values(checkpoint=checkpoint, started_at=now, rules_hash=rules_hash, status="running")
+        insert(RUN).values(
+            checkpoint=checkpoint, started_at=as_utc(now), rules_hash=rules_hash, status="running"
+        )
     )
     pk = res.inserted_primary_key
     assert pk is not None
@@ -304,7 +314,9 @@ def save_results(
         else:
             counts["reported"] += 1
             counts[r.light.value if r.light.value in counts else "green"] += 1
-    conn.execute(update(RUN).where(RUN.c.id == run_id).values(finished_at=now, status="finished", **counts))
+    conn.execute(
+        update(RUN).where(RUN.c.id == run_id).values(finished_at=as_utc(now), status="finished", **counts)
+    )
     return counts
 
 
@@ -313,6 +325,18 @@ def runs(conn: Connection, checkpoint: str | None = None) -> list[dict[str, Any]
     if checkpoint:
         q = q.where(RUN.c.checkpoint == checkpoint)
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def result_lights(conn: Connection, checkpoint: str) -> dict[str, str | None]:
+    """project code -> stored project light at `checkpoint` (None when not reported)."""
+    q = select(PROJECT_RESULT.c.project_code, PROJECT_RESULT.c.light).where(
+        PROJECT_RESULT.c.checkpoint == checkpoint
+    )
+    return {r[0]: r[1] for r in conn.execute(q)}
+
+
+INDICATOR_KEYS: tuple[str, ...] = ("indicator_code", "name", "kind", "light", "ratio", "reason")
+INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")  # fmt: skip
 
 
 def load_results(
@@ -355,17 +379,7 @@ def load_results(
                 "budget": p["budget"],
                 "executed": p["executed"],
                 "reasons": [s for s in p["reasons"].split("\n") if s],
-                "indicators": [
-                    {
-                        "indicator_code": i["indicator_code"],
-                        "name": i["name"],
-                        "kind": i["kind"],
-                        "light": i["light"],
-                        "ratio": i["ratio"],
-                        "reason": i["reason"],
-                    }
-                    for i in inds.get(p["project_code"], [])
-                ],
+                "indicators": [{k: i[k] for k in INDICATOR_KEYS} for i in inds.get(p["project_code"], [])],
             }
         )
     return out

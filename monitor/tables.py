@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -128,3 +128,40 @@ class IndicatorResultRow(SQLModel, table=True):
 
 
 Index("ix_project_result_unit", ProjectResultRow.checkpoint, ProjectResultRow.unit_code)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message, persisted before anything is sent; a sender claims it with a conditional update."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(sa_column=Column(String(255), unique=True, nullable=False))
+    checkpoint: str = Field(index=True, max_length=7)
+    kind: str = Field(max_length=16)  # warning / reminder / summary / all_clear / admin
+    reason: str = Field(max_length=16)  # first / escalated / changed / improved / reminder / summary
+    unit_code: str | None = Field(default=None, max_length=32)
+    recipients: str  # every RCPT TO, ';'-separated
+    subject: str
+    raw: str = Field(sa_column=Column(Text, nullable=False))  # the whole message, serialised (ASCII)
+    fingerprint: str = Field(max_length=64)
+    snapshot: str = Field(sa_column=Column(Text, nullable=False))  # JSON: what the message stated
+    status: str = Field(default="pending", index=True, max_length=8)  # pending / sending / sent / failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime
+    claimed_by: str | None = None
+    claimed_at: dt.datetime | None = None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """Every delivery attempt, successful or not."""
+
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(index=True)
+    at: dt.datetime
+    worker: str
+    outcome: str = Field(max_length=16)  # sent / transient / permanent / released
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -79,9 +79,19 @@ def test_results_json_has_the_stable_field_names(loaded: Path) -> None:
     cli(loaded, "run", "--checkpoint", "2025-05")
     row = next(r for r in results(loaded, "2025-05") if r["project_code"] == "2025-304-001")
     assert list(row) == [
-        "project_code", "project_name", "unit_code", "checkpoint", "status", "budget_light", "target_light",
-        "light", "execution_rate", "time_progress", "reasons", "indicators",
-    ]  # fmt: skip
+        "project_code",
+        "project_name",
+        "unit_code",
+        "checkpoint",
+        "status",
+        "budget_light",
+        "target_light",
+        "light",
+        "execution_rate",
+        "time_progress",
+        "reasons",
+        "indicators",
+    ]
     assert row["status"] == "reported" and row["execution_rate"] == 0.25
     assert abs(row["time_progress"] - 5 / 12) < 1e-12
     assert "为序时进度的60.0%" in row["reasons"][0]

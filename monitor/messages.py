@@ -1,0 +1,82 @@
+"""From decisions to outbox rows: Notices in, rendered and serialised messages out (one row each,
+with a stable Message-ID, the recipients, the reason and the snapshot of what it states), ready to
+be persisted before anything is sent. Also the deadlines a message announces.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitor.model import Checkpoint
+from monitor.notify import Notice, Options
+from monitor.render import Templates, build_message
+from monitor.settings import Settings
+from monitor.store import as_utc
+from monitor.workdays import add_working_days
+
+
+def options(settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Options:
+    """Deadlines and switches for one run: answers due N working days after the run (local date)."""
+    n = settings.notifications
+    today = now.astimezone(ZoneInfo(settings.time_zone)).date()
+    return Options(
+        response_deadline=add_working_days(today, n.response_working_days, n.holidays, n.extra_workdays),
+        report_deadline=checkpoint.end_date + dt.timedelta(days=n.report_deadline_days),
+        response_working_days=n.response_working_days,
+        bureau_name=settings.mail.from_name,
+        bureau_recipients=settings.mail.bureau_recipients,
+        cc_supervisor_on_red=n.cc_supervisor_on_red,
+        send_all_clear=n.send_all_clear,
+        top_red=n.top_red,
+    )
+
+
+def compose(
+    notice: Notice, checkpoint: str, templates: Templates, settings: Settings, now: dt.datetime
+) -> dict[str, Any]:
+    """One outbox row for `notice`: rendered, serialised, not yet sent."""
+    mail = settings.mail
+    rendered = templates.render(notice.kind, notice.view)
+    message_id = f"<{uuid.uuid4().hex}@{mail.message_id_domain}>"  # short: never folded
+    envelope = build_message(
+        rendered,
+        sender=(mail.from_name, mail.from_address),
+        to=[(r.name, r.email) for r in notice.to],
+        cc=[(r.name, r.email) for r in notice.cc],
+        reply_to=mail.reply_to,
+        message_id=message_id,
+        date=now,
+        headers={
+            "X-Monitor-Checkpoint": checkpoint,
+            "X-Monitor-Kind": notice.kind,
+            "X-Monitor-Reason": notice.reason,
+            "X-Monitor-Unit": notice.unit_code or "",
+        },
+    )
+    return {
+        "message_id": message_id,
+        "checkpoint": checkpoint,
+        "kind": notice.kind,
+        "reason": notice.reason,
+        "unit_code": notice.unit_code,
+        "recipients": ";".join(envelope.recipients),
+        "subject": rendered.subject,
+        "raw": envelope.raw.decode("ascii"),
+        "fingerprint": notice.fingerprint,
+        "snapshot": json.dumps(notice.snapshot, ensure_ascii=False, sort_keys=True),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": as_utc(now),
+        "created_at": as_utc(now),
+    }
+
+
+def compose_all(
+    notices: Sequence[Notice], checkpoint: str, templates: Templates, settings: Settings, now: dt.datetime
+) -> list[dict[str, Any]]:
+    return [compose(n, checkpoint, templates, settings, now) for n in notices]

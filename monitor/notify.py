@@ -1,0 +1,170 @@
+"""Who gets told what, and why: a checkpoint's results, the units, the previous checkpoint's lights
+and what was already queued for this checkpoint in; a list of Notices out (unit digests, reminders,
+the bureau summary), each with its reason and a snapshot of what it states. Pure: no I/O, no clock.
+Re-running a checkpoint whose results did not change yields nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor import views
+from monitor.model import Unit
+
+SEVERITY = {"green": 0, "blue": 0, "yellow": 1, "red": 2}
+WARN = ("yellow", "red")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Options:
+    response_deadline: dt.date  # units answer their warnings by this date
+    report_deadline: dt.date  # units report this checkpoint's data by this date
+    response_working_days: int
+    bureau_name: str
+    bureau_recipients: tuple[str, ...]
+    cc_supervisor_on_red: bool = True
+    send_all_clear: bool = False
+    top_red: int = 10
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # warning / reminder / summary / all_clear
+    reason: str  # first / escalated / changed / improved / reminder / summary
+    unit_code: str | None
+    to: tuple[Recipient, ...]
+    cc: tuple[Recipient, ...]
+    snapshot: dict[str, Any]
+    view: dict[str, Any] = field(compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.snapshot)
+
+
+def fingerprint(snapshot: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def unit_recipients(unit: Unit | None) -> tuple[Recipient, ...]:
+    return tuple(Recipient(unit.name, e) for e in unit.emails) if unit else ()
+
+
+def warning_snapshot(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a digest states: each yellow/red project's lights and its failing indicators."""
+    return {
+        r["project_code"]: {
+            "light": r["light"],
+            "budget": r["budget_light"],
+            "target": r["target_light"],
+            "indicators": {i["indicator_code"]: i["light"] for i in r["indicators"] if i["light"] in WARN},
+        }
+        for r in rows
+        if r["light"] in WARN
+    }
+
+
+def change_reason(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str | None:
+    """Why a unit hears again: None if nothing changed; else first / escalated / improved / changed."""
+    if before is None:
+        return "first" if after else None
+    if before == after:
+        return None
+    codes = set(before) | set(after)
+    lights = {
+        c: (before.get(c, {}).get("light", "green"), after.get(c, {}).get("light", "green")) for c in codes
+    }
+    worse = [c for c, (b, a) in lights.items() if SEVERITY[a] > SEVERITY[b]]
+    better = [c for c, (b, a) in lights.items() if SEVERITY[a] < SEVERITY[b]]
+    if any(lights[c][1] == "red" for c in worse):
+        return "escalated"
+    if better and not worse:
+        return "improved"
+    return "changed"
+
+
+def changes(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any], names: Mapping[str, str]
+) -> list[dict[str, str]]:
+    """The projects whose light differs from what the unit was last told, for an update message."""
+    if before is None:
+        return []
+    out = []
+    for code in sorted(set(before) | set(after)):
+        b = before.get(code, {}).get("light", "green")
+        a = after.get(code, {}).get("light", "green")
+        if b != a or before.get(code) != after.get(code):
+            out.append({"project_code": code, "project_name": names.get(code, code), "before": b, "after": a})
+    return out
+
+
+def decide(
+    checkpoint: str,
+    results: Sequence[Mapping[str, Any]],
+    units: Mapping[str, Unit],
+    previous: Mapping[str, str | None],
+    previous_checkpoint: str | None,
+    sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
+    options: Options,
+) -> list[Notice]:
+    """Every notice this checkpoint's results call for that was not already queued with the same content."""
+    by_unit: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        by_unit.setdefault(r["unit_code"], []).append(r)
+    names = {r["project_code"]: r["project_name"] for r in results}
+    notices: list[Notice] = []
+    for code in sorted(by_unit):
+        rows = by_unit[code]
+        unit = units.get(code)
+        to = unit_recipients(unit)
+        if not to:
+            continue
+        snap = warning_snapshot(rows)
+        before = sent.get(("warning", code))
+        reason = change_reason(before, snap)
+        if reason:
+            red = any(r["light"] == "red" for r in rows)
+            supervisor = units.get(unit.supervisor_code) if unit and unit.supervisor_code else None
+            cc = (
+                unit_recipients(supervisor)
+                if red and options.cc_supervisor_on_red and supervisor is not unit
+                else ()
+            )
+            view = views.warning(
+                checkpoint,
+                unit,
+                rows,
+                reason,
+                changes(before, snap, names),
+                previous,
+                previous_checkpoint,
+                options,
+            )
+            view["supervisor_name"] = supervisor.name if cc and supervisor else ""
+            notices.append(Notice("warning", reason, code, to, cc, snap, view))
+        elif not snap and before is None and options.send_all_clear and ("all_clear", code) not in sent:
+            view = views.all_clear(checkpoint, unit, rows, options)
+            notices.append(Notice("all_clear", "first", code, to, (), {"green": len(rows)}, view))
+        missing = sorted(r["project_code"] for r in rows if r["status"] == "not_reported")
+        if missing and sent.get(("reminder", code)) != {"not_reported": missing}:
+            view = views.reminder(
+                checkpoint, unit, [r for r in rows if r["status"] == "not_reported"], options
+            )
+            notices.append(Notice("reminder", "reminder", code, to, (), {"not_reported": missing}, view))
+    summary_view = views.summary(checkpoint, results, units, previous, previous_checkpoint, options)
+    summary_snap = summary_view["snapshot"]
+    if options.bureau_recipients and sent.get(("summary", None)) != summary_snap:
+        to = tuple(Recipient(options.bureau_name, e) for e in options.bureau_recipients)
+        notices.append(Notice("summary", "summary", None, to, (), summary_snap, summary_view))
+    return notices

@@ -1,0 +1,338 @@
+"""Flat view models for message templates: result rows in, plain dicts of strings, numbers and
+lists out (Alertmanager's template.Data). Templates never see ORM rows or do arithmetic; every
+number is formatted here, once, the same way for e-mail and reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from monitor.model import FEN_PER_WAN, Unit
+from monitor.workdays import chinese_date
+
+if TYPE_CHECKING:
+    from monitor.notify import Options
+
+WORD = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝", "na": "不可测", None: "未报送"}
+# (text, background): readable when printed; the word (红/黄/绿) always goes with the colour.
+COLOUR = {
+    "green": ("#1e6b34", "#dff3e4"),
+    "yellow": ("#7a5200", "#fff1c2"),
+    "red": ("#a4161a", "#fde0e0"),
+    "blue": ("#1f4e8c", "#e0ecfa"),
+    "na": ("#555555", "#eeeeee"),
+    None: ("#555555", "#eeeeee"),
+}
+REASON_LABEL = {
+    "first": "预警通知",
+    "escalated": "预警升级",
+    "changed": "预警更新",
+    "improved": "预警好转",
+    "reminder": "催报通知",
+    "summary": "监控汇总",
+}
+CAUSES = ("经费保障", "制度保障", "人员保障", "硬件条件保障", "其他")
+KIND_WORD = {"cumulative": "累计型", "level": "水平型", "milestone": "时间节点", "qualitative": "定性"}
+
+
+def wan(fen: int | None) -> str:
+    return "" if fen is None else f"{fen / FEN_PER_WAN:,.2f}"
+
+
+def percent(x: float | None, digits: int = 1) -> str:
+    """A stored ratio as a percentage, truncated like the reasons (never rounded up across a threshold)."""
+    if x is None:
+        return ""
+    scale = 10**digits
+    return f"{math.floor(x * 100 * scale + 1e-6) / scale:.{digits}f}%"
+
+
+def period(checkpoint: str) -> str:
+    """'2025-05' → '2025年1-5月'."""
+    year, month = checkpoint.split("-")
+    return f"{year}年1-{int(month)}月"
+
+
+def light(value: str | None) -> dict[str, str]:
+    fg, bg = COLOUR.get(value, COLOUR[None])
+    return {"light": value or "", "word": WORD.get(value, value or ""), "fg": fg, "bg": bg}
+
+
+def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:
+    ratio = i["ratio"]
+    if ratio is None:
+        ratio_text = ""
+    elif i["kind"] == "cumulative":
+        ratio_text = f"序时完成{percent(ratio)}"
+    else:
+        ratio_text = f"偏离{percent(abs(ratio))}"
+    unit = i["measure_unit"] or ""
+    return {
+        "code": i["indicator_code"],
+        "name": i["name"],
+        "kind": KIND_WORD.get(i["kind"], i["kind"]),
+        "target": f"{i['direction']}{i['target']}{unit}" if i["direction"] != "定性" else i["target"],
+        "actual": f"{i['actual']}{unit}" if i["actual"] not in (None, "") else "（未填报）",
+        "ratio": ratio_text,
+        "reason": i["reason"],
+        **light(i["light"]),
+    }
+
+
+def project_view(r: Mapping[str, Any], previous: Mapping[str, str | None]) -> dict[str, Any]:
+    before = previous.get(r["project_code"], "none")
+    return {
+        "code": r["project_code"],
+        "name": r["project_name"],
+        "budget": wan(r["budget"]),
+        "executed": wan(r["executed"]),
+        "execution_rate": percent(r["execution_rate"], 2),
+        "time_progress": f"{r['time_progress']:.1%}",  # P is not compared with anything: rounded
+        "budget_light": light(r["budget_light"]),
+        "target_light": light(r["target_light"])
+        if r["target_light"]
+        else light("na") | {"word": "无可测指标"},
+        "project_light": light(r["light"]),
+        "previous": WORD.get(before, "") if before != "none" else "",
+        "reasons": list(r["reasons"]),
+        "indicators": [indicator_view(i) for i in r["indicators"] if i["light"] in ("yellow", "red")],
+    }
+
+
+def _base(checkpoint: str, unit: Unit | None, options: Options) -> dict[str, Any]:
+    return {
+        "checkpoint": checkpoint,
+        "period": period(checkpoint),
+        "unit_code": unit.code if unit else "",
+        "unit_name": unit.name if unit else "",
+        "bureau_name": options.bureau_name,
+        "response_deadline": chinese_date(options.response_deadline),
+        "response_working_days": options.response_working_days,
+        "report_deadline": chinese_date(options.report_deadline),
+    }
+
+
+def warning(
+    checkpoint: str,
+    unit: Unit | None,
+    rows: Sequence[Mapping[str, Any]],
+    reason: str,
+    changes: list[dict[str, str]],
+    previous: Mapping[str, str | None],
+    previous_checkpoint: str | None,
+    options: Options,
+) -> dict[str, Any]:
+    """The unit digest: its red then yellow projects with numbers and reasons, what to do and by when."""
+    warned = sorted(
+        (r for r in rows if r["light"] in ("yellow", "red")),
+        key=lambda r: (r["light"] != "red", r["project_code"]),
+    )
+    count = Counter(r["light"] or "not_reported" for r in rows)
+    return {
+        **_base(checkpoint, unit, options),
+        "reason": reason,
+        "reason_label": REASON_LABEL[reason],
+        "is_update": reason != "first",
+        "changes": [{**c, "before_word": WORD[c["before"]], "after_word": WORD[c["after"]]} for c in changes],
+        "red_count": count["red"],
+        "yellow_count": count["yellow"],
+        "green_count": count["green"] + count["blue"],
+        "not_reported_count": count["not_reported"],
+        "projects": [project_view(r, previous) for r in warned],
+        "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
+        "causes": list(CAUSES),
+    }
+
+
+def all_clear(
+    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+) -> dict[str, Any]:
+    return {**_base(checkpoint, unit, options), "green_count": len(rows)}
+
+
+def reminder(
+    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+) -> dict[str, Any]:
+    return {
+        **_base(checkpoint, unit, options),
+        "projects": [
+            {"code": r["project_code"], "name": r["project_name"], "budget": wan(r["budget"])} for r in rows
+        ],
+    }
+
+
+def _department(unit: Unit | None, units: Mapping[str, Unit]) -> tuple[str, str]:
+    """The supervising department a unit reports to (a department is its own)."""
+    if unit is None:
+        return ("", "（未知单位）")
+    code = unit.supervisor_code or unit.code
+    dept = units.get(code)
+    return (code, dept.name if dept else code)
+
+
+def summary(
+    checkpoint: str,
+    results: Sequence[Mapping[str, Any]],
+    units: Mapping[str, Unit],
+    previous: Mapping[str, str | None],
+    previous_checkpoint: str | None,
+    options: Options,
+) -> dict[str, Any]:
+    """The bureau summary: counts and amounts by light and department, not reported, top red, trend."""
+    keys = ("green", "yellow", "red", "not_reported")
+    count: Counter[str] = Counter()
+    amount: Counter[str] = Counter()
+    depts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for r in results:
+        k = "green" if r["light"] == "blue" else (r["light"] or "not_reported")
+        count[k] += 1
+        amount[k] += r["budget"]
+        d = depts[_department(units.get(r["unit_code"]), units)]
+        d[k] += 1
+        d[f"{k}_amount"] += r["budget"]
+    total_n, total_amount = sum(count.values()), sum(amount.values())
+    by_light = [
+        {
+            **light(None if k == "not_reported" else k),
+            "key": k,
+            "count": count[k],
+            "amount": wan(amount[k]),
+            "share": f"{count[k] / total_n:.1%}" if total_n else "",
+        }
+        for k in keys
+    ]
+    by_department = [
+        {"code": code, "name": name, **{k: c[k] for k in keys}, "red_amount": wan(c["red_amount"])}
+        for (code, name), c in sorted(
+            depts.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["yellow"], kv[0][0])
+        )
+    ]
+    unit_name = {code: u.name for code, u in units.items()}
+    reds = sorted(
+        (r for r in results if r["light"] == "red"), key=lambda r: (-r["budget"], r["project_code"])
+    )
+    top_red = [
+        {
+            "code": r["project_code"],
+            "name": r["project_name"],
+            "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
+            "budget": wan(r["budget"]),
+            "execution_rate": percent(r["execution_rate"], 2),
+            "reason": r["reasons"][0],
+        }
+        for r in reds[: options.top_red]
+    ]
+    not_reported = [
+        {
+            "code": r["project_code"],
+            "name": r["project_name"],
+            "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
+            "budget": wan(r["budget"]),
+        }
+        for r in results
+        if r["status"] == "not_reported"
+    ]
+    trend = trend_counts(results, previous) if previous_checkpoint else None
+    snapshot = {
+        "count": {k: count[k] for k in keys},
+        "red": sorted(r["project_code"] for r in reds),
+        "not_reported": sorted(x["code"] for x in not_reported),
+    }
+    return {
+        **_base(checkpoint, None, options),
+        "total_count": total_n,
+        "total_amount": wan(total_amount),
+        "by_light": by_light,
+        "by_department": by_department,
+        "top_red": top_red,
+        "not_reported": not_reported,
+        "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
+        "trend": trend,
+        "snapshot": snapshot,
+    }
+
+
+def trend_counts(results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]) -> dict[str, int]:
+    """May → August: improved, worsened, still red, still yellow, among projects lit at both checkpoints."""
+    out = Counter({"improved": 0, "worsened": 0, "still_red": 0, "still_yellow": 0})
+    sev = {"green": 0, "blue": 0, "yellow": 1, "red": 2}
+    for r in results:
+        before, after = previous.get(r["project_code"]), r["light"]
+        if before is None or after is None:
+            continue
+        if sev[after] < sev[before]:
+            out["improved"] += 1
+        elif sev[after] > sev[before]:
+            out["worsened"] += 1
+        elif after == "red":
+            out["still_red"] += 1
+        elif after == "yellow":
+            out["still_yellow"] += 1
+    return dict(out)
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """A view of every kind built from a small example, for `monitor check` to render each template."""
+    import datetime as dt
+
+    from monitor.notify import Options
+
+    options = Options(dt.date(2025, 6, 13), dt.date(2025, 6, 10), 10, "州财政局", ("jxk@example.gov.cn",))
+    unit = Unit("301001", "州动物疫病预防控制中心", ("a@example.gov.cn",), "301")
+    ind = {
+        "indicator_code": "01",
+        "name": "群体免疫密度",
+        "kind": "level",
+        "light": "yellow",
+        "ratio": -0.044,
+        "reason": "目标≥90%，实际86%",
+        "target": "90",
+        "actual": "86",
+        "measure_unit": "%",
+        "direction": "≥",
+    }
+    row = {
+        "project_code": "2025-301001-001",
+        "project_name": "动物疫病强制免疫疫苗采购",
+        "unit_code": "301001",
+        "checkpoint": "2025-05",
+        "status": "reported",
+        "budget_light": "red",
+        "target_light": "yellow",
+        "light": "red",
+        "execution_rate": 0.1,
+        "time_progress": 5 / 12,
+        "budget": 300_000_000,
+        "executed": 30_000_000,
+        "reasons": ["预算执行率10.00%"],
+        "indicators": [ind],
+    }
+    missing = row | {
+        "project_code": "2025-301001-002",
+        "status": "not_reported",
+        "light": None,
+        "budget_light": None,
+        "target_light": None,
+        "executed": None,
+        "execution_rate": None,
+    }
+    rows = [row, missing]
+    change = [
+        {
+            "project_code": "2025-301001-001",
+            "project_name": "动物疫病强制免疫疫苗采购",
+            "before": "yellow",
+            "after": "red",
+        }
+    ]
+    units = {unit.code: unit}
+    return {
+        "warning": warning("2025-05", unit, rows, "escalated", change, {}, None, options)
+        | {"supervisor_name": "州农业农村局"},
+        "reminder": reminder("2025-05", unit, [missing], options),
+        "summary": summary("2025-05", rows, units, {"2025-301001-001": "yellow"}, "2025-05", options),
+        "all_clear": all_clear("2025-05", unit, rows, options),
+    }

@@ -90,13 +90,11 @@ class TemplateErrors(Exception):
 
 
 def _error_line(exc: BaseException, template: jinja2.Template) -> int | None:
-    tb = exc.__traceback__
-    line = None
+    """The template line of a rendering error (Jinja2 rewrites the traceback to template lines)."""
+    tb, line = exc.__traceback__, None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == template.filename or tb.tb_frame.f_globals.get(
-            "__jinja_template__"
-        ):
-            line = template.get_corresponding_lineno(tb.tb_lineno)
+        if tb.tb_frame.f_code.co_filename == template.filename:
+            line = tb.tb_lineno
         tb = tb.tb_next
     return line
 

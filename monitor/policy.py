@@ -112,7 +112,8 @@ class Policies:
         """Time progress P at `checkpoint` and how it was obtained (for reasons)."""
         if profile and profile in self._profiles:
             share = self._profiles[profile][checkpoint.month - 1]
-            return share, f"季节曲线“{profile}”{checkpoint.month}月末累计占比"
+            label = self.rules.profile_names.get(profile, profile)
+            return share, f"季节曲线“{label}”{checkpoint.month}月末累计占比"
         if self.rules.time_progress_mode == "day":
             end = checkpoint.end_date
             days = 366 if calendar.isleap(end.year) else 365

@@ -209,6 +209,7 @@ class RuleFile(Strict):
     indicators: IndicatorPatch | None = None
     combine: Literal["worst", "matrix"] | None = None
     profiles: dict[str, tuple[Share, ...]] | None = None
+    profile_names: dict[str, str] | None = None  # profile -> the words units read (季节曲线“…”)
     overrides: tuple[Override, ...] | None = None
 
 
@@ -239,6 +240,7 @@ class RuleSet(Strict):
     impossible: tuple[str, ...] = ("完全不可能",)
     combine: Literal["worst", "matrix"] = "worst"
     profiles: dict[str, tuple[Share, ...]] = Field(default_factory=dict)
+    profile_names: dict[str, str] = Field(default_factory=dict)
     overrides: tuple[OverrideSource, ...] = ()
     hash: str = ""
     content: str = ""  # JSON {file name: text} of the files this set was built from
@@ -304,6 +306,7 @@ def build_rules(docs: list[Document | Invalid]) -> RuleSet:
     merged: dict[str, Any] = {}
     overrides: list[OverrideSource] = []
     profile_origin: dict[str, str] = {}
+    named_in: dict[str, tuple[Document, list[str]]] = {}
     for doc in docs:
         if isinstance(doc, Invalid):
             problems.extend(doc.problems)
@@ -335,10 +338,18 @@ def build_rules(docs: list[Document | Invalid]) -> RuleSet:
                 )
             profile_origin[name] = f"{doc.name}:{doc.line_of(('profiles', name))}"
             merged.setdefault("profiles", {})[name] = shares
+        merged.setdefault("profile_names", {}).update(part.profile_names or {})
+        named_in[doc.name] = (doc, list(part.profile_names or {}))
         for i, ov in enumerate(part.overrides or ()):
             overrides.append(OverrideSource(override=ov, file=doc.name, line=doc.line_of(("overrides", i))))
-    # Cross-file checks: every profile named by an override must exist.
+    # Cross-file checks: every profile named by an override or given a display name must exist.
     known = set(merged.get("profiles", {}))
+    for doc, names in named_in.values():
+        for name in names:
+            if name not in known:
+                problems.append(
+                    doc.problem(("profile_names", name), "no such profile", value=name, has_value=True)
+                )
     for src in overrides:
         if src.override.profile and src.override.profile not in known:
             problems.append(

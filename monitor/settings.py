@@ -37,8 +37,35 @@ class DatabaseConfig(Strict):
 
 
 class MonitoringConfig(Strict):
-    checkpoint_months: tuple[int, ...] = Field(default=(5, 8), min_length=1)
     progress_bar_min_projects: int = Field(default=5000, ge=0)
+
+
+class CheckpointSchedule(Strict):
+    """One checkpoint of the year: the month it covers, the units' report deadline, when it runs,
+    and the reminders before the deadline (all in the configured time zone)."""
+
+    month: int = Field(ge=1, le=12)
+    report_deadline_days: int = Field(default=10, ge=0, le=60)  # deadline = month end + N days
+    run_days_after_deadline: int = Field(default=1, ge=0, le=60)  # run N days after the deadline
+    run_time: dt.time = dt.time(9, 0)
+    reminder_days_before_deadline: tuple[int, ...] = (3, 1)
+    reminder_time: dt.time = dt.time(9, 0)
+
+
+class ScheduleConfig(Strict):
+    checkpoints: tuple[CheckpointSchedule, ...] = (CheckpointSchedule(month=5), CheckpointSchedule(month=8))
+    catch_up_days: int = Field(default=30, ge=0)  # on a first start, duties due this recently still run
+    misfire_grace_days: float = Field(default=30, gt=0)  # APScheduler runs a late job up to this late
+    delivery_interval_minutes: float = Field(default=10, gt=0)  # retry pending deliveries this often
+    reconcile_seconds: float = Field(default=60, gt=0)  # compare the calendar with the database this often
+    lease_seconds: float = Field(
+        default=120, gt=0
+    )  # a running duty without heartbeat this long is taken over
+    watch_seconds: float = Field(default=5, ge=0)  # poll rules/ and config.yaml for changes (0 = SIGHUP only)
+
+
+class ServiceConfig(Strict):
+    http_port: int | None = Field(default=None, ge=0, le=65535)  # /healthz and /metrics on 127.0.0.1
 
 
 class SmtpConfig(Strict):
@@ -96,6 +123,8 @@ class ConfigFile(Strict):
     templates_dir: str = "templates"
     time_zone: str = "Asia/Shanghai"
     monitoring: MonitoringConfig = MonitoringConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    service: ServiceConfig = ServiceConfig()
     language: Literal["zh"] = "zh"
 
 
@@ -110,6 +139,8 @@ class Settings:
     time_zone: str
     checkpoint_months: tuple[int, ...]
     progress_bar_min_projects: int
+    schedule: ScheduleConfig
+    service: ServiceConfig
     mail: MailConfig
     mail_dir: Path  # where mode `file` writes .eml files
     notifications: NotificationsConfig
@@ -142,15 +173,10 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         return q if q.is_absolute() else base / q
 
     url = env.get("MONITOR_DATABASE_URL") or cfg.database.url or f"sqlite:///{resolve(cfg.database.path)}"
-    bad = [m for m in cfg.monitoring.checkpoint_months if not 1 <= m <= 12]
-    if bad:
-        raise Invalid(
-            [
-                doc.problem(
-                    ("monitoring", "checkpoint_months"), "months must be 1..12", value=bad, has_value=True
-                )
-            ]
-        )
+    months = [c.month for c in cfg.schedule.checkpoints]
+    if len(set(months)) != len(months):
+        where = ("schedule", "checkpoints")
+        raise Invalid([doc.problem(where, "each month may be scheduled once", value=months, has_value=True)])
     try:
         from zoneinfo import ZoneInfo
 
@@ -172,7 +198,9 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         rules_dir=Path(rules_dir) if rules_dir else resolve(cfg.rules_dir),
         templates_dir=resolve(cfg.templates_dir),
         time_zone=cfg.time_zone,
-        checkpoint_months=tuple(sorted(set(cfg.monitoring.checkpoint_months))),
+        checkpoint_months=tuple(sorted(months)),
+        schedule=cfg.schedule,
+        service=cfg.service,
         progress_bar_min_projects=cfg.monitoring.progress_bar_min_projects,
     )
 

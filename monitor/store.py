@@ -75,6 +75,8 @@ PROJECT_RESULT = table(t.ProjectResultRow)
 INDICATOR_RESULT = table(t.IndicatorResultRow)
 OUTBOX = table(t.OutboxRow)
 DELIVERY_ATTEMPT = table(t.DeliveryAttemptRow)
+SCHEDULED_EVENT = table(t.ScheduledEventRow)
+SERVICE_EVENT = table(t.ServiceEventRow)
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int = CHUNK) -> Iterator[Sequence[dict[str, Any]]]:

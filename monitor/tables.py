@@ -165,3 +165,34 @@ class DeliveryAttemptRow(SQLModel, table=True):
     worker: str
     outcome: str = Field(max_length=16)  # sent / transient / permanent / released
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ScheduledEventRow(SQLModel, table=True):
+    """One scheduled duty (a checkpoint run, a reminder round) and who carried it out: the unique key
+    makes two triggers (or two service instances) do it once; a stale heartbeat lets another take over."""
+
+    __tablename__ = "scheduled_event"
+    key: str = Field(primary_key=True, max_length=64)  # e.g. "run:2025-05", "reminder:2025-05:3d"
+    kind: str = Field(max_length=16)  # run / reminder
+    checkpoint: str = Field(max_length=7)
+    due_at: dt.datetime
+    status: str = Field(max_length=16)  # running / finished / failed / skipped
+    owner: str | None = Field(default=None, max_length=128)
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    late: bool = False  # carried out after its due time (service was down, or a takeover)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ServiceEventRow(SQLModel, table=True):
+    """What the service did that an operator asks about: starts, stops, reloads (ok or not)."""
+
+    __tablename__ = "service_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime
+    kind: str = Field(max_length=16)  # start / stop / reload
+    ok: bool = True
+    instance: str = Field(max_length=128)
+    rules_hash: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

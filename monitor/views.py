@@ -67,6 +67,8 @@ def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:
         ratio_text = ""
     elif i["kind"] == "cumulative":
         ratio_text = f"序时完成{percent(ratio)}"
+    elif i["light"] == "red":  # above the tolerance: rounded up, as in the reason
+        ratio_text = f"偏离{-math.floor(-abs(ratio) * 1000 + 1e-6) / 10:.1f}%"
     else:
         ratio_text = f"偏离{percent(abs(ratio))}"
     unit = i["measure_unit"] or ""

@@ -320,7 +320,7 @@ def test_seasonal_profile_gives_time_progress() -> None:
     p = project("100", profile="spring_autumn")  # May share 0.45
     assert evaluate(p, "27", MAY).budget_light is Y
     assert evaluate(p, "26.999999", MAY).budget_light is R
-    assert "季节曲线“spring_autumn”" in evaluate(p, "27", MAY).reasons[0]
+    assert "季节曲线“春秋两季集中免疫”5月末累计占比" in evaluate(p, "27", MAY).reasons[0]
 
 
 def test_indicator_profile_applies_to_cumulative_indicators() -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from monitor.app import App
 from monitor.model import Checkpoint
+from monitor.pipeline import evaluate_checkpoint
 from monitor.sample import write_sample
 from monitor.settings import load_settings
 
@@ -52,7 +53,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         url = args.database_url or f"sqlite:///{work / 'bench.db'}"
-        (work / "config.yaml").write_text(f"database: {{url: '{url}'}}\nrules_dir: {ROOT / 'rules'}\n")
+        (work / "config.yaml").write_text(
+            f"database: {{url: '{url}'}}\nrules_dir: {ROOT / 'rules'}\ntemplates_dir: {ROOT / 'templates'}\n"
+        )
         app = App(load_settings(work / "config.yaml"))
         t0 = time.perf_counter()
         paths = write_sample(work / "data", projects=args.projects)
@@ -76,8 +79,10 @@ def main() -> None:
                 conn.execute(text("DELETE FROM bench_budget_light"))
                 conn.execute(text(REFERENCE), {"month": cp.month, "cp": str(cp)})
 
+        rules = app.rules()
+
         def evaluate() -> None:
-            app.run(cp)
+            evaluate_checkpoint(app.engine, rules, cp, app.clock)
 
         ref = median_time(reference, args.repeat)
         ours = median_time(evaluate, args.repeat)

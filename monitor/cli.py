@@ -244,6 +244,80 @@ def outbox_retry(ids: tuple[int, ...], all_failed: bool, config: str | None, rul
     click.echo(f"re-queued {n} message(s); deliver them with `monitor send`")
 
 
+@main.command()
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--clock-start", default=None, hidden=True, help="Rehearsal/testing: start the service clock here (ISO)."
+)
+@click.option(
+    "--instance", default=None, help="This instance's name (default: service.instance_name, else the host)."
+)
+@common
+def serve(
+    log_format: str, clock_start: str | None, instance: str | None, config: str | None, rules_dir: str | None
+) -> None:
+    """Run as a background service: checkpoints and reminders on schedule, deliveries, safe reloads.
+
+    SIGTERM/SIGINT stop it cleanly; SIGHUP (or a changed rule, template or config file) reloads."""
+    import datetime as dt
+
+    from monitor import logs
+    from monitor.app import utc_now
+    from monitor.render import TemplateErrors
+    from monitor.service import Service, fixed_start_clock
+    from monitor.settings import config_path
+    from monitor.yamlfile import Invalid
+
+    logs.setup(log_format)
+    clock = utc_now
+    if clock_start:
+        clock = fixed_start_clock(dt.datetime.fromisoformat(clock_start).astimezone(dt.UTC))
+    try:
+        service = Service(config_path(config), rules_dir, clock, name=instance)
+    except (Invalid, TemplateErrors) as exc:
+        fail([str(p) for p in exc.problems])
+    sys.exit(service.serve_forever())
+
+
+@main.command()
+@common
+def status(config: str | None, rules_dir: str | None) -> None:
+    """The service at a glance: next duties, last runs, outbox, last reload.
+
+    Exit status 1 when something needs attention (a failed delivery, a missed run, a rejected reload)."""
+    from monitor.status import as_text, build
+
+    app = make_app(config, rules_dir)
+    report = build(app.engine, app.settings, app.clock())
+    for line in as_text(report, app.settings.redacted_url()):
+        click.echo(line)
+    if report.attention:
+        fail(["needs attention:", *(f"  - {a}" for a in report.attention)])
+    click.echo("all well")
+
+
+@main.group()
+def db() -> None:
+    """Database schema: migrations (Alembic) that never lose data."""
+
+
+@db.command("upgrade")
+@common
+def db_upgrade(config: str | None, rules_dir: str | None) -> None:
+    """Apply pending schema migrations (safe to run while other instances are up; they take turns)."""
+    from monitor import migrate, store
+
+    app = make_app(config, rules_dir)
+    engine = store.make_engine(app.settings.database_url)
+    try:
+        applied = migrate.upgrade(engine)
+    except migrate.MigrationError as exc:
+        fail([str(exc)])
+    click.echo(f"database: {app.settings.redacted_url()}")
+    click.echo(("applied: " + ", ".join(applied)) if applied else "already up to date")
+    click.echo(f"schema revision: {migrate.current(engine)}")
+
+
 @main.command("preview-mail")
 @checkpoint_option
 @click.option("--unit", default=None, help="Only this unit's messages.")

@@ -26,7 +26,7 @@ def options(settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Opt
     today = now.astimezone(ZoneInfo(settings.time_zone)).date()
     return Options(
         response_deadline=add_working_days(today, n.response_working_days, n.holidays, n.extra_workdays),
-        report_deadline=checkpoint.end_date + dt.timedelta(days=n.report_deadline_days),
+        report_deadline=report_deadline(settings, checkpoint),
         response_working_days=n.response_working_days,
         bureau_name=settings.mail.from_name,
         bureau_recipients=settings.mail.bureau_recipients,
@@ -34,6 +34,13 @@ def options(settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Opt
         send_all_clear=n.send_all_clear,
         top_red=n.top_red,
     )
+
+
+def report_deadline(settings: Settings, checkpoint: Checkpoint) -> dt.date:
+    """The units' report deadline from the checkpoint's schedule (month end + 10 days if unscheduled)."""
+    plans = [c for c in settings.schedule.checkpoints if c.month == checkpoint.month]
+    days = plans[0].report_deadline_days if plans else 10
+    return checkpoint.end_date + dt.timedelta(days=days)
 
 
 def compose(

@@ -109,6 +109,39 @@ def changes(
     return out
 
 
+def reminders(
+    checkpoint: str,
+    unreported: Sequence[Mapping[str, Any]],
+    units: Mapping[str, Unit],
+    round_key: str,
+    sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
+    options: Options,
+) -> list[Notice]:
+    """A reminder round before the report deadline (催报): one message to each unit that still has
+    unreported projects, unless this round already reminded it of exactly these projects."""
+    by_unit: dict[str, list[Mapping[str, Any]]] = {}
+    for r in unreported:
+        by_unit.setdefault(r["unit_code"], []).append(r)
+    out = []
+    for code in sorted(by_unit):
+        unit = units.get(code)
+        to = unit_recipients(unit)
+        snap = {"not_reported": sorted(r["project_code"] for r in by_unit[code]), "round": round_key}
+        if to and sent.get(("reminder", code)) != snap:
+            out.append(
+                Notice(
+                    "reminder",
+                    "reminder",
+                    code,
+                    to,
+                    (),
+                    snap,
+                    views.reminder(checkpoint, unit, by_unit[code], options),
+                )
+            )
+    return out
+
+
 def decide(
     checkpoint: str,
     results: Sequence[Mapping[str, Any]],

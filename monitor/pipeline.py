@@ -109,7 +109,38 @@ def queue_notifications(
     return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
 
 
-def deliver(engine: Engine, settings: Settings, transport: Transport, clock: Clock) -> Counter[str]:
+def queue_reminders(
+    engine: Engine,
+    settings: Settings,
+    templates: Templates,
+    checkpoint: Checkpoint,
+    round_key: str,
+    clock: Clock,
+) -> list[dict[str, str | None]]:
+    """A reminder round before the deadline: units with unreported projects get a 催报 message."""
+    cp = str(checkpoint)
+    now = clock()
+    with engine.begin() as conn:
+        notices = notify.reminders(
+            cp,
+            store.unreported(conn, cp),
+            store.load_units(conn),
+            round_key,
+            outbox.sent_snapshots(conn, cp),
+            messages.options(settings, checkpoint, now),
+        )
+        rows = messages.compose_all(notices, cp, templates, settings, now)
+        outbox.queue(conn, rows)
+    return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
+
+
+def deliver(
+    engine: Engine,
+    settings: Settings,
+    transport: Transport,
+    clock: Clock,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Counter[str]:
     """Send what is pending (and retries due soon) over `transport`."""
     from monitor.sender import deliver_pending
 
@@ -122,6 +153,7 @@ def deliver(engine: Engine, settings: Settings, transport: Transport, clock: Clo
             retry=mail.retry,
             parallel=mail.smtp.connections,
             clock=clock,
+            should_stop=should_stop,
         )
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import jinja2
 
-KINDS = ("warning", "reminder", "summary", "all_clear")
+KINDS = ("warning", "reminder", "summary", "all_clear", "admin")
 PARTS = ("subject.txt", "body.txt", "body.html")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

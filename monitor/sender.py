@@ -37,7 +37,7 @@ async def deliver_pending(
     parallel: int,
     clock: Clock,
     worker: str | None = None,
-    stop: asyncio.Event | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> Counter[str]:
     """Send every due message; wait for retries due within `retry.inline_wait_seconds`. Returns counts
     of outcomes (sent / retry / failed / released)."""
@@ -52,8 +52,8 @@ async def deliver_pending(
 
     async def one(outbox_id: int) -> None:
         async with gate:
-            if stop is not None and stop.is_set():
-                return
+            if should_stop():
+                return  # shutting down: leave it pending, never half-claimed
             with engine.begin() as conn:
                 row = outbox.claim(conn, outbox_id, worker, clock())
             if row is None:
@@ -61,7 +61,7 @@ async def deliver_pending(
             tally[await send_row(engine, transport, row, sender, retry, worker, clock)] += 1
 
     async with transport:
-        while stop is None or not stop.is_set():
+        while not should_stop():
             with engine.connect() as conn:
                 ids = outbox.due(conn, clock())
                 next_at = outbox.next_due_at(conn) if not ids else None

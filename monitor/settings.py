@@ -66,6 +66,9 @@ class ScheduleConfig(Strict):
 
 class ServiceConfig(Strict):
     http_port: int | None = Field(default=None, ge=0, le=65535)  # /healthz and /metrics on 127.0.0.1
+    # This instance's name: its APScheduler jobs live in their own table (APScheduler 3 must not share
+    # a job store between schedulers). Default: the host name. Two instances on one host need two names.
+    instance_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
 
 
 class SmtpConfig(Strict):
@@ -108,7 +111,6 @@ class NotificationsConfig(Strict):
     response_working_days: int = Field(default=10, ge=1)  # units answer within N working days of the run
     holidays: tuple[dt.date, ...] = ()  # public holidays (no working day); weekends are never working days
     extra_workdays: tuple[dt.date, ...] = ()  # weekend days worked in lieu (调休上班)
-    report_deadline_days: int = Field(default=10, ge=0)  # units report within N days after the month's end
     cc_supervisor_on_red: bool = True
     send_all_clear: bool = False  # units with only green projects get a short confirmation
     top_red: int = Field(default=10, ge=0)  # red projects by amount in the bureau summary

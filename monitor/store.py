@@ -54,8 +54,11 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
-    SQLModel.metadata.create_all(engine)
+    """Bring the database to the current schema by applying pending migrations (monitor.migrate): an empty
+    database gets every table, an older one keeps its data, an up-to-date one costs one query."""
+    from monitor import migrate  # here, not at the top: migrations import monitor.tables
+
+    migrate.upgrade(engine)
 
 
 def table(model: type[SQLModel]) -> Table:
@@ -327,6 +330,20 @@ def runs(conn: Connection, checkpoint: str | None = None) -> list[dict[str, Any]
     if checkpoint:
         q = q.where(RUN.c.checkpoint == checkpoint)
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def unreported(conn: Connection, checkpoint: str) -> list[dict[str, Any]]:
+    """Projects with no execution report for `checkpoint` yet (what a reminder round lists)."""
+    reported = select(PROJECT_REPORT.c.project_code).where(PROJECT_REPORT.c.checkpoint == checkpoint)
+    q = (
+        select(PROJECT.c.code, PROJECT.c.name, PROJECT.c.unit_code, PROJECT.c.budget)
+        .where(PROJECT.c.code.not_in(reported))
+        .order_by(PROJECT.c.unit_code, PROJECT.c.code)
+    )
+    return [
+        {"project_code": r.code, "project_name": r.name, "unit_code": r.unit_code, "budget": r.budget}
+        for r in conn.execute(q)
+    ]
 
 
 def result_lights(conn: Connection, checkpoint: str) -> dict[str, str | None]:

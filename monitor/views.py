@@ -337,4 +337,21 @@ def examples() -> dict[str, dict[str, Any]]:
         "reminder": reminder("2025-05", unit, [missing], options),
         "summary": summary("2025-05", rows, units, {"2025-301001-001": "yellow"}, "2025-05", options),
         "all_clear": all_clear("2025-05", unit, rows, options),
+        "admin": admin(
+            ["rules/local.yaml:3: budget.red_below: unknown key"], "host:1", "2025-06-11 09:00", "", "", ""
+        ),
+    }
+
+
+def admin(
+    errors: list[str], instance: str, at: str, rules_hash: str, config_path: str, rules_dir: str
+) -> dict[str, Any]:
+    """The admins' notice of a failed reload."""
+    return {
+        "errors": errors,
+        "instance": instance,
+        "at": at,
+        "rules_hash": rules_hash[:12],
+        "config_path": config_path,
+        "rules_dir": rules_dir,
     }

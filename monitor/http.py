@@ -1,0 +1,169 @@
+"""The service's optional HTTP endpoint on 127.0.0.1 (`service.http_port`): `GET /healthz` answers 200
+"ok" while the database answers and the service is not stopping, else 503 with the reason; `GET /metrics`
+gives runs, lights, outbox and reload state in the Prometheus text format, read from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+
+from monitor import outbox, store
+
+log = logging.getLogger("monitor.http")
+TEXT = "text/plain; charset=utf-8"
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+LIGHTS = ("green", "yellow", "red", "not_reported")
+
+
+class HttpEndpoint:
+    """/healthz and /metrics served from a daemon thread; `start()` returns the port actually bound."""
+
+    def __init__(
+        self, port: int, engine_getter: Callable[[], Engine], is_stopping: Callable[[], bool]
+    ) -> None:
+        self.port, self.engine_getter, self.is_stopping = port, engine_getter, is_stopping
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> int:
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.endpoint = self
+        self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
+        self._thread.start()
+        self.port = int(self._server.server_address[1])  # the bound one when asked for port 0
+        return self.port
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
+
+    def health(self) -> tuple[int, str]:
+        """(status, body): 200 "ok", or 503 and why not."""
+        if self.is_stopping():
+            return 503, "stopping"
+        try:
+            with self.engine_getter().connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return 503, f"database: {type(exc).__name__}: {exc}".split("\n")[0]
+        return 200, "ok"
+
+    def metrics(self) -> str:
+        """The current figures in the Prometheus text exposition format."""
+        run, result, event = store.RUN, store.PROJECT_RESULT, store.SERVICE_EVENT
+        attempt = store.DELIVERY_ATTEMPT
+        with self.engine_getter().connect() as conn:
+            runs = conn.execute(
+                select(run.c.checkpoint, run.c.status, func.count()).group_by(run.c.checkpoint, run.c.status)
+            ).all()
+            by_light = conn.execute(
+                select(result.c.checkpoint, result.c.light, func.count()).group_by(
+                    result.c.checkpoint, result.c.light
+                )
+            ).all()
+            counts = outbox.counts(conn)
+            failures = conn.execute(
+                select(func.count()).select_from(attempt).where(attempt.c.outcome == "permanent")
+            ).scalar_one()
+            reload = conn.execute(
+                select(event.c.ok, event.c.at).where(event.c.kind == "reload").order_by(event.c.id.desc())
+            ).first()
+        lights = {(c, name): 0 for c in {r[0] for r in by_light} for name in LIGHTS}
+        lights.update({(c, light or "not_reported"): int(n) for c, light, n in by_light})
+        out: list[str] = []
+        family = functools.partial(_family, out)
+        family("monitor_up", "gauge", "1 while the service answers.", [({}, 1)])
+        family(
+            "monitor_runs_total",
+            "counter",
+            "Checkpoint runs by checkpoint and status.",
+            [({"checkpoint": c, "status": s}, n) for c, s, n in sorted(runs)],
+        )
+        family(
+            "monitor_project_lights",
+            "gauge",
+            "Projects by light in the latest results of each checkpoint.",
+            [({"checkpoint": c, "light": li}, n) for (c, li), n in sorted(lights.items())],
+        )
+        family(
+            "monitor_outbox_messages",
+            "gauge",
+            "Outbox messages by status.",
+            [({"status": s}, n) for s, n in counts.items()],
+        )
+        family(
+            "monitor_delivery_failures_total",
+            "counter",
+            "Delivery attempts that failed permanently.",
+            [({}, failures)],
+        )
+        family(
+            "monitor_last_reload_success",
+            "gauge",
+            "1 if the last reload was accepted (or there was none), 0 if it was rejected.",
+            [({}, 1 if reload is None or reload.ok else 0)],
+        )
+        family(
+            "monitor_last_reload_timestamp_seconds",
+            "gauge",
+            "When the last reload was attempted (Unix time); absent before the first one.",
+            [] if reload is None else [({}, store.as_utc(reload.at).timestamp())],
+        )
+        return "\n".join(out) + "\n"
+
+
+def _family(
+    out: list[str], name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]
+) -> None:
+    out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+    for labels, value in samples:
+        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+        number = str(int(value)) if float(value).is_integer() else repr(float(value))
+        out.append(f"{name}{{{label_text}}} {number}" if labels else f"{name} {number}")
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    endpoint: HttpEndpoint
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        endpoint = self.server.endpoint
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            status, body, kind = *endpoint.health(), TEXT
+        elif path == "/metrics":
+            try:
+                status, body, kind = 200, endpoint.metrics(), PROMETHEUS
+            except Exception as exc:
+                log.warning("metrics failed: %s", exc)
+                status, body, kind = 503, f"database: {type(exc).__name__}", TEXT
+        else:
+            status, body, kind = 404, "not found: try /healthz or /metrics", TEXT
+        data = (body if body.endswith("\n") else body + "\n").encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)

@@ -1,0 +1,129 @@
+"""The service's HTTP endpoint on a real socket: /healthz follows the database and shutdown, /metrics
+gives the exact Prometheus lines for the worked examples after a May run, and `monitor serve` starts and
+stops it with `service.http_port`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, create_engine
+
+from monitor import store
+from monitor.cli import main
+from monitor.http import HttpEndpoint
+from monitor.service import Service, fixed_start_clock
+
+EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
+
+
+def cli(workdir: Path, *args: str) -> None:
+    res = CliRunner().invoke(main, [*args, "--config", str(workdir / "config.yaml")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+
+
+def get(port: int, path: str) -> tuple[int, str, str]:
+    """(status, content type, body) of GET http://127.0.0.1:port/path, errors included."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode("utf-8")
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read().decode("utf-8")
+
+
+@pytest.fixture
+def engine(workdir: Path, db_url: str) -> Iterator[Engine]:
+    """The worked examples imported and the May checkpoint run without sending."""
+    cli(workdir, "import", str(EXAMPLES))
+    cli(workdir, "run", "--checkpoint", "2025-05", "--no-send")
+    eng = store.make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def test_healthz_is_ok_while_the_database_answers_and_503_once_stopping(engine: Engine) -> None:
+    stopping = False
+    endpoint = HttpEndpoint(0, lambda: engine, lambda: stopping)
+    port = endpoint.start()
+    try:
+        assert get(port, "/healthz") == (200, "text/plain; charset=utf-8", "ok\n")
+        stopping = True
+        assert get(port, "/healthz") == (503, "text/plain; charset=utf-8", "stopping\n")
+    finally:
+        endpoint.stop()
+
+
+def test_healthz_says_why_when_the_database_does_not_answer(tmp_path: Path) -> None:
+    broken = create_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'monitor.db'}")
+    endpoint = HttpEndpoint(0, lambda: broken, lambda: False)
+    port = endpoint.start()
+    try:
+        status, _, body = get(port, "/healthz")
+        assert status == 503 and body.startswith("database: OperationalError")
+    finally:
+        endpoint.stop()
+        broken.dispose()
+
+
+def test_metrics_after_the_may_run_are_exact_prometheus_lines(engine: Engine) -> None:
+    endpoint = HttpEndpoint(0, lambda: engine, lambda: False)
+    port = endpoint.start()
+    try:
+        status, kind, body = get(port, "/metrics")
+    finally:
+        endpoint.stop()
+    assert status == 200 and kind == "text/plain; version=0.0.4; charset=utf-8"
+    samples = [line for line in body.splitlines() if not line.startswith("#")]
+    assert samples == [
+        "monitor_up 1",
+        'monitor_runs_total{checkpoint="2025-05",status="finished"} 1',
+        'monitor_project_lights{checkpoint="2025-05",light="green"} 0',
+        'monitor_project_lights{checkpoint="2025-05",light="not_reported"} 0',
+        'monitor_project_lights{checkpoint="2025-05",light="red"} 4',
+        'monitor_project_lights{checkpoint="2025-05",light="yellow"} 1',
+        'monitor_outbox_messages{status="pending"} 5',
+        'monitor_outbox_messages{status="sending"} 0',
+        'monitor_outbox_messages{status="sent"} 0',
+        'monitor_outbox_messages{status="failed"} 0',
+        "monitor_delivery_failures_total 0",
+        "monitor_last_reload_success 1",
+    ]
+    assert "# TYPE monitor_runs_total counter" in body and "# TYPE monitor_project_lights gauge" in body
+    assert "# HELP monitor_last_reload_timestamp_seconds " in body  # announced, no sample before a reload
+
+
+def test_other_paths_are_404(engine: Engine) -> None:
+    endpoint = HttpEndpoint(0, lambda: engine, lambda: False)
+    port = endpoint.start()
+    try:
+        assert get(port, "/")[0] == 404
+        assert get(port, "/metrics/extra")[0] == 404
+    finally:
+        endpoint.stop()
+
+
+def test_the_service_serves_http_port_and_reports_a_rejected_reload(workdir: Path, engine: Engine) -> None:
+    config = workdir / "config.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "service:\n  http_port: 0\n", encoding="utf-8")
+    start = dt.datetime(2025, 5, 20, 9, tzinfo=dt.UTC)  # nothing is due
+    svc = Service(config, None, fixed_start_clock(start), instance="test")
+    svc.start()
+    try:
+        assert svc.http is not None
+        port = svc.http.port
+        assert get(port, "/healthz") == (200, "text/plain; charset=utf-8", "ok\n")
+        (workdir / "rules" / "local.yaml").write_text("no_such_key: 1\n", encoding="utf-8")
+        assert not svc.reload("test")
+        body = get(port, "/metrics")[2]
+        assert "monitor_last_reload_success 0\n" in body
+        stamp = next(s for s in body.splitlines() if s.startswith("monitor_last_reload_timestamp_seconds "))
+        assert abs(float(stamp.split()[1]) - start.timestamp()) < 60
+    finally:
+        svc.shutdown()
+    with pytest.raises(urllib.error.URLError):
+        get(port, "/healthz")

@@ -491,5 +491,15 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
         print_mail(app, outcome.queued, outcome.delivery, sent=True)
 
 
+def _register_extensions() -> None:
+    """Commands kept in their own modules (each imports its heavy parts lazily)."""
+    from monitor import cli_reports, cli_rules
+
+    cli_rules.register(main)
+    cli_reports.register(main)
+
+
+_register_extensions()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -218,3 +218,25 @@ def test_two_triggers_for_the_same_duty_at_once_run_it_once(workdir: Path, db_ur
     with engine.connect() as conn:
         assert len(store.runs(conn, "2025-05")) == 1
     engine.dispose()
+
+
+def test_status_tells_the_truth_and_fails_when_something_needs_attention(workdir: Path, db_url: str) -> None:
+    from monitor.app import App
+    from monitor.settings import load_settings
+    from monitor.status import as_text, build
+
+    cli(workdir, "import", str(EXAMPLES))
+    run_service_briefly(service(workdir, at(2025, 6, 11, 9, 0, 1)))  # runs May on time
+    app = App(load_settings(workdir / "config.yaml"))
+    report = build(app.engine, app.settings, at(2025, 6, 12))
+    text = "\n".join(as_text(report, "db"))
+    assert report.attention == [] and "run:2025-05            finished by test" in text
+    assert "run:2025-08            due 2025-09-11T09:00+08:00" in text and "#1 2025-05 finished" in text
+    late = build(app.engine, app.settings, at(2025, 9, 12))  # the service was not running in September
+    assert late.attention == ["run:2025-08 missed: it was due 2025-09-11T09:00+08:00"]
+    with app.engine.begin() as conn:  # a delivery that failed for good
+        conn.execute(
+            store.OUTBOX.update().where(store.OUTBOX.c.id == 1).values(status="failed", last_error="550")
+        )
+    res = CliRunner().invoke(main, ["status", "--config", str(workdir / "config.yaml")])
+    assert res.exit_code == 1 and "1 message(s) failed" in res.output

@@ -15,6 +15,7 @@ from monitor.model import (
     IndicatorReport,
     IndicatorResult,
     Inputs,
+    Kind,
     Light,
     Project,
     ProjectReport,
@@ -23,7 +24,7 @@ from monitor.model import (
     Unit,
 )
 from monitor.policy import Layer, Policies, ProjectPolicy
-from monitor.wording import pct, pct_floor, pct_threshold, wan
+from monitor.wording import pct, pct_floor_nd, pct_threshold, wan
 
 GREEN_LIKE = (Light.GREEN, Light.BLUE)
 
@@ -55,25 +56,29 @@ def _layers(layers: Sequence[Layer]) -> str:
 
 def budget_light(
     project: Project, executed: int, policy: ProjectPolicy, p: Fraction, p_note: str, month: int
-) -> tuple[Light, Fraction, str]:
-    """Budget execution light: r = (executed / base) / P against the policy's thresholds (exact)."""
+) -> tuple[Light, float, str]:
+    """Budget execution light: r = (executed / base) / P against the policy's thresholds, compared
+    exactly by integer cross-multiplication (r < t ⟺ executed·P.den·t.den < t.num·P.num·base)."""
     base = project.budget + (project.carryover if policy.budget_base == "budget_plus_carryover" else 0)
-    e = Fraction(executed, base)
     base_word = "预算（含上年结转）" if policy.budget_base == "budget_plus_carryover" else "预算"
     head = (
-        f"预算执行率{pct_floor(e, 2)}（1-{month}月执行{wan(executed)}/{base_word}{wan(base)}），"
+        f"预算执行率{pct_floor_nd(executed, base, 2)}"
+        f"（1-{month}月执行{wan(executed)}/{base_word}{wan(base)}），"
         f"序时进度{pct(p)}（{p_note}）"
     )
-    if p == 0:
+    e = executed / base
+    pn, pd = p.numerator, p.denominator
+    if pn == 0:
         return Light.GREEN, e, f"{head}，本期尚无序时要求 → 绿灯{_layers(policy.layers)}"
-    r = e / p
-    head += f"，为序时进度的{pct_floor(r)}"
-    if r < policy.budget_red:
-        light, rule = Light.RED, f"低于{pct_threshold(policy.budget_red)}为红灯"
-    elif r < policy.budget_yellow:
-        light, rule = Light.YELLOW, f"低于{pct_threshold(policy.budget_yellow)}为黄灯"
+    rn, rd = executed * pd, base * pn  # r = rn / rd
+    head += f"，为序时进度的{pct_floor_nd(rn, rd)}"
+    red, yellow = policy.budget_red, policy.budget_yellow
+    if rn * red.denominator < red.numerator * rd:
+        light, rule = Light.RED, f"低于{pct_threshold(red)}为红灯"
+    elif rn * yellow.denominator < yellow.numerator * rd:
+        light, rule = Light.YELLOW, f"低于{pct_threshold(yellow)}为黄灯"
     else:
-        light, rule = Light.GREEN, f"达到{pct_threshold(policy.budget_yellow)}为绿灯"
+        light, rule = Light.GREEN, f"达到{pct_threshold(yellow)}为绿灯"
     return light, e, f"{head}（{rule}）→ {light.chinese}灯{_layers(policy.layers)}"
 
 
@@ -91,7 +96,7 @@ def judge_indicator(
     actual = report.actual if report else None
     if report is not None and report.possibility and report.possibility.strip() in pol.impossible:
         j = Judgement(Light.RED, None, f"单位填报完成目标可能性为“{report.possibility.strip()}” → 红灯")
-    elif report is None and kind is not kind.MILESTONE:
+    elif report is None and kind is not Kind.MILESTONE:
         j = Judgement(Light.NA, None, "未填报该指标执行情况，本期不可测")
     else:
         profile = ind.profile or pol.profile or project_profile

@@ -6,13 +6,15 @@ only this file. Pure: no I/O, no clock (the checkpoint's end date is passed in).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Protocol
 
 from monitor.model import Checkpoint, Direction, Indicator, Kind, Light
 from monitor.policy import IndicatorPolicy
-from monitor.wording import num, pct, pct_floor, pct_threshold
+from monitor.wording import pct, pct_ceil_nd, pct_floor_nd, pct_threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +32,29 @@ class Context:
     policy: IndicatorPolicy
 
 
-def number(text: str | None) -> Fraction | None:
-    """A canonical decimal string as an exact Fraction; None if blank or not a number."""
-    if text is None or text == "":
+Ratio = tuple[int, int]  # an exact number n/d with d > 0: comparisons cross-multiply integers
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def ratio(text: str | None) -> Ratio | None:
+    """A canonical decimal string as an exact integer ratio; None if blank or not a number."""
+    if not text:
         return None
     try:
-        return Fraction(text)
-    except (ValueError, ZeroDivisionError):
+        d = Decimal(text)
+    except InvalidOperation:
         return None
+    if not d.is_finite():
+        return None
+    return d.as_integer_ratio()
 
 
+def _show(n: int, d: int) -> str:
+    """A computed quantity (e.g. target × P) for reading: integers stay whole, else two decimals."""
+    return f"{n // d:,}" if n % d == 0 else f"{n / d:,.2f}"
+
+
+@functools.lru_cache(maxsize=4096)
 def date(text: str | None) -> dt.date | None:
     if not text:
         return None
@@ -56,7 +71,7 @@ def infer_kind(ind: Indicator) -> Kind:
         return ind.kind
     if ind.direction is Direction.QUALITATIVE:
         return Kind.QUALITATIVE
-    if number(ind.target) is None:
+    if ratio(ind.target) is None:
         return Kind.MILESTONE if date(ind.target) is not None else Kind.QUALITATIVE
     if ind.level2 == "数量" and ind.direction in (Direction.GE, Direction.GT) and "%" not in ind.measure_unit:
         return Kind.CUMULATIVE
@@ -83,35 +98,34 @@ class Cumulative:
     kind = Kind.CUMULATIVE
 
     def judge(self, ind: Indicator, actual: str | None, ctx: Context) -> Judgement:
-        target, value = number(ind.target), number(actual)
-        if target is None or target <= 0 or ind.direction not in (Direction.GE, Direction.GT):
-            return Level().judge(ind, actual, ctx)  # not an accruing quantity: judge as a level
+        target, value = ratio(ind.target), ratio(actual)
+        if target is None or target[0] <= 0 or ind.direction not in (Direction.GE, Direction.GT):
+            return LEVEL.judge(ind, actual, ctx)  # not an accruing quantity: judge as a level
         if value is None:
             return _na(f"目标{_target_text(ind)}，本期尚无可计量的实际值（{actual or '空'}），不参与评价")
         pol, p = ctx.policy, ctx.progress
-        expected = target * p
+        (tn, td), (vn, vd), pn, pd = target, value, p.numerator, p.denominator
         head = (
             f"目标{_target_text(ind)}，1-{ctx.checkpoint.month}月完成{actual}{ind.measure_unit}，"
-            f"序时目标{num(expected)}{ind.measure_unit}（{ctx.progress_note}，序时进度{pct(p)}）"
+            f"序时目标{_show(tn * pn, td * pd)}{ind.measure_unit}（{ctx.progress_note}，序时进度{pct(p)}）"
         )
-        if expected == 0:
+        if pn == 0:
             return Judgement(Light.GREEN, None, f"{head}，本期尚无序时要求 → 绿灯")
-        r = value / expected
-        shown = f"{head}，完成序时目标的{pct_floor(r)}"
-        if r < pol.red:
-            return Judgement(Light.RED, float(r), f"{shown}（低于{pct_threshold(pol.red)}为红灯）")
-        if r < pol.yellow:
-            return Judgement(Light.YELLOW, float(r), f"{shown}（低于{pct_threshold(pol.yellow)}为黄灯）")
-        if r >= pol.blue:
+        rn, rd = vn * td * pd, vd * tn * pn  # r = actual / (target × P) = rn / rd, rd > 0
+        shown = f"{head}，完成序时目标的{pct_floor_nd(rn, rd)}"
+        r = rn / rd
+        if rn * pol.red.denominator < pol.red.numerator * rd:
+            return Judgement(Light.RED, r, f"{shown}（低于{pct_threshold(pol.red)}为红灯）")
+        if rn * pol.yellow.denominator < pol.yellow.numerator * rd:
+            return Judgement(Light.YELLOW, r, f"{shown}（低于{pct_threshold(pol.yellow)}为黄灯）")
+        if rn * pol.blue.denominator >= pol.blue.numerator * rd:
             return Judgement(
-                Light.BLUE,
-                float(r),
-                f"{shown}（达到{pct_threshold(pol.blue)}为蓝灯：超序时，请核实目标是否偏低）",
+                Light.BLUE, r, f"{shown}（达到{pct_threshold(pol.blue)}为蓝灯：超序时，请核实目标是否偏低）"
             )
-        return Judgement(Light.GREEN, float(r), f"{shown}（达到{pct_threshold(pol.yellow)}为绿灯）")
+        return Judgement(Light.GREEN, r, f"{shown}（达到{pct_threshold(pol.yellow)}为绿灯）")
 
 
-_MET = {
+_MET = {  # compare a·td with t·ad (both denominators positive): the direction's test, in integers
     Direction.GE: lambda a, t: a >= t,
     Direction.GT: lambda a, t: a > t,
     Direction.EQ: lambda a, t: a == t,
@@ -126,31 +140,27 @@ class Level:
     kind = Kind.LEVEL
 
     def judge(self, ind: Indicator, actual: str | None, ctx: Context) -> Judgement:
-        target, value = number(ind.target), number(actual)
+        target, value = ratio(ind.target), ratio(actual)
         if target is None or ind.direction is Direction.QUALITATIVE:
             return _na(f"目标值“{ind.target}”不是数值，无法按水平型指标评价")
         if value is None:
             return _na(f"目标{_target_text(ind)}，本期尚无可计量的实际值（{actual or '空'}），不参与评价")
+        (tn, td), (vn, vd) = target, value
+        a, t = vn * td, tn * vd  # actual and target over the common denominator vd·td
         head = f"目标{_target_text(ind)}，实际{actual}{ind.measure_unit}"
-        if _MET[ind.direction](value, target):
-            ratio = float((value - target) / abs(target)) if target else None
-            return Judgement(Light.GREEN, ratio, f"{head}，已达标 → 绿灯")
-        if target == 0:
+        diff = a - t  # (actual − target) · vd·td
+        scale = abs(t)  # |target| · vd·td
+        signed = diff / scale if scale else None
+        if _MET[ind.direction](a, t):
+            return Judgement(Light.GREEN, signed, f"{head}，已达标 → 绿灯")
+        if t == 0:
             return Judgement(Light.RED, None, f"{head}，未达标（目标值为0，不设容差）→ 红灯")
-        deviation = abs(value - target) / abs(target)
-        ratio = float((value - target) / abs(target))
         tol = ctx.policy.tolerance
-        shown = (
-            f"{head}，未达标，偏离目标值{pct_floor(deviation) if deviation <= tol else _pct_ceil(deviation)}"
-        )
-        if deviation <= tol:
-            return Judgement(Light.YELLOW, ratio, f"{shown}（不超过{pct_threshold(tol)}为黄灯）")
-        return Judgement(Light.RED, ratio, f"{shown}（超过{pct_threshold(tol)}为红灯）")
-
-
-def _pct_ceil(x: Fraction) -> str:
-    """Deviation above a tolerance, rounded up so it never reads as equal to the tolerance."""
-    return pct_floor(-x).replace("-", "", 1) if x else "0.0%"
+        if abs(diff) * tol.denominator <= tol.numerator * scale:
+            shown = f"{head}，未达标，偏离目标值{pct_floor_nd(abs(diff), scale)}"
+            return Judgement(Light.YELLOW, signed, f"{shown}（不超过{pct_threshold(tol)}为黄灯）")
+        shown = f"{head}，未达标，偏离目标值{pct_ceil_nd(abs(diff), scale)}"
+        return Judgement(Light.RED, signed, f"{shown}（超过{pct_threshold(tol)}为红灯）")
 
 
 class Milestone:
@@ -202,9 +212,10 @@ class Qualitative:
         return Judgement(lit, None, f"目标“{ind.target}”，自评“{actual}” → {lit.chinese}灯")
 
 
+LEVEL = Level()
 KINDS: dict[Kind, IndicatorRule] = {
     Kind.CUMULATIVE: Cumulative(),
-    Kind.LEVEL: Level(),
+    Kind.LEVEL: LEVEL,
     Kind.MILESTONE: Milestone(),
     Kind.QUALITATIVE: Qualitative(),
 }

@@ -17,12 +17,12 @@ from sqlalchemy import Engine, update
 from monitor import messages, notify, outbox, store
 from monitor.delivery import Transport
 from monitor.evaluate import evaluate_project
-from monitor.model import Checkpoint, ProjectResult
+from monitor.model import Checkpoint, Light
 from monitor.policy import Policies
 from monitor.render import Templates
 from monitor.rules import RuleSet
 from monitor.settings import Settings
-from monitor.summary import Summary, summarize
+from monitor.summary import Summary
 
 Progress = Callable[[int, int], None]  # (done, total)
 Clock = Callable[[], dt.datetime]
@@ -43,44 +43,53 @@ class RunOutcome:
 def evaluate_checkpoint(
     engine: Engine, rules: RuleSet, checkpoint: Checkpoint, clock: Clock, progress: Progress | None = None
 ) -> tuple[int, Summary]:
-    """Evaluate `checkpoint` and replace its stored results; every run is recorded, failed ones too."""
+    """Evaluate `checkpoint` and replace its stored results in one transaction, streaming the projects
+    in chunks (memory stays flat); every run is recorded, failed ones too."""
     cp = str(checkpoint)
     with engine.begin() as conn:
         store.save_rule_version(conn, rules.hash, rules.content, clock())
         run_id = store.start_run(conn, cp, rules.hash, clock())
+    policies = Policies(rules)
+    summary = Summary(cp)
     try:
-        with engine.connect() as conn:
-            inputs = store.load_inputs(conn, cp)
-        policies = Policies(rules)
-        results: list[ProjectResult] = []
-        total = len(inputs.projects)
-        for i, project in enumerate(inputs.projects, 1):
-            results.append(
-                evaluate_project(
-                    policies,
-                    checkpoint,
-                    project,
-                    inputs.units.get(project.unit_code),
-                    inputs.indicators.get(project.code, ()),
-                    inputs.project_reports.get(project.code),
-                    inputs.indicator_reports,
-                )
-            )
-            if progress and (i % 1000 == 0 or i == total):
-                progress(i, total)
         with engine.begin() as conn:
-            store.save_results(conn, run_id, cp, results, clock())
+            units = store.load_units(conn)
+            total = store.count_rows(conn, store.PROJECT)
+            store.clear_results(conn, cp)
+            for projects in store.project_chunks(conn):
+                chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)
+                results = [
+                    evaluate_project(
+                        policies,
+                        checkpoint,
+                        p,
+                        units.get(p.unit_code),
+                        chunk.indicators.get(p.code, ()),
+                        chunk.project_reports.get(p.code),
+                        chunk.indicator_reports,
+                    )
+                    for p in projects
+                ]
+                store.insert_results(conn, run_id, results)
+                for r in results:
+                    unit = units.get(r.unit_code)
+                    blue = sum(1 for i in r.indicators if i.light is Light.BLUE)
+                    summary.add(
+                        r.light and r.light.value,
+                        r.budget,
+                        r.unit_code,
+                        unit.name if unit else r.unit_code,
+                        blue,
+                    )
+                if progress:
+                    progress(summary.projects, total)
+            store.finish_run(conn, run_id, summary.run_counts(), clock())
     except BaseException:
         with engine.begin() as conn:
             failed = {"status": "failed", "finished_at": store.as_utc(clock())}
             conn.execute(update(store.RUN).where(store.RUN.c.id == run_id).values(**failed))
         raise
-    names = {code: u.name for code, u in inputs.units.items()}
-    rows = [
-        store.project_result_row(r, run_id) | {"indicators": [{"light": i.light.value} for i in r.indicators]}
-        for r in results
-    ]
-    return run_id, summarize(cp, rows, names)
+    return run_id, summary
 
 
 def queue_notifications(

@@ -104,12 +104,20 @@ class Policies:
         self._matches = [_CompiledMatch.of(src.override.match) for src in rules.overrides]
         self._project_cache: dict[tuple[int, ...], ProjectPolicy] = {}
         self._indicator_cache: dict[tuple[tuple[int, ...], str], IndicatorPolicy] = {}
+        self._progress: dict[tuple[Checkpoint, str | None], tuple[Fraction, str]] = {}
         self._profiles = {name: tuple(Fraction(s) for s in shares) for name, shares in rules.profiles.items()}
 
     # -- time progress -------------------------------------------------------------------------
 
     def progress(self, checkpoint: Checkpoint, profile: str | None) -> tuple[Fraction, str]:
-        """Time progress P at `checkpoint` and how it was obtained (for reasons)."""
+        """Time progress P at `checkpoint` and how it was obtained (for reasons); computed once."""
+        key = (checkpoint, profile)
+        found = self._progress.get(key)
+        if found is None:
+            found = self._progress[key] = self._compute_progress(checkpoint, profile)
+        return found
+
+    def _compute_progress(self, checkpoint: Checkpoint, profile: str | None) -> tuple[Fraction, str]:
         if profile and profile in self._profiles:
             share = self._profiles[profile][checkpoint.month - 1]
             label = self.rules.profile_names.get(profile, profile)

@@ -197,6 +197,194 @@ def load_units(conn: Connection) -> dict[str, Unit]:
     return {r.code: _unit(r) for r in conn.execute(select(UNIT))}
 
 
+_DIRECTION = {d.value: d for d in Direction}
+_KIND = {k.value: k for k in Kind}
+_PROJECT_COLS = ("code", "name", "unit_code", "budget", "carryover", "fund_flag", "category", "profile")
+_INDICATOR_COLS = ("project_code", "code", "level1", "level2", "name", "direction", "target", "measure_unit")
+_IND_REPORT_COLS = (
+    "checkpoint",
+    "project_code",
+    "indicator_code",
+    "actual",
+    "forecast",
+    "possibility",
+    "causes",
+    "cause_text",
+    "measures",
+)
+
+
+def project_chunks(conn: Connection, size: int = CHUNK) -> Iterator[list[Project]]:
+    """Every project in code order, `size` at a time (keyset pagination: memory stays flat)."""
+    cols = [PROJECT.c[c] for c in _PROJECT_COLS]
+    last = ""
+    while True:
+        rows = conn.execute(
+            select(*cols).where(PROJECT.c.code > last).order_by(PROJECT.c.code).limit(size)
+        ).all()
+        if not rows:
+            return
+        yield [Project(*r) for r in rows]
+        last = rows[-1][0]
+
+
+@dataclass
+class Chunk:
+    """The indicators and `checkpoint` reports of the projects whose codes lie in [first, last]."""
+
+    indicators: dict[str, list[Indicator]]
+    project_reports: dict[str, ProjectReport]
+    indicator_reports: dict[tuple[str, str], IndicatorReport]
+
+
+def load_chunk(conn: Connection, checkpoint: str, first: str, last: str) -> Chunk:
+    icols = [INDICATOR.c[c] for c in (*_INDICATOR_COLS, "kind", "profile")]
+    indicators: dict[str, list[Indicator]] = {}
+    q = select(*icols).where(INDICATOR.c.project_code.between(first, last))
+    for p, c, l1, l2, name, direction, target, unit, kind, profile in conn.execute(
+        q.order_by(INDICATOR.c.project_code, INDICATOR.c.code)
+    ).all():
+        indicators.setdefault(p, []).append(
+            Indicator(
+                p,
+                c,
+                l1,
+                l2,
+                name,
+                _DIRECTION[direction],
+                target,
+                unit,
+                _KIND[kind] if kind else None,
+                profile,
+            )
+        )
+    pr = PROJECT_REPORT
+    reports = {
+        r[1]: ProjectReport(*r)
+        for r in conn.execute(
+            select(pr.c.checkpoint, pr.c.project_code, pr.c.executed, pr.c.forecast_executed).where(
+                pr.c.checkpoint == checkpoint, pr.c.project_code.between(first, last)
+            )
+        ).all()
+    }
+    ir = INDICATOR_REPORT
+    ind_reports = {
+        (r[1], r[2]): IndicatorReport(*r)
+        for r in conn.execute(
+            select(*[ir.c[c] for c in _IND_REPORT_COLS]).where(
+                ir.c.checkpoint == checkpoint, ir.c.project_code.between(first, last)
+            )
+        ).all()
+    }
+    return Chunk(indicators, reports, ind_reports)
+
+
+def bulk_insert(
+    conn: Connection, tbl: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """executemany with plain tuples on the driver: no per-row parameter objects (bulk writes)."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {tbl.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, list(rows))
+
+
+PROJECT_RESULT_COLS = (
+    "checkpoint",
+    "project_code",
+    "run_id",
+    "unit_code",
+    "project_name",
+    "status",
+    "budget",
+    "executed",
+    "execution_rate",
+    "time_progress",
+    "budget_light",
+    "target_light",
+    "light",
+    "reasons",
+)
+INDICATOR_RESULT_COLS = (
+    "checkpoint",
+    "project_code",
+    "indicator_code",
+    "name",
+    "kind",
+    "light",
+    "ratio",
+    "reason",
+    "target",
+    "actual",
+    "measure_unit",
+    "direction",
+)
+
+
+def clear_results(conn: Connection, checkpoint: str) -> None:
+    conn.execute(delete(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint))
+    conn.execute(delete(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint))
+
+
+def insert_results(conn: Connection, run_id: int, results: Sequence[ProjectResult]) -> None:
+    """Store a chunk of results (after clear_results, in the same transaction). `_value_` is the
+    enum's plain string, read without the `.value` property's cost (millions of rows)."""
+    bulk_insert(
+        conn,
+        PROJECT_RESULT,
+        PROJECT_RESULT_COLS,
+        [
+            (
+                r.checkpoint,
+                r.project_code,
+                run_id,
+                r.unit_code,
+                r.project_name,
+                r.status._value_,
+                r.budget,
+                r.executed,
+                r.execution_rate,
+                r.time_progress,
+                r.budget_light and r.budget_light._value_,
+                r.target_light and r.target_light._value_,
+                r.light and r.light._value_,
+                "\n".join(r.reasons),
+            )
+            for r in results
+        ],
+    )
+    bulk_insert(
+        conn,
+        INDICATOR_RESULT,
+        INDICATOR_RESULT_COLS,
+        [
+            (
+                r.checkpoint,
+                r.project_code,
+                i.indicator_code,
+                i.name,
+                i.kind._value_,
+                i.light._value_,
+                i.ratio,
+                i.reason,
+                i.target,
+                i.actual,
+                i.measure_unit,
+                i.direction,
+            )
+            for r in results
+            for i in r.indicators
+        ],
+    )
+
+
+def finish_run(conn: Connection, run_id: int, counts: Mapping[str, int], now: dt.datetime) -> None:
+    conn.execute(
+        update(RUN).where(RUN.c.id == run_id).values(finished_at=as_utc(now), status="finished", **counts)
+    )
+
+
 def load_inputs(conn: Connection, checkpoint: str, project_codes: Iterable[str] | None = None) -> Inputs:
     """Load units, projects, indicators and the reports of `checkpoint` (optionally some projects only)."""
     wanted = set(project_codes) if project_codes is not None else None
@@ -355,7 +543,7 @@ def result_lights(conn: Connection, checkpoint: str) -> dict[str, str | None]:
 
 
 INDICATOR_KEYS: tuple[str, ...] = ("indicator_code", "name", "kind", "light", "ratio", "reason")
-INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")  # fmt: skip
+INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")
 
 
 def load_results(

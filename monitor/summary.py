@@ -33,6 +33,29 @@ class Summary:
     blue_indicators: int = 0
     units: dict[str, UnitTally] = field(default_factory=dict)
 
+    def add(
+        self, light: str | None, budget: int, unit_code: str, unit_name: str, blue_indicators: int = 0
+    ) -> None:
+        """Count one project (blue counts as green; None is not reported)."""
+        key = "not_reported" if light is None else ("green" if light == "blue" else light)
+        self.projects += 1
+        self.budget += budget
+        self.count[key] += 1
+        self.amount[key] += budget
+        self.blue_indicators += blue_indicators
+        tally = self.units.get(unit_code)
+        if tally is None:
+            tally = self.units[unit_code] = UnitTally(unit_code, unit_name)
+        setattr(tally, key, getattr(tally, key) + 1)
+
+    def run_counts(self) -> dict[str, int]:
+        """The counts a run row records."""
+        return {
+            "projects": self.projects,
+            "reported": self.projects - self.count["not_reported"],
+            **{k: self.count[k] for k in ("green", "yellow", "red", "not_reported")},
+        }
+
     def worst_units(self, n: int = 10) -> list[UnitTally]:
         """Units with red or yellow projects, most red first, then most yellow."""
         bad = [u for u in self.units.values() if u.red or u.yellow]
@@ -45,16 +68,6 @@ def summarize(
     """Tally results given as the stable result dicts (see store.load_results) or ProjectResult-like rows."""
     s = Summary(checkpoint)
     for r in results:
-        light = r["light"] or "not_reported"
-        light = "green" if light == "blue" else light
-        s.projects += 1
-        s.budget += r["budget"]
-        s.count[light] += 1
-        s.amount[light] += r["budget"]
-        s.blue_indicators += sum(1 for i in r.get("indicators", ()) if i["light"] == "blue")
-        code = r["unit_code"]
-        tally = s.units.get(code)
-        if tally is None:
-            tally = s.units[code] = UnitTally(code, unit_names.get(code, code))
-        setattr(tally, light, getattr(tally, light) + 1)
+        blue = sum(1 for i in r.get("indicators", ()) if i["light"] == "blue")
+        s.add(r["light"], r["budget"], r["unit_code"], unit_names.get(r["unit_code"], r["unit_code"]), blue)
     return s

@@ -5,7 +5,7 @@ the same side of the threshold as the exact value (59.99 % shows as 59.9 %, not 
 
 from __future__ import annotations
 
-import math
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -14,9 +14,17 @@ from monitor.model import FEN_PER_WAN
 
 def pct_floor(x: Fraction, digits: int = 1) -> str:
     """`x` as a percentage truncated towards minus infinity: 0.59996 → '59.9%'."""
-    scale = 10**digits
-    n = math.floor(x * 100 * scale)
-    return f"{Decimal(n).scaleb(-digits)}%"
+    return pct_floor_nd(x.numerator, x.denominator, digits)
+
+
+def pct_floor_nd(n: int, d: int, digits: int = 1) -> str:
+    """n/d (d > 0) as a percentage truncated towards minus infinity, exactly, in integers."""
+    return f"{Decimal((n * 100 * 10**digits) // d).scaleb(-digits)}%"
+
+
+def pct_ceil_nd(n: int, d: int, digits: int = 1) -> str:
+    """n/d (d > 0) as a percentage rounded up: a value above a threshold never reads as equal to it."""
+    return f"{Decimal(-((-n * 100 * 10**digits) // d)).scaleb(-digits)}%"
 
 
 def pct(x: Fraction | float, digits: int = 1) -> str:
@@ -24,6 +32,7 @@ def pct(x: Fraction | float, digits: int = 1) -> str:
     return f"{float(x) * 100:.{digits}f}%"
 
 
+@functools.lru_cache(maxsize=256)
 def pct_threshold(x: Fraction | Decimal) -> str:
     """A threshold as the shortest exact percentage: 0.6 → '60%', 0.055 → '5.5%'."""
     d = Decimal(x.numerator) / Decimal(x.denominator) if isinstance(x, Fraction) else x
@@ -39,10 +48,3 @@ def wan(fen: int) -> str:
 def wan_value(fen: int) -> Decimal:
     """fen as an exact Decimal of 万元, rounded half-up to two decimals."""
     return (Decimal(fen) / FEN_PER_WAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def num(x: Fraction) -> str:
-    """A computed quantity (e.g. target × P) for reading: integers stay whole, else two decimals."""
-    if x.denominator == 1:
-        return f"{x.numerator:,}"
-    return f"{float(x):,.2f}"

@@ -1,5 +1,5 @@
-"""The outbox: messages as rows before anything is sent. Queue rows; claim one with a conditional
-UPDATE (only the process that changed the row sends it); record every attempt; release rows left
+"""The outbox: messages as rows before anything is sent. Queue rows; claim them with a conditional
+UPDATE (only the process that changed a row sends it); record every attempt; release rows left
 `sending` by a dead process or an expired lease. Status: pending → sending → sent | failed.
 """
 
@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from monitor.store import DELIVERY_ATTEMPT, OUTBOX, as_utc
@@ -72,16 +72,21 @@ def next_due_at(conn: Connection) -> dt.datetime | None:
     return as_utc(value) if value else None
 
 
-def claim(conn: Connection, outbox_id: int, worker: str, now: dt.datetime) -> Any | None:
-    """Take a pending row for sending; returns the row, or None if another sender got it first."""
-    res = conn.execute(
+def claim_many(conn: Connection, ids: Sequence[int], worker: str, now: dt.datetime) -> list[Any]:
+    """Take the pending rows among `ids` for sending in one statement; returns the rows this worker got."""
+    at = as_utc(now)
+    conn.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == "pending")
-        .values(status="sending", claimed_by=worker, claimed_at=as_utc(now), attempts=OUTBOX.c.attempts + 1)
+        .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == "pending")
+        .values(status="sending", claimed_by=worker, claimed_at=at, attempts=OUTBOX.c.attempts + 1)
     )
-    if res.rowcount != 1:
-        return None
-    return conn.execute(select(OUTBOX).where(OUTBOX.c.id == outbox_id)).one()
+    q = select(OUTBOX).where(
+        OUTBOX.c.id.in_(list(ids)),
+        OUTBOX.c.status == "sending",
+        OUTBOX.c.claimed_by == worker,
+        OUTBOX.c.claimed_at == at,
+    )
+    return list(conn.execute(q.order_by(OUTBOX.c.id)))
 
 
 def _attempt(
@@ -102,11 +107,23 @@ def _finish(conn: Connection, outbox_id: int, worker: str, values: dict[str, Any
     )
 
 
-def mark_sent(
-    conn: Connection, outbox_id: int, worker: str, now: dt.datetime, detail: str | None = None
+def mark_sent_many(
+    conn: Connection, sent: Sequence[tuple[int, str | None]], worker: str, now: dt.datetime
 ) -> None:
-    _finish(conn, outbox_id, worker, {"status": "sent", "sent_at": as_utc(now), "last_error": detail})
-    _attempt(conn, outbox_id, worker, now, "sent", detail)
+    """mark_sent for a batch: two executemany statements instead of two per message."""
+    if not sent:
+        return
+    at = as_utc(now)
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.id == bindparam("oid"), OUTBOX.c.status == "sending", OUTBOX.c.claimed_by == worker)
+        .values(status="sent", sent_at=at, last_error=bindparam("detail"), claimed_by=None, claimed_at=None)
+    )
+    conn.execute(stmt, [{"oid": i, "detail": d} for i, d in sent])
+    conn.execute(
+        insert(DELIVERY_ATTEMPT),
+        [{"outbox_id": i, "at": at, "worker": worker, "outcome": "sent", "detail": d} for i, d in sent],
+    )
 
 
 def mark_retry(

@@ -10,9 +10,11 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from monitor import outbox
 from monitor.delivery import DeliveryError, Envelope, Transport
@@ -28,6 +30,13 @@ def backoff(retry: RetryConfig, attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    row: Any
+    result: str  # sent / retry / failed
+    detail: str | None
+
+
 async def deliver_pending(
     engine: Engine,
     transport: Transport,
@@ -38,10 +47,14 @@ async def deliver_pending(
     clock: Clock,
     worker: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    batch: int | None = None,
 ) -> Counter[str]:
     """Send every due message; wait for retries due within `retry.inline_wait_seconds`. Returns counts
-    of outcomes (sent / retry / failed / released)."""
+    of outcomes (sent / retry / failed / released). Messages are claimed and their outcomes recorded a
+    batch at a time (one transaction each, not three per message); a sender killed mid-batch leaves
+    that batch `sending`, to be released and sent again with the same Message-IDs."""
     worker = worker or outbox.worker_id()
+    size = batch or parallel * 8
     tally: Counter[str] = Counter()
     with engine.begin() as conn:
         released = outbox.release_stale(conn, clock(), dt.timedelta(seconds=retry.lease_seconds))
@@ -50,23 +63,35 @@ async def deliver_pending(
         log.warning("message %s was left 'sending' by a stopped process; queued again", outbox_id)
     gate = asyncio.Semaphore(parallel)
 
-    async def one(outbox_id: int) -> None:
+    async def one(row: Any) -> Outcome:
         async with gate:
-            if should_stop():
-                return  # shutting down: leave it pending, never half-claimed
-            with engine.begin() as conn:
-                row = outbox.claim(conn, outbox_id, worker, clock())
-            if row is None:
-                return  # another sender has it
-            tally[await send_row(engine, transport, row, sender, retry, worker, clock)] += 1
+            return await attempt(transport, row, sender)
 
     async with transport:
         while not should_stop():
-            with engine.connect() as conn:
-                ids = outbox.due(conn, clock())
+            with engine.begin() as conn:
+                ids = outbox.due(conn, clock(), limit=size)
+                rows = outbox.claim_many(conn, ids, worker, clock()) if ids else []
                 next_at = outbox.next_due_at(conn) if not ids else None
             if ids:
-                await asyncio.gather(*(one(i) for i in ids))
+                outcomes = await asyncio.gather(*(one(r) for r in rows))
+                with engine.begin() as conn:
+                    sent = [o for o in outcomes if o.result == "sent"]
+                    outbox.mark_sent_many(conn, [(o.row.id, o.detail) for o in sent], worker, clock())
+                    for o in sent:
+                        log.info(
+                            "sent message %s (%s %s) to %s",
+                            o.row.id,
+                            o.row.kind,
+                            o.row.reason,
+                            o.row.recipients,
+                        )
+                        if o.detail:
+                            log.warning("message %s: %s", o.row.id, o.detail)
+                    tally["sent"] += len(sent)
+                    for o in outcomes:
+                        if o.result != "sent":
+                            tally[record(conn, o, retry, worker, clock())] += 1
                 continue
             wait = (next_at - clock()).total_seconds() if next_at else None
             if wait is None or wait > retry.inline_wait_seconds:
@@ -75,34 +100,28 @@ async def deliver_pending(
     return tally
 
 
-async def send_row(
-    engine: Engine, transport: Transport, row: Any, sender: str, retry: RetryConfig, worker: str, clock: Clock
-) -> str:
-    """Send one claimed row and record the outcome: 'sent', 'retry' or 'failed'."""
+async def attempt(transport: Transport, row: Any, sender: str) -> Outcome:
+    """Send one claimed row; no database work here."""
     label = f"{row.id:06d}-{row.kind}-{row.unit_code or 'bureau'}"
     envelope = Envelope(row.id, sender, tuple(row.recipients.split(";")), row.raw.encode("ascii"), label)
     try:
         delivered = await transport.send(envelope)
     except DeliveryError as exc:
-        error, permanent = str(exc), exc.permanent
+        return Outcome(row, "failed" if exc.permanent else "retry", str(exc))
     except Exception as exc:  # an unexpected failure is treated as transient, and logged
-        error, permanent = f"{type(exc).__name__}: {exc}", False
-    else:
-        refused = "; ".join(f"{a}: {m}" for a, m in delivered.refused.items()) or None
-        with engine.begin() as conn:
-            outbox.mark_sent(
-                conn, row.id, worker, clock(), f"refused by the server: {refused}" if refused else None
-            )
-        log.info("sent message %s (%s %s) to %s", row.id, row.kind, row.reason, row.recipients)
-        if refused:
-            log.warning("message %s: some recipients refused: %s", row.id, refused)
-        return "sent"
-    now = clock()
-    with engine.begin() as conn:
-        if permanent or row.attempts >= retry.max_attempts:
-            outbox.mark_failed(conn, row.id, worker, now, error)
-            log.error("message %s to %s failed: %s", row.id, row.recipients, error)
-            return "failed"
-        outbox.mark_retry(conn, row.id, worker, now, error, now + backoff(retry, row.attempts))
+        return Outcome(row, "retry", f"{type(exc).__name__}: {exc}")
+    refused = "; ".join(f"{a}: {m}" for a, m in delivered.refused.items())
+    return Outcome(row, "sent", f"refused by the server: {refused}" if refused else None)
+
+
+def record(conn: Connection, o: Outcome, retry: RetryConfig, worker: str, now: dt.datetime) -> str:
+    """Record a failed attempt: retry later with backoff, or failed for good (also after max attempts)."""
+    row = o.row
+    error = o.detail or "unknown error"
+    if o.result == "failed" or row.attempts >= retry.max_attempts:
+        outbox.mark_failed(conn, row.id, worker, now, error)
+        log.error("message %s to %s failed: %s", row.id, row.recipients, error)
+        return "failed"
+    outbox.mark_retry(conn, row.id, worker, now, error, now + backoff(retry, row.attempts))
     log.warning("message %s to %s: %s; will retry", row.id, row.recipients, error)
     return "retry"

@@ -27,7 +27,7 @@ from monitor.store import make_engine
 
 NOW = dt.datetime(2025, 5, 10, 8, 0, tzinfo=dt.UTC)
 MODEL_TABLES = set(SQLModel.metadata.tables)
-# The tables the last release before migrations had (scheduled_event and service_event came after it).
+# An older pre-migration database lacks scheduled_event and service_event: adopting it must create them.
 RELEASED_WITHOUT_MIGRATIONS = sorted(MODEL_TABLES - {"scheduled_event", "service_event"})
 ALL_REVISIONS = migrate.pending(create_engine("sqlite://"))  # what an empty database needs
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ def test_the_models_and_the_migrations_describe_the_same_schema(engine: Engine) 
 
 
 def test_a_database_made_before_migrations_is_adopted_with_its_rows(engine: Engine) -> None:
-    # As the release before migrations made it: create_all, and without the tables added since.
+    # As code before migrations made it: create_all, here from before the two newest tables existed.
     # (This equals revision 0001 while those models are unchanged; once a revision changes one of these
     # tables, build this database with upgrade(engine, "0001") and DROP TABLE alembic_version instead.)
     SQLModel.metadata.create_all(

@@ -397,50 +397,23 @@ def finish_run(conn: Connection, run_id: int, counts: Mapping[str, int], now: dt
 
 
 def load_inputs(conn: Connection, checkpoint: str, project_codes: Iterable[str] | None = None) -> Inputs:
-    """Load units, projects, indicators and the reports of `checkpoint` (optionally some projects only)."""
-    wanted = set(project_codes) if project_codes is not None else None
-    projects = [
-        Project(r.code, r.name, r.unit_code, r.budget, r.carryover, r.fund_flag, r.category, r.profile)
-        for r in conn.execute(select(PROJECT).order_by(PROJECT.c.code))
-        if wanted is None or r.code in wanted
-    ]
-    indicators: dict[str, list[Indicator]] = {}
-    for r in conn.execute(select(INDICATOR).order_by(INDICATOR.c.project_code, INDICATOR.c.code)):
-        if wanted is not None and r.project_code not in wanted:
-            continue
-        indicators.setdefault(r.project_code, []).append(
-            Indicator(
-                r.project_code,
-                r.code,
-                r.level1,
-                r.level2,
-                r.name,
-                Direction(r.direction),
-                r.target,
-                r.measure_unit,
-                Kind(r.kind) if r.kind else None,
-                r.profile,
-            )
-        )
-    reports = {
-        r.project_code: ProjectReport(r.checkpoint, r.project_code, r.executed, r.forecast_executed)
-        for r in conn.execute(select(PROJECT_REPORT).where(PROJECT_REPORT.c.checkpoint == checkpoint))
-    }
-    ind_reports = {
-        (r.project_code, r.indicator_code): IndicatorReport(
-            r.checkpoint,
-            r.project_code,
-            r.indicator_code,
-            r.actual,
-            r.forecast,
-            r.possibility,
-            r.causes,
-            r.cause_text,
-            r.measures,
-        )
-        for r in conn.execute(select(INDICATOR_REPORT).where(INDICATOR_REPORT.c.checkpoint == checkpoint))
-    }
-    return Inputs(load_units(conn), projects, indicators, reports, ind_reports)
+    """Load units, projects, indicators and the reports of `checkpoint` (optionally some projects only),
+    all in memory: for previews and explanations; checkpoint runs stream with project_chunks/load_chunk."""
+    q = select(*[PROJECT.c[c] for c in _PROJECT_COLS]).order_by(PROJECT.c.code)
+    if project_codes is not None:
+        q = q.where(PROJECT.c.code.in_(list(project_codes)))
+    projects = [Project(*r) for r in conn.execute(q).all()]
+    if not projects:
+        return Inputs(load_units(conn), [], {}, {}, {})
+    chunk = load_chunk(conn, checkpoint, projects[0].code, projects[-1].code)
+    if project_codes is not None:
+        wanted = {p.code for p in projects}
+        chunk.indicators = {k: v for k, v in chunk.indicators.items() if k in wanted}
+        chunk.project_reports = {k: v for k, v in chunk.project_reports.items() if k in wanted}
+        chunk.indicator_reports = {k: v for k, v in chunk.indicator_reports.items() if k[0] in wanted}
+    return Inputs(
+        load_units(conn), projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports
+    )
 
 
 # --- runs and results -----------------------------------------------------------------------------
@@ -461,67 +434,6 @@ def start_run(conn: Connection, checkpoint: str, rules_hash: str, now: dt.dateti
     pk = res.inserted_primary_key
     assert pk is not None
     return int(pk[0])
-
-
-def project_result_row(r: ProjectResult, run_id: int) -> dict[str, Any]:
-    return {
-        "checkpoint": r.checkpoint,
-        "project_code": r.project_code,
-        "run_id": run_id,
-        "unit_code": r.unit_code,
-        "project_name": r.project_name,
-        "status": r.status.value,
-        "budget": r.budget,
-        "executed": r.executed,
-        "execution_rate": r.execution_rate,
-        "time_progress": r.time_progress,
-        "budget_light": r.budget_light.value if r.budget_light else None,
-        "target_light": r.target_light.value if r.target_light else None,
-        "light": r.light.value if r.light else None,
-        "reasons": "\n".join(r.reasons),
-    }
-
-
-def save_results(
-    conn: Connection, run_id: int, checkpoint: str, results: Sequence[ProjectResult], now: dt.datetime
-) -> dict[str, int]:
-    """Replace the stored results of `checkpoint` with `results` and close the run; returns counts."""
-    conn.execute(delete(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint))
-    conn.execute(delete(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint))
-    rows = [project_result_row(r, run_id) for r in results]
-    for chunk in _chunks(rows):
-        conn.execute(insert(PROJECT_RESULT), list(chunk))
-    ind_rows = [
-        {
-            "checkpoint": r.checkpoint,
-            "project_code": r.project_code,
-            "indicator_code": i.indicator_code,
-            "name": i.name,
-            "kind": i.kind.value,
-            "light": i.light.value,
-            "ratio": i.ratio,
-            "reason": i.reason,
-            "target": i.target,
-            "actual": i.actual,
-            "measure_unit": i.measure_unit,
-            "direction": i.direction,
-        }
-        for r in results
-        for i in r.indicators
-    ]
-    for chunk in _chunks(ind_rows):
-        conn.execute(insert(INDICATOR_RESULT), list(chunk))
-    counts = {"projects": len(results), "reported": 0, "green": 0, "yellow": 0, "red": 0, "not_reported": 0}
-    for r in results:
-        if r.light is None:
-            counts["not_reported"] += 1
-        else:
-            counts["reported"] += 1
-            counts[r.light.value if r.light.value in counts else "green"] += 1
-    conn.execute(
-        update(RUN).where(RUN.c.id == run_id).values(finished_at=as_utc(now), status="finished", **counts)
-    )
-    return counts
 
 
 def runs(conn: Connection, checkpoint: str | None = None) -> list[dict[str, Any]]:

@@ -49,8 +49,10 @@ class App:
         return load_rules(self.settings.rules_dir)
 
     def check(self) -> dict[str, list[Problem]]:
-        """Validate every rule file (each reported separately) and the merged set; {file: problems}."""
+        """Validate every rule file (each reported separately), the merged set and the rule tests
+        under rules/tests/; {file: problems}."""
         from monitor.rules import build_rules, load_or_problems, rule_files
+        from monitor.ruletests import check_tests
 
         out: dict[str, list[Problem]] = {str(self.settings.config_path): []}
         files = rule_files(self.settings.rules_dir)
@@ -71,6 +73,7 @@ class App:
             except Invalid as exc:
                 for p in exc.problems:
                     out.setdefault(p.file, []).append(p)
+        out.update(check_tests(self.settings.rules_dir))  # rules/tests/*.yaml, each OK or file:line errors
         out.update(self.check_templates())
         return out
 
@@ -84,7 +87,14 @@ class App:
             templates = Templates(self.settings.templates_dir, self.settings.template_override_dir)
         except TemplateErrors as exc:
             return {folder: [Problem(p.name, p.line, "", p.message) for p in exc.problems]}
-        problems = []
+        from monitor.reports.html import compile_problems
+
+        problems = [
+            Problem(f, line, "", m)
+            for f, line, m in compile_problems(
+                self.settings.templates_dir, self.settings.template_override_dir
+            )
+        ]
         for kind, view in examples().items():
             try:
                 templates.render(kind, view)

@@ -471,7 +471,7 @@ def sample(out: str, projects: int, seed: int, year: int) -> None:
 @common
 def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str | None) -> None:
     """The main job on the embedded defaults: sample data → import → May and August checkpoints →
-    summary and warning e-mails (written as .eml files in mail mode `file`)."""
+    summary, warning e-mails (.eml files in mail mode `file`) and the reports of the last checkpoint."""
     from monitor.importer import ImportFailed
     from monitor.model import Checkpoint
     from monitor.sample import write_sample
@@ -489,6 +489,11 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
         outcome = run_with_progress(app, Checkpoint(year, month), send=True)
         print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
         print_mail(app, outcome.queued, outcome.delivery, sent=True)
+    from monitor.reports import write_reports
+
+    last = Checkpoint(year, app.settings.checkpoint_months[-1])
+    for path in write_reports(app, last, Path("reports")):
+        click.echo(f"report: {path.resolve()}")
 
 
 def _register_extensions() -> None:

@@ -9,8 +9,9 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,6 +118,19 @@ class NotificationsConfig(Strict):
     template_override_dir: str | None = None  # admins' templates of the same name win
 
 
+class ResultsApplicationConfig(Strict):
+    """结果应用: which projects the reports list as candidates for budget reduction or recovery, and for
+    the bureau's key monitoring (财政重点监控). Rates are shares of the budget, compared exactly."""
+
+    # checkpoint months at which the lists are drawn up (default: the end of August)
+    months: tuple[Annotated[int, Field(ge=1, le=12)], ...] = (8,)
+    reduction_rate_below: Decimal = Field(default=Decimal("0.30"), ge=0, le=1)  # red and executed below this
+    reduction_persistent_red: bool = True  # red at the previous checkpoint and still red
+    reduction_possibilities: tuple[str, ...] = ("完全不可能",)  # 完成目标可能性 answers that make a candidate
+    key_budget_min: Decimal = Field(default=Decimal("200"), ge=0)  # 万元: budget at least this ...
+    key_rate_below: Decimal = Field(default=Decimal("0.60"), ge=0, le=1)  # ... and executed below this
+
+
 class ConfigFile(Strict):
     database: DatabaseConfig = DatabaseConfig()
     mail: MailConfig = MailConfig()
@@ -128,6 +142,7 @@ class ConfigFile(Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     service: ServiceConfig = ServiceConfig()
     language: Literal["zh"] = "zh"
+    results_application: ResultsApplicationConfig = ResultsApplicationConfig()
 
 
 @dataclass(frozen=True)
@@ -148,6 +163,7 @@ class Settings:
     notifications: NotificationsConfig
     template_override_dir: Path | None
     smtp_password: str | None = field(default=None, repr=False)  # from the environment only
+    results_application: ResultsApplicationConfig = field(default_factory=ResultsApplicationConfig)
 
     def redacted_url(self) -> str:
         """The database URL with any password shown as ***."""
@@ -204,6 +220,7 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         schedule=cfg.schedule,
         service=cfg.service,
         progress_bar_min_projects=cfg.monitoring.progress_bar_min_projects,
+        results_application=cfg.results_application,
     )
 
 

@@ -166,7 +166,7 @@ def reminder(
     }
 
 
-def _department(unit: Unit | None, units: Mapping[str, Unit]) -> tuple[str, str]:
+def department(unit: Unit | None, units: Mapping[str, Unit]) -> tuple[str, str]:
     """The supervising department a unit reports to (a department is its own)."""
     if unit is None:
         return ("", "（未知单位）")
@@ -192,7 +192,7 @@ def summary(
         k = "green" if r["light"] == "blue" else (r["light"] or "not_reported")
         count[k] += 1
         amount[k] += r["budget"]
-        d = depts[_department(units.get(r["unit_code"]), units)]
+        d = depts[department(units.get(r["unit_code"]), units)]
         d[k] += 1
         d[f"{k}_amount"] += r["budget"]
     total_n, total_amount = sum(count.values()), sum(amount.values())

@@ -1,0 +1,60 @@
+"""Reports of a checkpoint: stored results in; the Excel warning list (预警清单, `excel.py`) and the HTML
+checkpoint report with charts (监控报告, `html.py`) out, both drawn from `data.load`, with trends
+(`trend.py`) and results application (`application.py`) computed by pure functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from monitor.model import Checkpoint
+
+if TYPE_CHECKING:
+    from monitor.app import App
+
+Format = Literal["xlsx", "html"]
+FORMATS: tuple[Format, ...] = ("xlsx", "html")
+_NAMES = {"xlsx": "预警清单", "html": "监控报告"}
+
+
+def default_name(fmt: Format, checkpoint: Checkpoint | str) -> str:
+    """'预警清单-2025-08.xlsx' / '监控报告-2025-08.html'."""
+    return f"{_NAMES[fmt]}-{checkpoint}.{fmt}"
+
+
+def write_report(app: App, checkpoint: Checkpoint | str, fmt: Format, out: Path) -> Path:
+    """Write one report of `checkpoint` to `out`; raises data.NoResults if the checkpoint never ran."""
+    return write_all(app, checkpoint, {fmt: out})[0]
+
+
+def write_reports(app: App, checkpoint: Checkpoint | str, out_dir: Path) -> list[Path]:
+    """Write the Excel warning list and the HTML report of `checkpoint` into `out_dir` under their default
+    names; returns their paths (xlsx first). Raises data.NoResults if the checkpoint never ran."""
+    return write_all(app, checkpoint, {fmt: out_dir / default_name(fmt, checkpoint) for fmt in FORMATS})
+
+
+def write_all(app: App, checkpoint: Checkpoint | str, outs: dict[Format, Path]) -> list[Path]:
+    """Load the checkpoint's data once and write each requested format to its path."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from monitor.reports import data
+
+    cp = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.parse(checkpoint)
+    loaded = data.load(app, cp)
+    written = []
+    for fmt, path in outs.items():
+        if fmt == "xlsx":
+            from monitor.reports.excel import write_workbook
+
+            written.append(write_workbook(loaded, path))
+        else:
+            from monitor.reports.html import write_html
+
+            now: dt.datetime = app.clock().astimezone(ZoneInfo(app.settings.time_zone))
+            s = app.settings
+            written.append(
+                write_html(loaded, path, s.templates_dir, s.template_override_dir, f"{now:%Y-%m-%d %H:%M}")
+            )
+    return written

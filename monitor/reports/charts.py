@@ -1,0 +1,186 @@
+"""Charts as inline SVG, generated here (no JavaScript, no network): tallies and counts in, SVG markup
+out. Chinese labels are SVG text with a CJK font list; every bar and cell carries its numbers in
+`data-*` attributes and a <title> tooltip, so the figures can be checked and read without hovering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from markupsafe import Markup
+
+from monitor.reports.figures import Bin, Tally, display_width
+from monitor.reports.trend import KEY_WORD, KEYS
+
+FONT = (
+    "'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC','WenQuanYi Zen Hei',"
+    "SimHei,sans-serif"
+)
+BAR = {"red": "#d64545", "yellow": "#e9b318", "green": "#3c9a5f", "not_reported": "#a3a8b0"}
+INK = {"red": "#ffffff", "yellow": "#3d2b00", "green": "#ffffff", "not_reported": "#ffffff"}
+_SEVERITY = {"green": 0, "yellow": 1, "red": 2}
+
+
+def _svg(w: float, h: float, label: str, body: list[str]) -> Markup:
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" width="{w:.0f}" '
+        f'height="{h:.0f}" role="img" aria-label="{escape(label)}" font-family="{FONT}" font-size="12">'
+    )
+    return Markup(head + f"<title>{escape(label)}</title>" + "".join(body) + "</svg>")
+
+
+def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 12, **attrs: str) -> str:
+    extra = "".join(f' {k.replace("_", "-")}="{escape(v)}"' for k, v in attrs.items())
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}"{extra}>{escape(s)}</text>'
+    )
+
+
+def _rect(x: float, y: float, w: float, h: float, colour: str, tip: str, **data: object) -> str:
+    attrs = "".join(f' data-{k.replace("_", "-")}="{escape(str(v))}"' for k, v in data.items())
+    return (
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{colour}"{attrs}>'
+        f"<title>{escape(tip)}</title></rect>"
+    )
+
+
+def _legend(x: float, y: float, keys: Sequence[str]) -> list[str]:
+    out = []
+    for k in keys:
+        out.append(f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="12" height="12" fill="{BAR[k]}"/>')
+        out.append(_text(x + 16, y, KEY_WORD[k]))
+        x += 16 + display_width(KEY_WORD[k]) * 6.5 + 18
+    return out
+
+
+def _short(name: str, limit: int = 24) -> str:
+    """Cut a label to `limit` display columns (CJK = 2), marking the cut with …"""
+    out, used = "", 0
+    for ch in name:
+        used += display_width(ch)
+        if used > limit:
+            return out + "…"
+        out += ch
+    return out
+
+
+def department_bars(tallies: Sequence[Tally]) -> Markup:
+    """Lights by supervising department: one horizontal bar per department, stacked red, yellow, green,
+    not reported, in the order given (the ranking)."""
+    label_w = max([display_width(_short(t.name)) * 6.5 for t in tallies] + [60]) + 12
+    bar_w, row_h, top = 520.0, 22, 34
+    most = max([t.projects for t in tallies] + [1])
+    body = _legend(label_w, 16, KEYS)
+    for n, t in enumerate(tallies):
+        y = top + n * row_h
+        body.append(_text(label_w - 8, y + 12, _short(t.name), "end", dept=t.code))
+        x = label_w
+        for k in KEYS:
+            c = t.count[k]
+            if not c:
+                continue
+            w = bar_w * c / most
+            tip = f"{t.name}：{KEY_WORD[k]} {c} 个"
+            body.append(_rect(x, y, w, 15, BAR[k], tip, light=k, count=c, dept=t.code))
+            if w >= 8 * len(str(c)) + 4:
+                body.append(_text(x + w / 2, y + 11.5, str(c), "middle", 10, fill=INK[k]))
+            x += w
+        body.append(_text(x + 6, y + 12, f"{t.projects}", fill="#555"))
+    height = top + len(tallies) * row_h + 8
+    return _svg(label_w + bar_w + 50, height, "各主管部门项目灯色分布", body)
+
+
+def histogram(bins: Sequence[Bin], progress: float, step: int = 5) -> Markup:
+    """Reported projects by execution rate (bins of `step` %), stacked by budget light, with a vertical
+    line at the time progress P."""
+    x0, y0, plot_w, plot_h = 52.0, 40.0, 640.0, 210.0
+    bw = plot_w / len(bins)
+    most = max([sum(b.count.values()) for b in bins] + [1])
+    tick = _nice_step(most)
+    top = -(-most // tick) * tick
+    body = _legend(x0, 18, ("red", "yellow", "green"))
+    body.append(_text(x0 + 200, 18, "（按预算执行灯）", fill="#555"))
+    for v in range(0, top + 1, tick):
+        y = y0 + plot_h - plot_h * v / top
+        body.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e6ea"/>')
+        body.append(_text(x0 - 6, y + 4, str(v), "end", 11, fill="#555"))
+    for i, b in enumerate(bins):
+        yb = y0 + plot_h
+        for k in ("red", "yellow", "green"):
+            c = b.count[k]
+            if c:
+                h = plot_h * c / top
+                yb -= h
+                tip = f"执行率 {b.label}：{KEY_WORD[k]} {c} 个"
+                body.append(_rect(x0 + i * bw + 1, yb, bw - 2, h, BAR[k], tip, light=k, count=c, bin=b.label))
+        if i % 2 == 0 or b.high is None:
+            label = f"≥{b.low}%" if b.high is None else f"{b.low}%"
+            body.append(_text(x0 + i * bw, y0 + plot_h + 16, label, "middle", 11, fill="#555"))
+    px = x0 + progress * 100 / step * bw
+    body.append(
+        f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y0 - 6}" y2="{y0 + plot_h}" stroke="#1a3a6b" '
+        f'stroke-width="2" stroke-dasharray="6 3" data-progress="{progress:.6f}"/>'
+    )
+    body.append(_text(px + 4, y0 + 4, f"序时进度 {progress:.1%}", fill="#1a3a6b", font_weight="bold"))
+    body.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y0 + plot_h}" y2="{y0 + plot_h}" stroke="#888"/>')
+    body.append(_text(x0 + plot_w / 2, y0 + plot_h + 36, "预算执行率（执行数 / 预算）", "middle"))
+    body.append(_text(14, y0 + plot_h / 2, "项目数", "middle", transform=f"rotate(-90 14 {y0 + plot_h / 2})"))
+    return _svg(x0 + plot_w + 20, y0 + plot_h + 48, "预算执行率分布与序时进度", body)
+
+
+def _nice_step(most: int) -> int:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000):
+        if most / step <= 6:
+            return step
+    return 10_000
+
+
+def transitions(matrix: Mapping[tuple[str, str], int], before: str, after: str) -> Markup:
+    """The transition matrix: rows are the earlier light, columns the later one; improved cells green,
+    worsened red, unchanged grey, with row and column totals."""
+    cw, ch, x0, y0 = 92.0, 40.0, 110.0, 64.0
+    most = max([*matrix.values(), 1])
+    body = [_text(x0 + 2 * cw, 20, f"{after}（列）", "middle", 13, font_weight="bold")]
+    body.append(_text(8, y0 - 12, f"{before}（行）", "start", 13, font_weight="bold"))
+    for j, k in enumerate(KEYS):
+        body.append(
+            _text(x0 + j * cw + cw / 2, y0 - 12, KEY_WORD[k], "middle", fill=BAR[k], font_weight="bold")
+        )
+    body.append(_text(x0 + 4 * cw + cw / 2, y0 - 12, "合计", "middle", fill="#555"))
+    for i, b in enumerate(KEYS):
+        y = y0 + i * ch
+        body.append(_text(x0 - 10, y + ch / 2 + 4, KEY_WORD[b], "end", fill=BAR[b], font_weight="bold"))
+        for j, a in enumerate(KEYS):
+            n = matrix.get((b, a), 0)
+            colour = _cell_colour(b, a)
+            opacity = 0.18 + 0.82 * n / most if n else 0.06
+            tip = f"{before}{KEY_WORD[b]} → {after}{KEY_WORD[a]}：{n} 个"
+            body.append(
+                f'<rect x="{x0 + j * cw:.1f}" y="{y:.1f}" width="{cw - 2:.1f}" height="{ch - 2:.1f}" '
+                f'fill="{colour}" fill-opacity="{opacity:.2f}" '
+                f'data-from="{b}" data-to="{a}" data-count="{n}">'
+                f"<title>{escape(tip)}</title></rect>"
+            )
+            ink = "#ffffff" if opacity > 0.6 else "#222222"
+            body.append(_text(x0 + j * cw + cw / 2 - 1, y + ch / 2 + 4, str(n), "middle", 13, fill=ink))
+        row_total = sum(matrix.get((b, a), 0) for a in KEYS)
+        body.append(_text(x0 + 4 * cw + cw / 2, y + ch / 2 + 4, str(row_total), "middle", fill="#555"))
+    y = y0 + 4 * ch
+    body.append(_text(x0 - 10, y + ch / 2 + 4, "合计", "end", fill="#555"))
+    for j, a in enumerate(KEYS):
+        col_total = sum(matrix.get((b, a), 0) for b in KEYS)
+        body.append(_text(x0 + j * cw + cw / 2, y + ch / 2 + 4, str(col_total), "middle", fill="#555"))
+    legend = [("#3c9a5f", "好转"), ("#d64545", "恶化"), ("#8a9099", "不变"), ("#6b7fa8", "未报送相关")]
+    lx = x0 + 5 * cw + 16
+    for n, (colour, word) in enumerate(legend):
+        body.append(f'<rect x="{lx}" y="{y0 + n * 22}" width="12" height="12" fill="{colour}"/>')
+        body.append(_text(lx + 18, y0 + n * 22 + 11, word))
+    return _svg(lx + 100, y0 + 5 * ch + 8, f"{before}至{after}灯色变化", body)
+
+
+def _cell_colour(before: str, after: str) -> str:
+    if "not_reported" in (before, after):
+        return "#8a9099" if before == after else "#6b7fa8"
+    b, a = _SEVERITY[before], _SEVERITY[after]
+    return "#3c9a5f" if a < b else "#d64545" if a > b else "#8a9099"

@@ -1,0 +1,161 @@
+"""Headline figures of a checkpoint, pure: report rows in; per-department counts and amounts by light
+(ranked), the execution-rate histogram and the summary paragraph in Chinese out.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from monitor.model import FEN_PER_WAN
+from monitor.reports.data import ReportData, Row
+from monitor.reports.trend import KEY_WORD, KEYS, key
+from monitor.wording import pct_floor_nd, wan
+
+FEN_PER_YI = 10_000 * FEN_PER_WAN  # 1 亿元
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a table or chart: CJK (wide) characters count 2."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+@dataclass
+class Tally:
+    """Counts and budget amounts (fen) by light key, for the bureau or one department."""
+
+    code: str
+    name: str
+    count: Counter[str] = field(default_factory=Counter)
+    amount: Counter[str] = field(default_factory=Counter)
+    executed: int = 0  # fen, reported projects
+    reported_budget: int = 0  # fen, reported projects
+
+    def add(self, row: Row) -> None:
+        k = key(row.light)
+        self.count[k] += 1
+        self.amount[k] += row.budget
+        if row.executed is not None:
+            self.executed += row.executed
+            self.reported_budget += row.budget
+
+    @property
+    def projects(self) -> int:
+        return sum(self.count[k] for k in KEYS)
+
+    @property
+    def budget(self) -> int:
+        return sum(self.amount[k] for k in KEYS)
+
+    @property
+    def warned(self) -> int:
+        return self.count["red"] + self.count["yellow"]
+
+    def rate(self) -> str:
+        """Executed over budget of the reported projects, truncated like every shown rate."""
+        return pct_floor_nd(self.executed, self.reported_budget) if self.reported_budget else "-"
+
+    def warned_share(self) -> str:
+        return pct_floor_nd(self.warned, self.projects) if self.projects else "-"
+
+
+def total(rows: Sequence[Row], name: str = "合计") -> Tally:
+    t = Tally("", name)
+    for r in rows:
+        t.add(r)
+    return t
+
+
+def departments(rows: Sequence[Row]) -> list[Tally]:
+    """One tally per supervising department, most red first, then red amount, then yellow."""
+    by: dict[str, Tally] = {}
+    for r in rows:
+        t = by.get(r.department_code)
+        if t is None:
+            t = by[r.department_code] = Tally(r.department_code, r.department_name)
+        t.add(r)
+    return sorted(by.values(), key=lambda t: (-t.count["red"], -t.amount["red"], -t.count["yellow"], t.code))
+
+
+@dataclass(frozen=True)
+class Bin:
+    low: int  # percent, inclusive
+    high: int | None  # percent, exclusive; None: open-ended
+    count: Counter[str]  # by budget light key
+
+    @property
+    def label(self) -> str:
+        return f"≥{self.low}%" if self.high is None else f"{self.low}–{self.high}%"
+
+
+def histogram(rows: Sequence[Row], step: int = 5, top: int = 100) -> list[Bin]:
+    """Reported projects by execution rate in bins of `step` percent up to `top` % (then one open bin),
+    each bin split by budget light. Bin edges are exact (integer fen cross-multiplication)."""
+    bins = [Bin(lo, lo + step, Counter()) for lo in range(0, top, step)] + [Bin(top, None, Counter())]
+    for r in rows:
+        if r.executed is None or r.budget <= 0:
+            continue
+        index = min(max(r.executed, 0) * 100 // (r.budget * step), len(bins) - 1)
+        bins[index].count[key(r.budget_light)] += 1
+    return bins
+
+
+def usual_progress(rows: Sequence[Row]) -> float:
+    """The time progress most projects are measured against (m/12 unless seasonal profiles dominate)."""
+    common = Counter(round(r.time_progress, 6) for r in rows).most_common(1)
+    return common[0][0] if common else 0.0
+
+
+def yi(fen: int) -> str:
+    """fen as 亿元 with two decimals, rounded half-up: 815100000000000 → '81.51亿元'."""
+    value = (Decimal(fen) / FEN_PER_YI).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return f"{value:,}亿元"
+
+
+def money(fen: int) -> str:
+    """Large sums in 亿元 (with the exact 万元 figure), small ones in 万元."""
+    return f"{yi(fen)}（{wan(fen)}）" if fen >= FEN_PER_YI else wan(fen)
+
+
+def scope(bureau_name: str) -> str:
+    """'州财政局…' → '全州', '县财政局' → '全县'; '全部' when the name says nothing."""
+    i = bureau_name.find("财政")
+    return f"全{bureau_name[i - 1]}" if i > 0 and bureau_name[i - 1] in "州县市省区旗盟" else "全部"
+
+
+def paragraph(data: ReportData) -> list[str]:
+    """The summary in sentences: coverage, lights with amounts, execution, comparison with the previous
+    checkpoint, results application (the latter passed in by the caller)."""
+    t = total(data.rows)
+    parts = [
+        f"{data.period}，{scope(data.bureau_name)}纳入监控项目 {t.projects} 个，涉及资金 {money(t.budget)}。"
+    ]
+    lit = "，".join(
+        f"{KEY_WORD[k]}项目 {t.count[k]} 个、资金 {wan(t.amount[k])}" for k in ("red", "yellow", "green")
+    )
+    parts.append(
+        f"其中{lit}；未报送项目 {t.count['not_reported']} 个、资金 {wan(t.amount['not_reported'])}。"
+    )
+    progress = usual_progress(data.rows)
+    parts.append(f"已报送项目共执行 {wan(t.executed)}，预算执行率 {t.rate()}，序时进度 {progress:.1%}。")
+    if data.previous_checkpoint and data.previous_period:
+        before = Counter(key(r["light"]) for r in data.previous_results)
+        moves = "，".join(_delta(KEY_WORD[k], before[k], t.count[k]) for k in KEYS)
+        trend: Mapping[str, Any] = data.summary["trend"] or {}
+        parts.append(
+            f"与{data.previous_period}相比，{moves}；好转 {trend.get('improved', 0)} 个，"
+            f"恶化 {trend.get('worsened', 0)} 个，持续红灯 {trend.get('still_red', 0)} 个，"
+            f"持续黄灯 {trend.get('still_yellow', 0)} 个。"
+        )
+    return parts
+
+
+def _delta(word: str, before: int, after: int) -> str:
+    if after == before:
+        return f"{word}持平（{after} 个）"
+    verb = "增加" if after > before else "减少"
+    return f"{word}{verb} {abs(after - before)} 个（{before} → {after}）"

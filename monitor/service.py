@@ -170,16 +170,21 @@ class Service:
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         signal.signal(signal.SIGHUP, lambda *_: self._reload_requested.set())
         self.start()
-        watch = self.state.app.settings.schedule.watch_seconds
         while not self.stopping.is_set():
-            self.stopping.wait(watch or 1)
-            if self._reload_requested.is_set():
-                self._reload_requested.clear()
-                self.reload("SIGHUP")
-            elif watch and self._files_fingerprint() != self._fingerprint:
-                self.reload("files changed")
+            self.stopping.wait(self.state.app.settings.schedule.watch_seconds or 1)
+            self.tick()
         self.shutdown()
         return 0
+
+    def tick(self) -> None:
+        """One turn of the main loop: reload on SIGHUP, or when a watched file changed."""
+        if self._reload_requested.is_set():
+            self._reload_requested.clear()
+            self.reload("SIGHUP")
+        elif (
+            self.state.app.settings.schedule.watch_seconds and self._files_fingerprint() != self._fingerprint
+        ):
+            self.reload("files changed")
 
     def shutdown(self) -> None:
         """Stop taking work, let running duties and in-flight messages finish, leave nothing half-done."""

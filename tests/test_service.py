@@ -240,3 +240,29 @@ def test_status_tells_the_truth_and_fails_when_something_needs_attention(workdir
         )
     res = CliRunner().invoke(main, ["status", "--config", str(workdir / "config.yaml")])
     assert res.exit_code == 1 and "1 message(s) failed" in res.output
+
+
+def test_a_changed_rule_file_is_picked_up_without_a_signal(workdir: Path, db_url: str) -> None:
+    svc = service(workdir, at(2025, 1, 1))
+    svc.start()
+    try:
+        before = svc.state.rules.hash
+        svc.tick()
+        assert svc.state.rules.hash == before  # nothing changed: no reload
+        (workdir / "rules" / "zz_local.yaml").write_text("budget: {yellow_below: 0.85}\n", encoding="utf-8")
+        svc.tick()
+        assert svc.state.rules.hash != before and str(svc.state.rules.budget_yellow_below) == "0.85"
+        (workdir / "rules" / "zz_local.yaml").write_text("budget: {yellow_below: lots}\n", encoding="utf-8")
+        svc.tick()
+        assert str(svc.state.rules.budget_yellow_below) == "0.85"  # a broken change keeps the rules in force
+    finally:
+        svc.shutdown()
+    engine = store.make_engine(db_url)
+    with engine.connect() as conn:
+        reloads = [
+            (r.ok, r.detail)
+            for r in conn.execute(select(store.SERVICE_EVENT).where(store.SERVICE_EVENT.c.kind == "reload"))
+        ]
+    engine.dispose()
+    assert [ok for ok, _ in reloads] == [True, False]
+    assert "zz_local.yaml:1: budget.yellow_below" in str(reloads[1][1])

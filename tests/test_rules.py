@@ -124,3 +124,16 @@ def test_database_url_from_the_environment_wins_and_hides_the_password(tmp_path:
     s = load_settings(tmp_path / "config.yaml", env=env)
     assert s.database_url == env["MONITOR_DATABASE_URL"]
     assert "s3cret" not in s.redacted_url() and "***" in s.redacted_url()
+
+
+def test_mail_settings_can_be_overridden_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "mail: {mode: file, smtp: {host: mail.local, port: 25}}\n", encoding="utf-8"
+    )
+    env = {"MONITOR_MAIL_MODE": "smtp", "MONITOR_SMTP_HOST": "127.0.0.1", "MONITOR_SMTP_PORT": "2525"}
+    s = load_settings(tmp_path / "config.yaml", env={**env, "MONITOR_SMTP_PASSWORD": "s3cret"})
+    assert (s.mail.mode, s.mail.smtp.host, s.mail.smtp.port) == ("smtp", "127.0.0.1", 2525)
+    assert s.smtp_password == "s3cret" and "s3cret" not in repr(s)
+    with pytest.raises(Invalid) as exc:
+        load_settings(tmp_path / "config.yaml", env={"MONITOR_SMTP_PORT": "smtp"})
+    assert str(exc.value.problems[0]) == "MONITOR_SMTP_PORT: must be a port number 1..65535 (got 'smtp')"

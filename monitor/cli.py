@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -38,7 +38,7 @@ def common(f: F) -> F:
     return f
 
 
-def fail(lines: list[str], code: int = 1) -> None:
+def fail(lines: list[str], code: int = 1) -> NoReturn:
     for line in lines:
         click.echo(line, err=True)
     sys.exit(code)
@@ -53,7 +53,6 @@ def make_app(config: str | None, rules_dir: str | None) -> App:
         return App(load_settings(config_path(config), rules_dir))
     except Invalid as exc:
         fail([str(p) for p in exc.problems])
-        raise  # unreachable
 
 
 def parse_checkpoint(_ctx: Any, _param: Any, value: str | None) -> Any:

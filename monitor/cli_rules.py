@@ -26,7 +26,6 @@ def guarded(call: Callable[[], T]) -> T:
         fail([str(p) for p in exc.problems])
     except LookupError as exc:
         fail([exc.args[0] if exc.args else str(exc)])
-    raise AssertionError("unreachable: fail() exits")
 
 
 def register(main: click.Group) -> None:

@@ -11,6 +11,7 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 FEN_PER_WAN = 1_000_000  # 1 万元 = 10,000 元 = 1,000,000 分
@@ -181,10 +182,10 @@ class ProjectResult:
 
 
 def wan(fen: int | None) -> str:
-    """Format fen as 万元 with two decimals and thousands separators: 1,180.00."""
+    """Format fen as 万元 with two decimals (exact, half-up) and thousands separators: 1,180.00."""
     if fen is None:
         return ""
-    return f"{fen / FEN_PER_WAN:,.2f}"
+    return f"{(Decimal(fen) / FEN_PER_WAN).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
 
 
 @dataclass

@@ -6,10 +6,10 @@ the same side of the threshold as the exact value (59.99 % shows as 59.9 %, not 
 from __future__ import annotations
 
 import functools
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
-from monitor.model import FEN_PER_WAN
+from monitor import model
 
 
 def pct_floor(x: Fraction, digits: int = 1) -> str:
@@ -41,10 +41,5 @@ def pct_threshold(x: Fraction | Decimal) -> str:
 
 
 def wan(fen: int) -> str:
-    """fen as 万元 with two decimals: 11800000000 → '11,800.00万元'."""
-    return f"{wan_value(fen):,}万元"
-
-
-def wan_value(fen: int) -> Decimal:
-    """fen as an exact Decimal of 万元, rounded half-up to two decimals."""
-    return (Decimal(fen) / FEN_PER_WAN).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    """fen as 万元 with two decimals and the unit: 11800000000 → '11,800.00万元'."""
+    return f"{model.wan(fen)}万元"

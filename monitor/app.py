@@ -102,6 +102,13 @@ class App:
                 problems.append(Problem(p.name, p.line, "", p.message))
         return {folder: problems}
 
+    def rules_used(self, checkpoint: Checkpoint) -> RuleSet:
+        """The rules the last run of `checkpoint` used (LookupError if it never ran)."""
+        from monitor.preview import used_by_run
+
+        with self.engine.connect() as conn:
+            return used_by_run(conn, str(checkpoint)).rules
+
     def templates(self) -> Templates:
         from monitor.render import Templates
 
@@ -118,11 +125,19 @@ class App:
 
         return import_paths(self.engine, paths)
 
-    def run(self, checkpoint: Checkpoint, progress: Progress | None = None, send: bool = True) -> RunOutcome:
-        """Evaluate, store, queue the messages and (unless send=False) deliver them."""
+    def run(
+        self,
+        checkpoint: Checkpoint,
+        progress: Progress | None = None,
+        send: bool = True,
+        rules_version: str = "current",
+    ) -> RunOutcome:
+        """Evaluate, store, queue the messages and (unless send=False) deliver them. With
+        `rules_version="used"`, evaluate with the exact rules the checkpoint's last run used."""
         from monitor.pipeline import run_checkpoint
 
-        rules, templates = self.rules(), self.templates()  # both validated before anything is written
+        rules = self.rules() if rules_version == "current" else self.rules_used(checkpoint)
+        templates = self.templates()  # rules and templates are validated before anything is written
         transport = self.transport() if send else None
         return run_checkpoint(
             self.engine,

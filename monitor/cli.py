@@ -115,35 +115,47 @@ def check(config: str | None, rules_dir: str | None) -> None:
 @click.option(
     "--no-send", is_flag=True, help="Queue the messages but do not deliver them (`monitor send` does)."
 )
+@click.option(
+    "--rules-version",
+    type=click.Choice(["current", "used"]),
+    default="current",
+    show_default=True,
+    help="Evaluate with the rules folder now, or with the exact rules the checkpoint's last run used.",
+)
 @common
-def run(checkpoint: Any, no_send: bool, config: str | None, rules_dir: str | None) -> None:
+def run(
+    checkpoint: Any, no_send: bool, rules_version: str, config: str | None, rules_dir: str | None
+) -> None:
     """Evaluate a checkpoint, store its results, queue and send the warning e-mails.
 
     Re-running replaces the results and keeps a record of each run; units whose results did not
     change hear nothing again."""
     app = make_app(config, rules_dir)
-    outcome = run_with_progress(app, checkpoint, send=not no_send)
+    outcome = run_with_progress(app, checkpoint, send=not no_send, rules_version=rules_version)
     print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
     print_mail(app, outcome.queued, outcome.delivery, sent=not no_send)
 
 
-def run_with_progress(app: App, checkpoint: Any, send: bool) -> Any:
+def run_with_progress(app: App, checkpoint: Any, send: bool, rules_version: str = "current") -> Any:
     from rich.progress import Progress
 
     from monitor.render import TemplateErrors
     from monitor.yamlfile import Invalid
 
     try:
-        app.rules()
+        app.rules() if rules_version == "current" else app.rules_used(checkpoint)
         app.templates()
-    except Invalid as exc:
+    except (Invalid, TemplateErrors) as exc:
         fail([str(p) for p in exc.problems])
-    except TemplateErrors as exc:
-        fail([str(p) for p in exc.problems])
+    except LookupError as exc:
+        fail([str(exc.args[0]) if exc.args else str(exc)])
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(f"evaluating {checkpoint}", total=None)
         return app.run(
-            checkpoint, lambda done, total: bar.update(task, completed=done, total=total), send=send
+            checkpoint,
+            lambda done, total: bar.update(task, completed=done, total=total),
+            send=send,
+            rules_version=rules_version,
         )
 
 

@@ -177,3 +177,16 @@ def test_demo_runs_the_main_job_on_a_small_sample(workdir: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "检查点 2025-05" in res.output and "检查点 2025-08" in res.output
     assert len(results(workdir, "2025-08")) == 60
+
+
+def test_rerun_with_the_rules_a_run_used_ignores_later_rule_changes(loaded: Path) -> None:
+    cli(loaded, "run", "--checkpoint", "2025-05")
+    (loaded / "rules" / "zz_local.yaml").write_text(
+        "budget: {red_below: 0.10, yellow_below: 0.20}\n", encoding="utf-8"
+    )
+    cli(loaded, "run", "--checkpoint", "2025-05", "--rules-version", "used")
+    assert results(loaded, "2025-05")[1]["budget_light"] == "red"  # 葡萄酒: r = 0.24, red by the old rules
+    cli(loaded, "run", "--checkpoint", "2025-05")
+    assert results(loaded, "2025-05")[1]["budget_light"] == "green"  # the new rules: 0.24 ≥ 0.20
+    res = cli(loaded, "run", "--checkpoint", "2025-08", "--rules-version", "used")
+    assert res.exit_code == 1 and "no run of 2025-08" in res.output

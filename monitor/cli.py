@@ -509,10 +509,11 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
 
 def _register_extensions() -> None:
     """Commands kept in their own modules (each imports its heavy parts lazily)."""
-    from monitor import cli_reports, cli_rules
+    from monitor import cli_reports, cli_rules, cli_web
 
     cli_rules.register(main)
     cli_reports.register(main)
+    cli_web.register(main)
 
 
 _register_extensions()

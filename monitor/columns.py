@@ -9,11 +9,11 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import openpyxl
 from openpyxl.utils import column_index_from_string
@@ -277,11 +277,12 @@ def alias_table_markdown() -> str:
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
 
-def read_tables(path: Path) -> Iterator[tuple[str | None, Rows]]:
+def read_tables(path: Path) -> Generator[tuple[str | None, Rows]]:
     """The tables of a file as (sheet name, rows): one per worksheet of a workbook, one (sheet None)
-    for a CSV file. Rows are numbered as Excel shows them; the workbook closes when done."""
+    for a CSV file. Rows are numbered as Excel shows them; the file closes when done."""
     if path.suffix.lower() == ".csv":
-        yield None, _csv_rows(path)
+        with path.open(encoding=_encoding(path), newline="") as f:
+            yield None, _csv_rows(f)
         return
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
@@ -304,14 +305,13 @@ def _encoding(path: Path) -> str:
     return "utf-8-sig"
 
 
-def _csv_rows(path: Path) -> Rows:
-    """The records of a CSV file, numbered from 1; the delimiter (`,` tab `;`) is the one under
-    which an early line reads as a header row."""
-    with path.open(encoding=_encoding(path), newline="") as f:
-        lines = f.read(1 << 16).splitlines()[:HEADER_SEARCH_ROWS]
-        scores = {d: max(map(count_known_headers, csv.reader(lines, delimiter=d)), default=0) for d in ",\t;"}
-        f.seek(0)
-        yield from enumerate(csv.reader(f, delimiter=max(scores, key=lambda d: scores[d])), start=1)
+def _csv_rows(f: TextIO) -> Rows:
+    """The records of an open CSV file, numbered from 1; the delimiter (`,` tab `;`) is the one under
+    which an early line reads as a header row. Plain iterators, no generator: millions of rows."""
+    lines = f.read(1 << 16).splitlines()[:HEADER_SEARCH_ROWS]
+    scores = {d: max(map(count_known_headers, csv.reader(lines, delimiter=d)), default=0) for d in ",\t;"}
+    f.seek(0)
+    return enumerate(csv.reader(f, delimiter=max(scores, key=lambda d: scores[d])), start=1)
 
 
 _MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\s+ref=\"([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?\"")

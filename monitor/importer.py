@@ -1,30 +1,37 @@
-"""The import stage: CSV/XLSX files in, a validated Batch upserted in one transaction out.
-`read_paths` parses every file (tables located by their header row, kinds told by headers), `validate`
-checks references, duplicates and amounts across the batch and the database, `import_paths` does both
-and writes only if there is no problem at all; every problem names file, sheet, row, column and value.
+"""The import stage: CSV/XLSX files in, every row validated and upserted in one transaction out.
+Tables are located by their header row (kinds told by headers) and read parents first: units,
+projects, indicators, then reports. Each row is parsed, checked against compact sets of the keys
+read so far and those in the database, and written into the open transaction; any problem rolls it
+all back. Every problem names file, sheet, row, column and value, and all are reported at once.
 """
 
 from __future__ import annotations
 
 import csv
+import operator
 import re
 import zipfile
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field, replace
 from functools import partial
+from itertools import groupby, islice, repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
 
 from monitor import columns as cols
+from monitor import store
 from monitor import values as v
 from monitor.columns import Rows
 from monitor.model import Direction, Indicator, IndicatorReport, Kind, Project, ProjectReport, Unit, wan
-from monitor.store import Batch, KnownCodes, create_schema, known_codes, write_batch
+from monitor.store import Batch, KnownCodes, create_schema
 
 T = TypeVar("T")
-KINDS = tuple(cols.ALIASES)
+KINDS = tuple(cols.ALIASES)  # also the order in which kinds are read: parents first
+Record = tuple[Any, ...]  # one row as stored: the values of its table's columns, in order
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,9 @@ class Source:
         shown = None if v.is_blank(value) else v.cell_text(value)[:200]
         return Problem(self.file, row, column, shown, message, self.sheet, header)
 
+    def where(self, row: int) -> str:
+        return self.file + (f"[{self.sheet}]" if self.sheet else "") + f":row {row}"
+
 
 @dataclass
 class SourcedBatch(Batch):
@@ -93,7 +103,7 @@ class SourcedBatch(Batch):
     incomplete: set[str] = field(default_factory=set)
 
 
-# --- one row of each kind ------------------------------------------------------------------------
+# --- one row of each kind, any cell type (the reference; problems recorded, not raised) -------------
 
 
 class _Row:
@@ -148,16 +158,16 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DECIMAL = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
-def _unit(r: _Row) -> tuple[Unit | None, Hashable]:
+def _unit(r: _Row) -> tuple[Record | None, Hashable]:
     code, name = r.get("unit_code", _unit_code), r.get("unit_name", v.parse_text)
     emails = r.get("email", v.parse_emails)
     supervisor = r.get("supervisor_code", _unit_code, required=False)
     if not r.ok or code is None or name is None or emails is None:
         return None, code
-    return Unit(code, name, emails, supervisor), code
+    return (code, name, ";".join(emails), supervisor), code
 
 
-def _project(r: _Row) -> tuple[Project | None, Hashable]:
+def _project(r: _Row) -> tuple[Record | None, Hashable]:
     code, name = r.get("project_code", _project_code), r.get("project_name", v.parse_text)
     unit, budget = r.get("unit_code", _unit_code), r.get("budget", _budget)
     carryover = r.get("carryover", v.parse_amount, required=False) or 0
@@ -166,33 +176,51 @@ def _project(r: _Row) -> tuple[Project | None, Hashable]:
     profile = r.get("profile", v.parse_text, required=False) or None
     if not r.ok or code is None or name is None or unit is None or budget is None:
         return None, code
-    return Project(code, name, unit, budget, carryover, fund_flag, category, profile), code
+    return (code, name, unit, budget, carryover, fund_flag, category, profile), code
 
 
-def _direction_and_target(
-    r: _Row, name: str, unit: str, kind: Kind | None
-) -> tuple[Direction | None, str | None]:
-    """The direction, also when written in front of the target (`≥90%`), and the canonical target."""
-    raw = r.raw("target")
-    written, rest = v.split_direction(raw) if isinstance(raw, str) else (None, raw)
-    direction = (
-        written if written and v.is_blank(r.raw("direction")) else r.get("direction", v.parse_direction)
-    )
+_REQUIRED = "a value is required（不能为空）"
+Failure = tuple[str, object, str]  # column, value, message
+
+
+def _cell(parse: Callable[[object], T], value: object) -> tuple[T | None, str | None]:
+    """A required cell parsed, or the message saying why it is not."""
+    if v.is_blank(value):
+        return None, _REQUIRED
+    try:
+        return parse(value), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def direction_and_target(
+    raw_direction: object, raw_target: object, name: str, unit: str, kind: Kind | None
+) -> tuple[Direction | None, str | None, list[Failure]]:
+    """The direction, also when written in front of the target (`≥90%`), and the canonical target,
+    with what is wrong with either."""
+    failures: list[Failure] = []
+    written, rest = v.split_direction(raw_target) if isinstance(raw_target, str) else (None, raw_target)
+    direction: Direction | None = written
+    if not (written and v.is_blank(raw_direction)):
+        direction, message = _cell(v.parse_direction, raw_direction)
+        if message:
+            failures.append(("direction", None if message is _REQUIRED else raw_direction, message))
     if direction is Direction.QUALITATIVE:
-        rest = raw
+        rest = raw_target
     elif written is not None and direction is not None and written is not direction:
-        r.fail(
-            "target", raw, f"says {written} but the direction is {direction}（指标值的符号与指标方向不一致）"
-        )
-        return direction, None
-    target = r.parse("target", rest, lambda x: v.parse_target(x, direction, unit))
+        message = f"says {written} but the direction is {direction}（指标值的符号与指标方向不一致）"
+        return direction, None, [*failures, ("target", raw_target, message)]
+    target, message = _cell(lambda x: v.parse_target(x, direction, unit), rest)
+    if message:
+        failures.append(("target", None if message is _REQUIRED else rest, message))
     problem = target and _target_problem(target, name, direction, kind)
     if problem:
-        r.fail("target", raw, problem)
-    return direction, target
+        failures.append(("target", raw_target, problem))
+    return direction, target, failures
 
 
 _MILESTONE_NAME = re.compile(r"(时间|日期|时限)$")
+_DUE = (Direction.LE, Direction.LT, Direction.EQ)
 
 
 def _target_problem(target: str, name: str, direction: Direction | None, kind: Kind | None) -> str | None:
@@ -203,38 +231,55 @@ def _target_problem(target: str, name: str, direction: Direction | None, kind: K
         return "a milestone target must be a date such as 2025-06-30（时间节点指标值须为日期）"
     if kind in (Kind.CUMULATIVE, Kind.LEVEL) and not is_number:
         return f"a {kind} indicator needs a numeric target（该类型指标值须为数字）"
-    looks_milestone = direction in (Direction.LE, Direction.LT, Direction.EQ) and _MILESTONE_NAME.search(name)
+    looks_milestone = direction in _DUE and _MILESTONE_NAME.search(name)
     if kind is None and looks_milestone and not (is_date or is_number):
         return "a due date must be written as a date such as 2025-06-30（完成时间须写为日期，如 2025-06-30）"
     return None
 
 
-def _indicator(r: _Row) -> tuple[Indicator | None, Hashable]:
+def _depends_on_name(target: str, direction: Direction | None, kind: Kind | None) -> bool:
+    """Whether `_target_problem` looks at the indicator's name for this target (see there)."""
+    return kind is None and direction in _DUE and not (_ISO_DATE.match(target) or _DECIMAL.match(target))
+
+
+def _indicator(r: _Row) -> tuple[Record | None, Hashable]:
     project, code = r.get("project_code", _project_code), r.get("indicator_code", _unit_code)
     level1, level2 = r.get("level1", v.parse_text), r.get("level2", v.parse_text)
     name = r.get("name", v.parse_text)
     unit = r.get("measure_unit", v.parse_text, required=False) or ""
     kind = r.get("kind", v.parse_kind, required=False)
     profile = r.get("profile", v.parse_text, required=False) or None
-    direction, target = _direction_and_target(r, name or "", unit, kind)
+    raw_direction, raw_target = r.raw("direction"), r.raw("target")
+    direction, target, failures = direction_and_target(raw_direction, raw_target, name or "", unit, kind)
+    for column, value, message in failures:
+        r.fail(column, value, message)
     if not (r.ok and project and code and level1 and level2 and name and direction and target):
         return None, (project, code)
-    return Indicator(project, code, level1, level2, name, direction, target, unit, kind, profile), (
+    record = (
         project,
         code,
+        level1,
+        level2,
+        name,
+        direction.value,
+        target,
+        unit,
+        kind and kind.value,
+        profile,
     )
+    return record, (project, code)
 
 
-def _project_report(r: _Row) -> tuple[ProjectReport | None, Hashable]:
+def _project_report(r: _Row) -> tuple[Record | None, Hashable]:
     checkpoint, project = r.get("checkpoint", v.parse_checkpoint), r.get("project_code", _project_code)
     executed = r.get("executed", v.parse_amount)
     forecast = r.get("forecast_executed", v.parse_amount, required=False)
     if not r.ok or checkpoint is None or project is None or executed is None:
         return None, (checkpoint, project)
-    return ProjectReport(checkpoint, project, executed, forecast), (checkpoint, project)
+    return (checkpoint, project, executed, forecast), (checkpoint, project)
 
 
-def _indicator_report(r: _Row) -> tuple[IndicatorReport | None, Hashable]:
+def _indicator_report(r: _Row) -> tuple[Record | None, Hashable]:
     checkpoint, project = r.get("checkpoint", v.parse_checkpoint), r.get("project_code", _project_code)
     code, actual = r.get("indicator_code", _unit_code), r.get("actual", v.parse_actual, required=False)
     forecast = r.get("forecast", v.parse_actual, required=False)
@@ -244,36 +289,201 @@ def _indicator_report(r: _Row) -> tuple[IndicatorReport | None, Hashable]:
     measures = r.get("measures", v.parse_free_text, required=False) or None
     if not r.ok or checkpoint is None or project is None or code is None:
         return None, (checkpoint, project, code)
-    report = IndicatorReport(
-        checkpoint, project, code, actual, forecast, possibility, causes, cause_text, measures
-    )
-    return report, (checkpoint, project, code)
+    record = (checkpoint, project, code, actual, forecast, possibility, causes, cause_text, measures)
+    return record, (checkpoint, project, code)
 
 
-_BUILDERS: dict[str, Callable[[_Row], tuple[Any, Hashable]]] = {
+_BUILDERS: dict[str, Callable[[_Row], tuple[Record | None, Hashable]]] = {
     "units": _unit,
     "projects": _project,
     "indicators": _indicator,
     "project_reports": _project_report,
     "indicator_reports": _indicator_report,
 }
+_KEY_COLUMNS = {"units": 1, "projects": 1, "indicators": 2, "project_reports": 2, "indicator_reports": 3}
+
+
+# --- the same for CSV text, fast: parsed values remembered by cell text ----------------------------
+# A CSV cell is text and every parser above is a pure function of it, so a value seen before (a
+# checkpoint, an indicator code, `≥`, `100`, an empty cell) is looked up instead of parsed again.
+# A chunk of rows is parsed by nested `map`s over these memos, in C, with no Python frame per row
+# unless a text is new. Anything unusual makes the chunk go row by row, and a row that does not
+# parse goes to the reference path above, which parses it again and says what is wrong.
+
+_MEMO_SIZE = 100_000  # texts per column; emptied when full (codes of a million projects would not fit)
+
+
+class _NeedsName(ValueError):
+    """The target's check looks at the indicator's name (see _target_problem): not remembered."""
+
+
+class _Memo(dict[Any, Any]):
+    """Parsed values by cell text: a text not seen yet is parsed (ValueError if it cannot be) and
+    kept, unless `size` is 0 (columns whose texts rarely repeat, such as names and amounts)."""
+
+    def __init__(self, parse: Callable[[Any], Any], size: int = _MEMO_SIZE) -> None:
+        super().__init__()
+        self.parse, self.size = parse, size
+
+    def __missing__(self, text: Any) -> Any:
+        value = self.parse(text)
+        if self.size:
+            if len(self) >= self.size:
+                self.clear()
+            self[text] = value
+        return value
+
+
+def _required(parse: Callable[[str], T]) -> Callable[[str], T]:
+    def cell(text: str) -> T:
+        if not text.strip():
+            raise ValueError(_REQUIRED)
+        return parse(text)
+
+    return cell
+
+
+def _optional(parse: Callable[[str], T | None], blank: Any = None) -> Callable[[str], T | None]:
+    return lambda text: (parse(text) or blank) if text.strip() else blank
+
+
+def _kind_value(text: str) -> str | None:
+    kind = v.parse_kind(text)
+    return kind.value if kind else None
+
+
+def _tail(direction: str, target: str, unit: str, kind: str, profile: str, name: str | None) -> Record:
+    """An indicator's (direction, target, measure unit, kind, profile) from their texts; with
+    `name` None, _NeedsName where the target's check would look at the name."""
+    u, k, pro = _PARSE["measure_unit"](unit), _PARSE["kind"](kind), _PARSE["profile"](profile)
+    d, t, failures = direction_and_target(direction, target, name or "", u, Kind(k) if k else None)
+    if failures or d is None or t is None:
+        raise ValueError(failures[0][2] if failures else _REQUIRED)
+    if name is None and _depends_on_name(t, d, Kind(k) if k else None):
+        raise _NeedsName(t)
+    return (d.value, t, u, k, pro)
+
+
+# column -> how its text is parsed, as the reference path does (blank: a problem, or the blank value)
+_PARSE: dict[str, Callable[[str], Any]] = {
+    "unit_code": _required(_unit_code),
+    "unit_name": _required(v.parse_text),
+    "email": _required(lambda text: ";".join(v.parse_emails(text))),
+    "supervisor_code": _optional(_unit_code),
+    "project_code": _required(_project_code),
+    "project_name": _required(v.parse_text),
+    "budget": _required(_budget),
+    "carryover": _optional(v.parse_amount, 0),
+    "fund_flag": _optional(v.parse_fund_flag),
+    "category": _optional(v.parse_text),
+    "profile": _optional(v.parse_text),
+    "indicator_code": _required(_unit_code),
+    "level1": _required(v.parse_text),
+    "level2": _required(v.parse_text),
+    "name": _required(v.parse_text),
+    "measure_unit": _optional(v.parse_text, ""),
+    "kind": _optional(_kind_value),
+    "checkpoint": _required(v.parse_checkpoint),
+    "executed": _required(v.parse_amount),
+    "forecast_executed": _optional(v.parse_amount),
+    "actual": _optional(v.parse_actual),
+    "forecast": _optional(v.parse_actual),
+    "possibility": _optional(v.parse_possibility),
+    "causes": _optional(v.parse_causes),
+    "cause_text": _optional(v.parse_free_text),
+    "measures": _optional(v.parse_free_text),
+}
+_SHARED = {"forecast": "actual", "measures": "cause_text"}  # same parser, one memo
+_UNIQUE = frozenset(
+    {"unit_name", "email", "project_name", "budget", "carryover", "executed", "forecast_executed"}
+)
+_TAIL = ("direction", "target", "measure_unit", "kind", "profile")  # an indicator's, parsed together
+Memos = dict[str, _Memo]
+
+
+def _memo(memos: Memos, column: str) -> _Memo:
+    name = _SHARED.get(column, column)
+    if name not in memos:
+        memos[name] = _Memo(_PARSE[name], 0 if name in _UNIQUE else _MEMO_SIZE)
+    return memos[name]
+
+
+class _CsvRows:
+    """Parses the rows of one CSV table into records, a chunk at a time (`chunk`) or one by one
+    (`row`); both raise ValueError where the reference path must look. `memos`: the import's."""
+
+    def __init__(self, kind: str, source: Source, width: int, memos: Memos) -> None:
+        index, extra = {}, 0
+        for column in cols.ALIASES[kind]:
+            if column in source.columns:
+                index[column] = source.columns[column][0]
+            else:  # an absent optional column reads as an empty cell appended to the row
+                index[column] = width + extra
+                extra += 1
+        self.pad = [""] * extra
+        head = [c for c in cols.ALIASES[kind] if kind != "indicators" or c not in _TAIL]
+        self.dicts = [_memo(memos, c) for c in head]
+        at = [index[c] for c in head]
+        natural = at == list(range(len(at)))  # the first cells, in order (as written by monitor sample)
+        self.pick: Callable[[Sequence[str]], Sequence[str]] | None = (
+            None if natural else operator.itemgetter(*at)
+        )
+        self.tails: _Memo | None = None
+        if kind == "indicators":
+            self.tails = memos.setdefault("tail", _Memo(lambda texts: _tail(*texts, None)))
+            self.pick_tail = operator.itemgetter(*(index[c] for c in _TAIL))
+            self.pick_name = operator.itemgetter(index["name"])
+
+    def chunk(self, rows: list[Sequence[str]]) -> list[Record]:
+        if self.pad:
+            rows = [[*cells, *self.pad] for cells in rows]
+        picked = rows if self.pick is None else map(self.pick, rows)
+        heads = map(tuple, map(map, repeat(operator.getitem), repeat(self.dicts), picked))
+        if self.tails is None:
+            return list(heads)
+        return list(map(operator.add, heads, map(self.tails.__getitem__, map(self.pick_tail, rows))))
+
+    def row(self, cells: Sequence[str]) -> Record:
+        if self.pad:
+            cells = [*cells, *self.pad]
+        head = tuple(map(operator.getitem, self.dicts, cells if self.pick is None else self.pick(cells)))
+        if self.tails is None:
+            return head
+        try:
+            return head + self.tails[self.pick_tail(cells)]
+        except _NeedsName:
+            return head + _tail(*self.pick_tail(cells), self.pick_name(cells))
+
+
 _TOTALS = frozenset({"合计", "总计", "小计"})
 
 
 # --- tables ----------------------------------------------------------------------------------------
 
 
-def _read_table(file: str, sheet: str | None, rows: Rows, batch: SourcedBatch, out: list[Problem]) -> bool:
-    """Parse one table into `batch`. A sheet with no header row and no kind in its name is not a
-    table (a note, a list): returns False without a problem."""
-    name = sheet if sheet is not None else Path(file).stem
-    header, rows = cols.locate_header(rows)
+@dataclass(frozen=True)
+class _Table:
+    """A readable table: its file, which of the file's tables it is, its source and header cells."""
+
+    path: Path
+    position: int
+    source: Source
+    header: tuple[object, ...]
+
+
+def _locate_table(
+    path: Path, position: int, sheet: str | None, rows: Rows, out: list[Problem], incomplete: set[str]
+) -> tuple[bool, _Table | None]:
+    """Whether this is a table, and if its rows can be read, where. A sheet with no header row and no
+    kind in its name is not a table (a note, a list): (False, None) without a problem."""
+    file, name = str(path), sheet if sheet is not None else path.stem
+    header, _ = cols.locate_header(rows)
     if sheet is not None and (header is None or not header.known) and cols.kind_from_name(name) is None:
-        return False
+        return False, None
     if header is None:
         out.append(Problem(file, None, None, None, "the table is empty（表格为空）", sheet))
-        batch.incomplete.update(KINDS)
-        return True
+        incomplete.update(KINDS)
+        return True, None
     found = cols.detect_kind(header.cells, name)
     source = Source(file, sheet, found.kind or "", found.columns, tuple(v.cell_text(c) for c in header.cells))
     if found.kind is None:
@@ -282,58 +492,48 @@ def _read_table(file: str, sheet: str | None, rows: Rows, batch: SourcedBatch, o
             f"cannot tell which kind of data this is; headers seen: {seen}（无法识别表格类型，请检查表头）"
         )
         out.append(source.problem(header.number, None, None, message))
-        batch.incomplete.update(KINDS)
+        incomplete.update(KINDS)
     elif found.missing:
         for column in found.missing:
             accepted = "/".join((column, *cols.aliases_of(found.kind, column)))
             message = f"missing required column of {found.kind}; accepted headers: {accepted}（缺少必填列）"
             out.append(source.problem(header.number, column, None, message))
-        batch.incomplete.add(found.kind)
+        incomplete.add(found.kind)
     else:
-        _read_rows(source, header.cells, rows, batch, out)
-    return True
+        return True, _Table(path, position, source, tuple(header.cells))
+    return True, None
 
 
-def _read_rows(
-    source: Source, header: list[object], rows: Rows, batch: SourcedBatch, out: list[Problem]
-) -> None:
-    build, records = _BUILDERS[source.kind], getattr(batch, source.kind)
-    origins, unreadable = batch.origins[source.kind], batch.unreadable[source.kind]
-    key = source.columns["project_code" if "project_code" in source.columns else "unit_code"][0]
-    row = _Row(source, out)
-    for number, cells in rows:
-        if all(v.is_blank(c) for c in cells):
+_READ_ERRORS = (OSError, ValueError, KeyError, csv.Error, zipfile.BadZipFile)
+
+
+def _cannot_read(path: Path, exc: Exception) -> Problem:
+    return Problem(str(path), None, None, None, f"cannot read this file: {exc}（文件无法读取）")
+
+
+def _locate(paths: Sequence[Path], out: list[Problem], incomplete: set[str]) -> list[_Table]:
+    """Every readable table of the files (folders: every .csv/.xlsx inside, sorted), parents' kinds
+    first, in file order within a kind. Problems of whole files and tables go to `out`."""
+    tables: list[_Table] = []
+    for path in _files(paths, out):
+        sheets, found = [], 0
+        try:
+            with closing(cols.read_tables(path)) as each:
+                for position, (sheet, rows) in enumerate(each):
+                    is_table, table = _locate_table(path, position, sheet, rows, out, incomplete)
+                    found += is_table
+                    sheets.append(sheet or "")
+                    tables += [table] if table else []
+        except _READ_ERRORS as exc:
+            out.append(_cannot_read(path, exc))
+            incomplete.update(KINDS)
             continue
-        key_cell = cells[key] if key < len(cells) else None
-        if key_cell == header[key]:
-            continue  # the header repeated (page breaks in exports)
-        if (v.is_blank(key_cell) or key_cell in _TOTALS) and any(v.cell_text(c) in _TOTALS for c in cells):
-            continue  # a 合计 (total) line
-        row.load(number, cells)
-        record, record_key = build(row)
-        if record is None:
-            unreadable.add(record_key)
-        else:
-            records.append(record)
-            origins.append((source, number))
-
-
-# --- files -----------------------------------------------------------------------------------------
-
-
-def _read_file(path: Path, batch: SourcedBatch, out: list[Problem]) -> None:
-    """Every sheet of a workbook is a table, except sheets that are plainly not (see `_read_table`);
-    a workbook with no table at all is a problem."""
-    sheets, tables = [], 0
-    for sheet, rows in cols.read_tables(path):
-        tables += _read_table(str(path), sheet, rows, batch, out)
-        sheets.append(sheet or "")
-    if not tables:
-        message = (
-            f"no sheet has a header row of a known kind (sheets: {', '.join(sheets)})（没有可识别的数据表）"
-        )
-        out.append(Problem(str(path), None, None, None, message))
-        batch.incomplete.update(KINDS)
+        if not found:
+            listed = ", ".join(sheets)
+            message = f"no sheet has a header row of a known kind (sheets: {listed})（没有可识别的数据表）"
+            out.append(Problem(str(path), None, None, None, message))
+            incomplete.update(KINDS)
+    return sorted(tables, key=lambda t: KINDS.index(t.source.kind))
 
 
 def _files(paths: Sequence[Path], out: list[Problem]) -> list[Path]:
@@ -360,18 +560,84 @@ def _files(paths: Sequence[Path], out: list[Problem]) -> list[Path]:
     return list(found.values())
 
 
-def read_paths(paths: Sequence[Path]) -> tuple[SourcedBatch, list[Problem]]:
-    """Parse every file (folders: every .csv/.xlsx inside, sorted) into a batch; returns it with the
-    problems found in single values and tables. Checks across rows are `validate`'s."""
-    out: list[Problem] = []
-    batch = SourcedBatch()
-    for path in _files(paths, out):
-        try:
-            _read_file(path, batch, out)
-        except (OSError, ValueError, KeyError, csv.Error, zipfile.BadZipFile) as exc:
-            out.append(Problem(str(path), None, None, None, f"cannot read this file: {exc}（文件无法读取）"))
-            batch.incomplete.update(KINDS)
-    return batch, out
+@contextmanager
+def _data_rows(table: _Table) -> Iterator[Rows]:
+    """The rows of a located table below its header (the file is opened again)."""
+    with closing(cols.read_tables(table.path)) as each:
+        for position, (_, rows) in enumerate(each):
+            if position == table.position:
+                yield cols.locate_header(rows)[1]
+                return
+    yield iter(())
+
+
+def _skipped(cells: Sequence[object], key_cell: object, header_key: object) -> bool:
+    """A blank line, the header repeated (page breaks in exports) or a 合计 (total) line."""
+    if all(v.is_blank(c) for c in cells) or key_cell == header_key:
+        return True
+    return (v.is_blank(key_cell) or key_cell in _TOTALS) and any(v.cell_text(c) in _TOTALS for c in cells)
+
+
+Chunk = tuple[list[int], list[Record]]  # row numbers as Excel shows them, and their records
+
+
+def _chunks(table: _Table, out: list[Problem], unreadable: set[Hashable], memos: Memos) -> Iterator[Chunk]:
+    """The readable rows of `table`, store.CHUNK at a time; the problems of the others go to `out` and
+    their keys (as far as they could be read) to `unreadable`."""
+    source, width = table.source, len(table.header)
+    fast = _CsvRows(source.kind, source, width, memos) if table.path.suffix.lower() == ".csv" else None
+    fallbacks = [(ix[0], ix[1:]) for ix in source.columns.values() if len(ix) > 1]
+    key = source.columns["project_code" if "project_code" in source.columns else "unit_code"][0]
+    header_key, pick_key = table.header[key], operator.itemgetter(key)
+    build, reference = _BUILDERS[source.kind], _Row(source, out)
+    with _data_rows(table) as rows:
+        while chunk := list(islice(rows, store.CHUNK)):
+            numbers, cells = (
+                list(map(operator.itemgetter(0), chunk)),
+                list(map(operator.itemgetter(1), chunk)),
+            )
+            if fast is not None and not fallbacks and set(map(len, cells)) == {width}:
+                keys = set(map(pick_key, cells))  # no repeated header, no 合计 line?
+                if header_key not in keys and keys.isdisjoint(_TOTALS):
+                    try:
+                        yield numbers, fast.chunk(cells)
+                        continue
+                    except ValueError:
+                        pass  # row by row, then
+            kept_numbers, records = [], []
+            for number, row in chunk:
+                record = None
+                if fast is not None:  # CSV: every cell is text
+                    if len(row) != width or fallbacks:
+                        row = _csv_cells([*row, *[""] * width], width, fallbacks)
+                    if row[key] != header_key and row[key] not in _TOTALS:
+                        try:  # noqa: SIM105 (a try block costs nothing until it catches; suppress() is a call)
+                            record = fast.row(row)  # type: ignore[arg-type]
+                        except ValueError:
+                            pass
+                if record is None:
+                    key_cell = row[key] if key < len(row) else None
+                    if _skipped(row, key_cell, header_key):
+                        continue
+                    reference.load(number, row)
+                    record, record_key = build(reference)
+                    if record is None:
+                        unreadable.add(record_key)
+                        continue
+                kept_numbers.append(number)
+                records.append(record)
+            if records:
+                yield kept_numbers, records
+
+
+def _csv_cells(cells: list[Any], width: int, fallbacks: list[tuple[int, tuple[int, ...]]]) -> list[Any]:
+    """A CSV row cut to the header's width, a blank cell under the best alias filled from the next
+    (调整后预算数 blank: 年初预算数)."""
+    cells = cells[:width]
+    for first, others in fallbacks:
+        if not cells[first].strip():
+            cells[first] = next((cells[i] for i in others if cells[i].strip()), cells[first])
+    return cells
 
 
 # --- checks across rows ------------------------------------------------------------------------------
@@ -381,110 +647,338 @@ _UNKNOWN_PROJECT = "unknown project: not in this import nor in the database（�
 _UNKNOWN_INDICATOR = (
     "the project has no such indicator in this import nor in the database（该项目下无此指标）"
 )
+_SHIFT = 1 << 64  # budget and carry-over packed into one int: budget * _SHIFT + carry-over (both < 2**60)
+Where = Source | str  # a table, or the kind of a batch built elsewhere (records are then numbered)
+
+
+def _place(where: Where, row: int, column: str, value: object, message: str) -> Problem:
+    if isinstance(where, Source):
+        return where.problem(row, column, value, message)
+    return Problem(f"<{where}>", row, column, v.cell_text(value), message)
+
+
+def _where(where: Where, row: int) -> str:
+    return where.where(row) if isinstance(where, Source) else f"<{where}> #{row}"
+
+
+class _Project:
+    """What the checks keep of one project: its budget and indicator codes, from this import and from
+    the database (the codes' order gives each indicator a bit, see _Checker.indicator_reports)."""
+
+    __slots__ = ("budget", "code", "codes", "db_budget")
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        self.budget: int | None = None  # packed with the carry-over (see _SHIFT), if in this import
+        self.db_budget: int | None = None
+        self.codes: list[str] = []  # indicator codes in this import, then those only in the database
+
+    def known(self) -> bool:
+        return self.budget is not None or self.db_budget is not None
 
 
 class _Checker:
-    """Problems of a batch's records, placed where each record came from (a plain Batch read
-    elsewhere has no origins: its records are numbered instead)."""
+    """Checks across rows, a chunk of records at a time, parents' kinds first: duplicate keys,
+    references to unknown units, projects and indicators, and execution beyond the budget. It keeps
+    keys only (a small object per project, a bit per indicator report), so memory grows with
+    projects, not rows.
 
-    def __init__(self, batch: Batch, known: KnownCodes) -> None:
-        self.batch, self.known, self.out = batch, known, list[Problem]()
-        sourced = batch if isinstance(batch, SourcedBatch) else None
-        self.origins = sourced.origins if sourced else None
-        self.unreadable = sourced.unreadable if sourced else {k: set() for k in KINDS}
-        self.incomplete = sourced.incomplete if sourced else set()
+    A duplicate is found as it comes; where its first occurrence was is asked for at `finish`. The
+    problems of references into a kind that could not be read completely are dropped there."""
 
-    def add(self, kind: str, i: int, column: str, value: object, message: str) -> None:
-        if self.origins is None:
-            self.out.append(Problem(f"<{kind}>", i + 1, column, v.cell_text(value), message))
-        else:
-            source, row = self.origins[kind][i]
-            self.out.append(source.problem(row, column, value, message))
+    def __init__(
+        self, out: list[Problem], unreadable: dict[str, set[Hashable]], incomplete: set[str]
+    ) -> None:
+        self.out, self.unreadable, self.incomplete = out, unreadable, incomplete
+        self.units: set[str] = set()
+        self.db_units: set[str] = set()
+        self.projects: dict[str, _Project] = {}
+        self.db_indicators: dict[str, list[str]] = {}  # project -> codes, until the import's are in
+        self.reported: dict[str, set[str]] = {}  # checkpoint -> projects reported
+        self.indicators_reported: dict[str, dict[str, int]] = {}  # checkpoint -> project -> bits of codes
+        self.odd_reports: set[Hashable] = set()  # indicator reports of unknown indicators
+        self.refs: list[tuple[tuple[str, ...], Problem]] = []  # (kinds that must be complete, problem)
+        self.duplicates: dict[str, list[tuple[int, Hashable]]] = {k: [] for k in KINDS}  # index in out
+        self.supervisors: list[tuple[str, Where, int]] = []
+        self.counts = dict.fromkeys(KINDS, 0)
 
-    def where(self, kind: str, i: int) -> str:
-        if self.origins is None:
-            return f"<{kind}> #{i + 1}"
-        source, row = self.origins[kind][i]
-        return source.file + (f"[{source.sheet}]" if source.sheet else "") + f":row {row}"
+    @property
+    def failed(self) -> bool:
+        return bool(self.out or self.refs)
 
-    def first_of_each(self, kind: str, column: str, key: Callable[[Any], Hashable]) -> dict[Hashable, int]:
-        """Index of the first record of each key; every later record with that key is a problem."""
-        first: dict[Hashable, int] = {}
-        for i, record in enumerate(getattr(self.batch, kind)):
-            k = key(record)
-            if k in first:
-                shown = "/".join(k) if isinstance(k, tuple) else k
-                self.add(
-                    kind,
-                    i,
-                    column,
-                    shown,
-                    f"duplicate: already given at {self.where(kind, first[k])}（重复）",
-                )
+    def know(
+        self,
+        units: Iterator[str],
+        projects: Iterator[tuple[str, int, int]],
+        indicators: Iterator[tuple[str, str]],
+    ) -> None:
+        """Take in the codes already in the database."""
+        self.db_units.update(units)
+        for code, budget, carryover in projects:
+            self._entry(code).db_budget = budget * _SHIFT + carryover
+        for project, code in indicators:
+            self.db_indicators.setdefault(project, []).append(code)
+
+    def check(self, kind: str, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
+        """Check `records` of `kind` (given after every record of the kinds before it), found at `rows`
+        of `where`."""
+        if kind == "indicator_reports" and self.db_indicators:  # the import's indicators are all in
+            for project, codes in self.db_indicators.items():
+                p = self._entry(project)
+                p.codes += [c for c in codes if c not in p.codes]
+            self.db_indicators = {}
+        self.counts[kind] += len(records)
+        getattr(self, "_" + kind)(records, rows, where)
+
+    def _entry(self, code: str) -> _Project:
+        p = self.projects.get(code)
+        if p is None:
+            p = self.projects[code] = _Project(code)
+        return p
+
+    def _duplicate(self, kind: str, key: Hashable, where: Where, row: int, column: str) -> None:
+        shown = "/".join(key) if isinstance(key, tuple) else key
+        self.duplicates[kind].append((len(self.out), key))
+        self.out.append(_place(where, row, column, shown, "duplicate: already given at {}（重复）"))
+
+    def _unknown(
+        self, needs: tuple[str, ...], where: Where, row: int, column: str, value: str, message: str
+    ) -> None:
+        self.refs.append((needs, _place(where, row, column, value, message)))
+
+    def _unit_known(self, code: str) -> bool:
+        return code in self.units or code in self.db_units or code in self.unreadable["units"]
+
+    def _units(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
+        for r, row in zip(records, rows, strict=True):
+            if r[0] in self.units:
+                self._duplicate("units", r[0], where, row, "unit_code")
+            self.units.add(r[0])
+            if r[3] is not None:  # checked at the end: a supervisor may come later
+                self.supervisors.append((r[3], where, row))
+
+    def _projects(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
+        for r, row in zip(records, rows, strict=True):
+            p = self._entry(r[0])
+            if p.budget is not None:
+                self._duplicate("projects", r[0], where, row, "project_code")
             else:
-                first.setdefault(k, i)
-        return first
+                p.budget = r[3] * _SHIFT + r[4]
+            if not self._unit_known(r[2]):
+                self._unknown(("units",), where, row, "unit_code", r[2], _UNKNOWN_UNIT)
 
-    def exists(self, kind: str, key: Hashable, in_batch: dict[Hashable, int], in_db: Any) -> bool:
-        """Known, or not checkable: in the batch, the database, an unreadable row or table of `kind`."""
-        return key in in_batch or key in in_db or key in self.unreadable[kind] or kind in self.incomplete
+    def _indicators(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
+        projects, unreadable = self.projects, self.unreadable["projects"]
+        for r, row in zip(records, rows, strict=True):
+            p = projects.get(r[0])
+            if p is None or not p.known():
+                if r[0] not in unreadable:
+                    self._unknown(("projects",), where, row, "project_code", r[0], _UNKNOWN_PROJECT)
+                p = self._entry(r[0])
+            if r[1] in p.codes:
+                self._duplicate("indicators", (r[0], r[1]), where, row, "indicator_code")
+            else:
+                p.codes.append(r[1])
+
+    def _project_reports(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
+        for r, row in zip(records, rows, strict=True):
+            checkpoint, code, executed = r[0], r[1], r[2]
+            p = self.projects.get(code)
+            reported = self.reported.setdefault(checkpoint, set())
+            if code in reported:
+                self._duplicate("project_reports", (checkpoint, code), where, row, "project_code")
+            reported.add(p.code if p is not None else code)  # the project's own string: one copy of each
+            if p is None or not p.known():
+                if code not in self.unreadable["projects"]:
+                    self._unknown(("projects",), where, row, "project_code", code, _UNKNOWN_PROJECT)
+                continue
+            budget, carryover = divmod(p.budget if p.budget is not None else p.db_budget or 0, _SHIFT)
+            if executed > budget + carryover:
+                message = (f"{wan(executed)} 万元 exceeds budget {wan(budget)} + carry-over "
+                           f"{wan(carryover)} 万元（执行数超过预算数与上年结转之和）")  # fmt: skip
+                self.refs.append(((), _place(where, row, "executed", wan(executed), message)))
+
+    def _indicator_reports(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
+        projects, reported = self.projects, self.indicators_reported
+        last, bits = None, {}
+        for r, row in zip(records, rows, strict=True):
+            checkpoint, project, code = r[0], r[1], r[2]
+            p = projects.get(project)
+            if p is not None and code in p.codes:
+                bit = 1 << p.codes.index(code)
+                if checkpoint is not last:
+                    last, bits = checkpoint, reported.setdefault(checkpoint, {})
+                seen = bits.get(p.code, 0)
+                if seen & bit:
+                    self._duplicate(
+                        "indicator_reports", (checkpoint, project, code), where, row, "indicator_code"
+                    )
+                bits[p.code] = seen | bit
+            else:
+                self._odd_report(p, (checkpoint, project, code), where, row)
+
+    def _odd_report(self, p: _Project | None, key: tuple[str, str, str], where: Where, row: int) -> None:
+        """A report of an indicator not in the import nor in the database."""
+        if key in self.odd_reports:
+            self._duplicate("indicator_reports", key, where, row, "indicator_code")
+        self.odd_reports.add(key)
+        _, project, code = key
+        if (project, code) in self.unreadable["indicators"]:
+            return
+        if (p is None or not p.known()) and project not in self.unreadable["projects"]:
+            self._unknown(("indicators", "projects"), where, row, "project_code", project, _UNKNOWN_PROJECT)
+        else:
+            self._unknown(("indicators",), where, row, "indicator_code", code, _UNKNOWN_INDICATOR)
+
+    def finish(self, first: Callable[[str, set[Hashable]], dict[Hashable, str]]) -> None:
+        """Check the supervisors, say where each duplicated key was first given (`first(kind, keys)`:
+        key -> place) and add the reference problems that stand."""
+        self.refs[:0] = [
+            (("units",), _place(where, row, "supervisor_code", code, _UNKNOWN_UNIT))
+            for code, where, row in self.supervisors
+            if not self._unit_known(code)
+        ]
+        self.supervisors = []
+        for kind, found in self.duplicates.items():
+            if found:
+                places = first(kind, {key for _, key in found})
+                for i, key in found:
+                    self.out[i] = replace(
+                        self.out[i], message=self.out[i].message.format(places.get(key, "?"))
+                    )
+        self.out += [p for needs, p in self.refs if not self.incomplete.intersection(needs)]
+
+
+def _key(kind: str, record: Record) -> Hashable:
+    n = _KEY_COLUMNS[kind]
+    return record[0] if n == 1 else record[:n]
+
+
+# --- reading, validating, importing -------------------------------------------------------------------
+
+_MODEL: dict[str, Callable[[Record], Any]] = {
+    "units": lambda r: Unit(r[0], r[1], tuple(r[2].split(";")), r[3]),
+    "projects": lambda r: Project(*r),
+    "indicators": lambda r: Indicator(
+        r[0], r[1], r[2], r[3], r[4], Direction(r[5]), r[6], r[7], Kind(r[8]) if r[8] else None, r[9]
+    ),
+    "project_reports": lambda r: ProjectReport(*r),
+    "indicator_reports": lambda r: IndicatorReport(*r),
+}
+
+
+class _Reading:
+    """The tables of one import and what reading them found: problems, unreadable keys, incomplete kinds."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.out: list[Problem] = []
+        self.unreadable: dict[str, set[Hashable]] = {k: set() for k in KINDS}
+        self.incomplete: set[str] = set()
+        self.memos: Memos = {}
+        self.tables = _locate(paths, self.out, self.incomplete)
+        self.failed_files: set[Path] = set()
+
+    def chunks(self, table: _Table, out: list[Problem] | None = None) -> Iterator[Chunk]:
+        """The readable records of a table, a chunk at a time; a file that cannot be read is one problem."""
+        try:
+            yield from _chunks(
+                table, self.out if out is None else out, self.unreadable[table.source.kind], self.memos
+            )
+        except _READ_ERRORS as exc:
+            if out is None and table.path not in self.failed_files:
+                self.failed_files.add(table.path)
+                self.out.append(_cannot_read(table.path, exc))
+                self.incomplete.update(KINDS)
+
+    def first(self, kind: str, keys: set[Hashable]) -> dict[Hashable, str]:
+        """Where each key was first given among the readable records of `kind` (read again)."""
+        places: dict[Hashable, str] = {}
+        for table in (t for t in self.tables if t.source.kind == kind):
+            for numbers, records in self.chunks(table, out=[]):
+                for number, record in zip(numbers, records, strict=True):
+                    k = _key(kind, record)
+                    if k in keys and k not in places:
+                        places[k] = table.source.where(number)
+        return places
+
+
+def read_paths(paths: Sequence[Path]) -> tuple[SourcedBatch, list[Problem]]:
+    """Parse every file (folders: every .csv/.xlsx inside, sorted) into a batch; returns it with the
+    problems found in single values and tables. Checks across rows are `validate`'s."""
+    reading = _Reading(paths)
+    batch = SourcedBatch(unreadable=reading.unreadable, incomplete=reading.incomplete)
+    for table in reading.tables:
+        kind, model = table.source.kind, _MODEL[table.source.kind]
+        for numbers, records in reading.chunks(table):
+            getattr(batch, kind).extend(map(model, records))
+            batch.origins[kind].extend((table.source, n) for n in numbers)
+    return batch, reading.out
 
 
 def validate(batch: Batch, known: KnownCodes) -> list[Problem]:
     """Cross-row checks of `batch` against itself and the codes already in the database: duplicate
     keys, references to unknown units, projects and indicators, and execution beyond the budget."""
-    c = _Checker(batch, known)
-    units = c.first_of_each("units", "unit_code", lambda u: u.code)
-    projects = c.first_of_each("projects", "project_code", lambda p: p.code)
-    indicators = c.first_of_each("indicators", "indicator_code", lambda i: (i.project_code, i.code))
-    c.first_of_each("project_reports", "project_code", lambda r: (r.checkpoint, r.project_code))
-    c.first_of_each(
-        "indicator_reports", "indicator_code", lambda r: (r.checkpoint, r.project_code, r.indicator_code)
+    sourced = batch if isinstance(batch, SourcedBatch) else None
+    out: list[Problem] = []
+    checker = _Checker(
+        out,
+        sourced.unreadable if sourced else {k: set() for k in KINDS},
+        sourced.incomplete if sourced else set(),
     )
-    for i, u in enumerate(batch.units):
-        if u.supervisor_code is not None and not c.exists("units", u.supervisor_code, units, known.units):
-            c.add("units", i, "supervisor_code", u.supervisor_code, _UNKNOWN_UNIT)
-    for i, p in enumerate(batch.projects):
-        if not c.exists("units", p.unit_code, units, known.units):
-            c.add("projects", i, "unit_code", p.unit_code, _UNKNOWN_UNIT)
-    for i, ind in enumerate(batch.indicators):
-        if not c.exists("projects", ind.project_code, projects, known.projects):
-            c.add("indicators", i, "project_code", ind.project_code, _UNKNOWN_PROJECT)
-    for i, r in enumerate(batch.project_reports):
-        if not c.exists("projects", r.project_code, projects, known.projects):
-            c.add("project_reports", i, "project_code", r.project_code, _UNKNOWN_PROJECT)
-        elif (budget := _budget_of(r.project_code, batch, projects, known)) and r.executed > sum(budget):
-            message = (f"{wan(r.executed)} 万元 exceeds budget {wan(budget[0])} + carry-over "
-                       f"{wan(budget[1])} 万元（执行数超过预算数与上年结转之和）")  # fmt: skip
-            c.add("project_reports", i, "executed", wan(r.executed), message)
-    for i, ir in enumerate(batch.indicator_reports):
-        if c.exists("indicators", (ir.project_code, ir.indicator_code), indicators, known.indicators):
-            continue
-        if not c.exists("projects", ir.project_code, projects, known.projects):
-            c.add("indicator_reports", i, "project_code", ir.project_code, _UNKNOWN_PROJECT)
-        else:
-            c.add("indicator_reports", i, "indicator_code", ir.indicator_code, _UNKNOWN_INDICATOR)
-    return c.out
+    checker.know(
+        iter(known.units),
+        ((code, b, c) for code, (b, c) in known.projects.items()),
+        iter(sorted(known.indicators)),
+    )
+    records = {kind: [store.RECORD[kind](x) for x in getattr(batch, kind)] for kind in KINDS}
+    origins: dict[str, Sequence[tuple[Where, int]]] = {
+        kind: sourced.origins[kind] if sourced else [(kind, i + 1) for i in range(len(records[kind]))]
+        for kind in KINDS
+    }
+    for kind in KINDS:
+        for where, group in groupby(range(len(records[kind])), key=lambda i: origins[kind][i][0]):
+            at = list(group)
+            checker.check(kind, [records[kind][i] for i in at], [origins[kind][i][1] for i in at], where)
+
+    def first(kind: str, keys: set[Hashable]) -> dict[Hashable, str]:
+        places: dict[Hashable, str] = {}
+        for record, origin in zip(records[kind], origins[kind], strict=True):
+            places.setdefault(_key(kind, record), _where(*origin))
+        return {k: places[k] for k in keys if k in places}
+
+    checker.finish(first)
+    return out
 
 
-def _budget_of(
-    code: str, batch: Batch, projects: dict[Hashable, int], known: KnownCodes
-) -> tuple[int, int] | None:
-    """(budget, carry-over) in fen: from this batch if the project is in it, else from the database."""
-    if code in projects:
-        p = batch.projects[projects[code]]
-        return p.budget, p.carryover
-    return known.projects.get(code)
+def _know_database(conn: Connection, checker: _Checker, kinds: set[str]) -> None:
+    """Load the database's codes the checks of `kinds` can refer to (nothing, for an empty database)."""
+    children = {"indicators", "project_reports", "indicator_reports"}
+    checker.know(
+        store.known_unit_codes(conn) if kinds & {"units", "projects"} else iter(()),
+        store.known_project_budgets(conn) if kinds & children else iter(()),
+        store.known_indicator_codes(conn) if "indicator_reports" in kinds else iter(()),
+    )
 
 
 def import_paths(engine: Engine, paths: Sequence[Path]) -> dict[str, int]:
-    """Read, validate, and write in ONE transaction; returns counts per kind. Raises ImportFailed with
-    ALL problems (sorted by file, sheet and row) and writes nothing."""
-    batch, problems = read_paths(paths)
+    """Read, validate and write in ONE transaction; returns counts per kind. Raises ImportFailed with
+    ALL problems (sorted by file, sheet and row) and writes nothing.
+
+    Rows are written as they are checked (parents first) while no problem has been found; any problem
+    rolls the transaction back, so the database is exactly as before."""
+    reading = _Reading(paths)
     create_schema(engine)
     with engine.begin() as conn:
-        problems += validate(batch, known_codes(conn))
-        if problems:
-            raise ImportFailed(sorted(problems, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
-        write_batch(conn, batch)
-    return batch.counts()
+        checker = _Checker(reading.out, reading.unreadable, reading.incomplete)
+        _know_database(conn, checker, {t.source.kind for t in reading.tables})
+        with store.bulk_upsert(conn) as write:
+            for table in reading.tables:
+                kind = table.source.kind
+                for numbers, records in reading.chunks(table):
+                    checker.check(kind, records, numbers, table.source)
+                    if not checker.failed:  # after a problem, the transaction will be rolled back
+                        write(kind, records)
+        checker.finish(reading.first)
+        if reading.out:
+            raise ImportFailed(sorted(reading.out, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
+    return checker.counts

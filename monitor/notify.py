@@ -152,10 +152,29 @@ def decide(
     options: Options,
 ) -> list[Notice]:
     """Every notice this checkpoint's results call for that was not already queued with the same content."""
+    names = {r["project_code"]: r["project_name"] for r in results}
+    notices = unit_notices(checkpoint, results, units, previous, previous_checkpoint, sent, options, names)
+    summary_view = views.summary(checkpoint, results, units, previous, previous_checkpoint, options)
+    return notices + summary_notice(summary_view, sent.get(("summary", None)), options)
+
+
+def unit_notices(
+    checkpoint: str,
+    results: Sequence[Mapping[str, Any]],
+    units: Mapping[str, Unit],
+    previous: Mapping[str, str | None],
+    previous_checkpoint: str | None,
+    sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
+    options: Options,
+    names: Mapping[str, str],
+) -> list[Notice]:
+    """The digests (or all-clears) and reminders of the units in `results`, unit by unit in code order.
+    `results` must hold every project of each unit in it (a chunk of whole units will do; green and
+    unreported projects need no indicators); `previous` and `sent` need only cover those units and
+    projects; `names` gives project names for what changed since the unit was last told."""
     by_unit: dict[str, list[Mapping[str, Any]]] = {}
     for r in results:
         by_unit.setdefault(r["unit_code"], []).append(r)
-    names = {r["project_code"]: r["project_name"] for r in results}
     notices: list[Notice] = []
     for code in sorted(by_unit):
         rows = by_unit[code]
@@ -195,9 +214,15 @@ def decide(
                 checkpoint, unit, [r for r in rows if r["status"] == "not_reported"], options
             )
             notices.append(Notice("reminder", "reminder", code, to, (), {"not_reported": missing}, view))
-    summary_view = views.summary(checkpoint, results, units, previous, previous_checkpoint, options)
-    summary_snap = summary_view["snapshot"]
-    if options.bureau_recipients and sent.get(("summary", None)) != summary_snap:
-        to = tuple(Recipient(options.bureau_name, e) for e in options.bureau_recipients)
-        notices.append(Notice("summary", "summary", None, to, (), summary_snap, summary_view))
     return notices
+
+
+def summary_notice(
+    summary_view: dict[str, Any], sent: Mapping[str, Any] | None, options: Options
+) -> list[Notice]:
+    """The bureau summary (views.summary / views.bureau_summary), unless already queued as it stands."""
+    summary_snap = summary_view["snapshot"]
+    if options.bureau_recipients and sent != summary_snap:
+        to = tuple(Recipient(options.bureau_name, e) for e in options.bureau_recipients)
+        return [Notice("summary", "summary", None, to, (), summary_snap, summary_view)]
+    return []

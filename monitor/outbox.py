@@ -37,17 +37,34 @@ def process_is_dead(worker: str) -> bool:
     return False
 
 
-def sent_snapshots(conn: Connection, checkpoint: str) -> dict[tuple[str, str | None], dict[str, Any]]:
-    """What was last queued for each (kind, unit) at `checkpoint`: the basis for 'did anything change'."""
-    latest = (
-        select(func.max(OUTBOX.c.id))
-        .where(OUTBOX.c.checkpoint == checkpoint)
-        .group_by(OUTBOX.c.kind, OUTBOX.c.unit_code)
-    )
+def sent_snapshots(
+    conn: Connection, checkpoint: str, units: tuple[str, str] | None = None
+) -> dict[tuple[str, str | None], dict[str, Any]]:
+    """What was last queued for each (kind, unit) at `checkpoint`: the basis for 'did anything change'.
+    `units` (first, last): only the units whose codes lie in that range (one chunk of a large run)."""
+    latest = select(func.max(OUTBOX.c.id)).where(OUTBOX.c.checkpoint == checkpoint)
+    if units is not None:
+        latest = latest.where(OUTBOX.c.unit_code.between(*units))
     rows = conn.execute(
-        select(OUTBOX.c.kind, OUTBOX.c.unit_code, OUTBOX.c.snapshot).where(OUTBOX.c.id.in_(latest))
+        select(OUTBOX.c.kind, OUTBOX.c.unit_code, OUTBOX.c.snapshot).where(
+            OUTBOX.c.id.in_(latest.group_by(OUTBOX.c.kind, OUTBOX.c.unit_code))
+        )
     )
     return {(r.kind, r.unit_code): json.loads(r.snapshot) for r in rows}
+
+
+def sent_snapshot(
+    conn: Connection, checkpoint: str, kind: str, unit_code: str | None
+) -> dict[str, Any] | None:
+    """What was last queued of `kind` for `unit_code` (None: the bureau) at `checkpoint`, if anything."""
+    unit = OUTBOX.c.unit_code.is_(None) if unit_code is None else OUTBOX.c.unit_code == unit_code
+    snapshot = conn.execute(
+        select(OUTBOX.c.snapshot)
+        .where(OUTBOX.c.checkpoint == checkpoint, OUTBOX.c.kind == kind, unit)
+        .order_by(OUTBOX.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return None if snapshot is None else dict(json.loads(snapshot))
 
 
 def queue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, update
+from sqlalchemy.engine import Connection
 
-from monitor import messages, notify, outbox, store
+from monitor import messages, notify, outbox, store, views
 from monitor.delivery import Transport
 from monitor.evaluate import evaluate_project
 from monitor.model import Checkpoint, Light
@@ -93,29 +94,44 @@ def evaluate_checkpoint(
 
 
 def queue_notifications(
-    engine: Engine, settings: Settings, templates: Templates, checkpoint: Checkpoint, clock: Clock
+    engine: Engine,
+    settings: Settings,
+    templates: Templates,
+    checkpoint: Checkpoint,
+    clock: Clock,
+    chunk_units: int = 2000,
 ) -> list[dict[str, str | None]]:
-    """Decide, compose and persist every message the stored results call for (nothing if unchanged)."""
+    """Decide, compose and persist every message the stored results call for (nothing if unchanged):
+    what notify.decide over store.load_results gives, streamed a chunk of whole units at a time (only
+    yellow/red projects are read with their indicators; the bureau summary is counted by the database),
+    all in one transaction, so memory stays flat at national size."""
     cp = str(checkpoint)
     now = clock()
+    options = messages.options(settings, checkpoint, now)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
-    with engine.begin() as conn:
-        results = store.load_results(conn, cp)
-        units = store.load_units(conn)
-        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
-        sent = outbox.sent_snapshots(conn, cp)
-        notices = notify.decide(
-            cp,
-            results,
-            units,
-            previous,
-            str(previous_cp) if previous_cp and previous else None,
-            sent,
-            messages.options(settings, checkpoint, now),
-        )
+    queued: list[dict[str, str | None]] = []
+
+    def put(conn: Connection, notices: list[notify.Notice]) -> None:
         rows = messages.compose_all(notices, cp, templates, settings, now)
         outbox.queue(conn, rows)
-    return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
+        queued.extend({"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows)
+
+    with engine.begin() as conn:
+        units = store.load_units(conn)
+        prev = str(previous_cp) if previous_cp and store.has_results(conn, str(previous_cp)) else None
+        for results in store.iter_unit_results(conn, cp, chunk_units):
+            first, last = results[0]["unit_code"], results[-1]["unit_code"]
+            previous = store.previous_lights(conn, cp, prev, first, last) if prev else {}
+            sent = outbox.sent_snapshots(conn, cp, (first, last))
+            names = {r["project_code"]: r["project_name"] for r in results}
+            told = {c for (kind, _), snap in sent.items() if kind == "warning" for c in snap}
+            if told - names.keys():  # projects since moved to another unit or dropped
+                names.update(store.project_names(conn, cp, told - names.keys()))
+            put(conn, notify.unit_notices(cp, results, units, previous, prev, sent, options, names))
+        figures = store.bureau_figures(conn, cp, prev, options.top_red)
+        view = views.bureau_summary(cp, figures, units, prev, options)
+        put(conn, notify.summary_notice(view, outbox.sent_snapshot(conn, cp, "summary", None), options))
+    return queued
 
 
 def queue_reminders(

@@ -25,6 +25,7 @@ ENV_VARS = {
     "MONITOR_SMTP_HOST": "mail.smtp.host",
     "MONITOR_SMTP_PORT": "mail.smtp.port",
     "MONITOR_SMTP_PASSWORD": "the SMTP password (the variable named by mail.smtp.password_env)",
+    "MONITOR_WEB_SECRET": "the secret signing unit links and sessions (the variable named by web.secret_env)",
 }
 
 
@@ -131,6 +132,19 @@ class ResultsApplicationConfig(Strict):
     key_rate_below: Decimal = Field(default=Decimal("0.60"), ge=0, le=1)  # ... and executed below this
 
 
+class WebConfig(Strict):
+    """The web pages (`monitor web`): the unit pages reached by signed links and the bureau board. The
+    signing secret is never in the file: only the name of the environment variable that holds it."""
+
+    secret_env: str = "MONITOR_WEB_SECRET"
+    link_days: int = Field(default=30, ge=1, le=366)  # a unit's link expires this many days after it is made
+    base_url: str = "http://127.0.0.1:8650"  # how units reach the pages (links in e-mails start with it)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8650, ge=1, le=65535)
+    login_max_failures: int = Field(default=5, ge=1)  # failed logins per user and address ...
+    login_window_minutes: int = Field(default=15, ge=1)  # ... within this window lock the login
+
+
 class ConfigFile(Strict):
     database: DatabaseConfig = DatabaseConfig()
     mail: MailConfig = MailConfig()
@@ -143,6 +157,7 @@ class ConfigFile(Strict):
     service: ServiceConfig = ServiceConfig()
     language: Literal["zh"] = "zh"
     results_application: ResultsApplicationConfig = ResultsApplicationConfig()
+    web: WebConfig = WebConfig()
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,8 @@ class Settings:
     template_override_dir: Path | None
     smtp_password: str | None = field(default=None, repr=False)  # from the environment only
     results_application: ResultsApplicationConfig = field(default_factory=ResultsApplicationConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    web_secret: str | None = field(default=None, repr=False)  # signs unit links and sessions; env only
 
     def redacted_url(self) -> str:
         """The database URL with any password shown as ***."""
@@ -221,6 +238,8 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         service=cfg.service,
         progress_bar_min_projects=cfg.monitoring.progress_bar_min_projects,
         results_application=cfg.results_application,
+        web=cfg.web,
+        web_secret=env.get(cfg.web.secret_env) or None,
     )
 
 

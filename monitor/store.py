@@ -9,11 +9,14 @@ import datetime as dt
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Table, case, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -29,6 +32,7 @@ from monitor.model import (
     ProjectResult,
     Unit,
 )
+from monitor.summary import BureauFigures
 
 CHUNK = 5000
 
@@ -91,6 +95,11 @@ OUTBOX = table(t.OutboxRow)
 DELIVERY_ATTEMPT = table(t.DeliveryAttemptRow)
 SCHEDULED_EVENT = table(t.ScheduledEventRow)
 SERVICE_EVENT = table(t.ServiceEventRow)
+WARNING_CASE = table(t.WarningCaseRow)
+CASE_RESPONSE = table(t.CaseResponseRow)
+CASE_REVIEW = table(t.CaseReviewRow)
+WEB_USER = table(t.WebUserRow)
+LOGIN_ATTEMPT = table(t.LoginAttemptRow)
 
 
 def _chunks(rows: Sequence[dict[str, Any]], size: int = CHUNK) -> Iterator[Sequence[dict[str, Any]]]:
@@ -100,25 +109,39 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int = CHUNK) -> Iterator[Seque
 
 def upsert(conn: Connection, tbl: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert `rows`, replacing rows with the same primary key (re-import is an upsert by code)."""
+    names = [c.name for c in tbl.columns]
+    upsert_values(conn, tbl, [tuple(r[n] for n in names) for r in rows])
+
+
+def _upsert_sql(conn: Connection, tbl: Table) -> str:
+    """INSERT … ON CONFLICT (primary key) DO UPDATE of every column, in the driver's paramstyle
+    (SQLite ≥ 3.24 and PostgreSQL spell it alike)."""
+    keys = [c.name for c in tbl.primary_key.columns]
+    names = [c.name for c in tbl.columns]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
+    return (
+        f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    )
+
+
+def upsert_values(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    """`upsert` of plain tuples in the table's column order: one driver-level executemany, no
+    per-row parameter objects (the import's bulk path)."""
     if not rows:
         return
-    keys = [c.name for c in tbl.primary_key.columns]
-    others = [c.name for c in tbl.columns if c.name not in keys]
-    dialect = conn.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        stmt: Any = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(tbl)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys, set_={name: stmt.excluded[name] for name in others}
-        )
-        for chunk in _chunks(rows):
-            conn.execute(stmt, list(chunk))
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        conn.exec_driver_sql(_upsert_sql(conn, tbl), list(rows))
         return
     # Portable fallback: update what exists, insert the rest.
+    names = [c.name for c in tbl.columns]
+    keys = [c.name for c in tbl.primary_key.columns]
+    others = [n for n in names if n not in keys]
+    at = [names.index(k) for k in keys]
     existing = {tuple(r) for r in conn.execute(select(*[tbl.c[k] for k in keys]))}
-    new = [r for r in rows if tuple(r[k] for k in keys) not in existing]
-    old = [r for r in rows if tuple(r[k] for k in keys) in existing]
+    new = [dict(zip(names, r, strict=True)) for r in rows if tuple(r[i] for i in at) not in existing]
+    old = [dict(zip(names, r, strict=True)) for r in rows if tuple(r[i] for i in at) in existing]
     if new:
         conn.execute(insert(tbl), new)
     if old:
@@ -165,13 +188,50 @@ def indicator_row(i: Indicator) -> dict[str, Any]:
     return d
 
 
+def _unit_record(u: Unit) -> tuple[Any, ...]:
+    return (u.code, u.name, ";".join(u.emails), u.supervisor_code)
+
+
+def _indicator_record(i: Indicator) -> tuple[Any, ...]:
+    kind = i.kind.value if i.kind else None
+    return (i.project_code, i.code, i.level1, i.level2, i.name, i.direction.value, i.target, i.measure_unit,
+            kind, i.profile)  # fmt: skip
+
+
+# kind of imported record -> its table, and a model object -> the row stored (values in column order)
+IMPORT_TABLES: dict[str, Table] = {
+    "units": UNIT,
+    "projects": PROJECT,
+    "indicators": INDICATOR,
+    "project_reports": PROJECT_REPORT,
+    "indicator_reports": INDICATOR_REPORT,
+}
+RECORD: dict[str, Callable[[Any], tuple[Any, ...]]] = {
+    "units": _unit_record,
+    "projects": attrgetter(*(c.name for c in PROJECT.columns)),  # Project's fields are the columns
+    "indicators": _indicator_record,
+    "project_reports": attrgetter(*(c.name for c in PROJECT_REPORT.columns)),
+    "indicator_reports": attrgetter(*(c.name for c in INDICATOR_REPORT.columns)),
+}
+
+
 def write_batch(conn: Connection, batch: Batch) -> None:
     """Upsert a validated batch inside the caller's transaction, parents before children."""
-    upsert(conn, UNIT, [unit_row(u) for u in batch.units])
-    upsert(conn, PROJECT, [asdict(p) for p in batch.projects])
-    upsert(conn, INDICATOR, [indicator_row(i) for i in batch.indicators])
-    upsert(conn, PROJECT_REPORT, [asdict(r) for r in batch.project_reports])
-    upsert(conn, INDICATOR_REPORT, [asdict(r) for r in batch.indicator_reports])
+    for kind, tbl in IMPORT_TABLES.items():
+        records = [RECORD[kind](x) for x in getattr(batch, kind)]
+        for i in range(0, len(records), CHUNK):
+            upsert_values(conn, tbl, records[i : i + CHUNK])
+
+
+@contextmanager
+def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any, ...]]], None]]:
+    """`write(kind, records)` upserting imported records (tuples in column order) into the caller's
+    transaction, for the length of the block."""
+
+    def write(kind: str, records: Sequence[tuple[Any, ...]]) -> None:
+        upsert_values(conn, IMPORT_TABLES[kind], records)
+
+    yield write
 
 
 @dataclass(frozen=True)
@@ -185,15 +245,30 @@ class KnownCodes:
 
 def known_codes(conn: Connection) -> KnownCodes:
     return KnownCodes(
-        units=frozenset(r[0] for r in conn.execute(select(UNIT.c.code))),
-        projects={
-            r[0]: (r[1], r[2])
-            for r in conn.execute(select(PROJECT.c.code, PROJECT.c.budget, PROJECT.c.carryover))
-        },
-        indicators=frozenset(
-            (r[0], r[1]) for r in conn.execute(select(INDICATOR.c.project_code, INDICATOR.c.code))
-        ),
+        units=frozenset(known_unit_codes(conn)),
+        projects={code: (budget, carryover) for code, budget, carryover in known_project_budgets(conn)},
+        indicators=frozenset(known_indicator_codes(conn)),
     )
+
+
+def _stream(conn: Connection, query: Any) -> Iterator[Any]:
+    return iter(conn.execution_options(yield_per=20_000).execute(query))
+
+
+def known_unit_codes(conn: Connection) -> Iterator[str]:
+    """Unit codes in the database, streamed."""
+    return (r[0] for r in _stream(conn, select(UNIT.c.code)))
+
+
+def known_project_budgets(conn: Connection) -> Iterator[tuple[str, int, int]]:
+    """(code, budget, carry-over) of every project in the database, streamed."""
+    query = select(PROJECT.c.code, PROJECT.c.budget, PROJECT.c.carryover)
+    return ((r[0], r[1], r[2]) for r in _stream(conn, query))
+
+
+def known_indicator_codes(conn: Connection) -> Iterator[tuple[str, str]]:
+    """(project code, indicator code) of every indicator in the database, streamed."""
+    return ((r[0], r[1]) for r in _stream(conn, select(INDICATOR.c.project_code, INDICATOR.c.code)))
 
 
 # --- evaluation inputs ---------------------------------------------------------------------------
@@ -492,27 +567,153 @@ def load_results(
         )
     for r in conn.execute(iq.order_by(INDICATOR_RESULT.c.project_code, INDICATOR_RESULT.c.indicator_code)):
         inds.setdefault(r.project_code, []).append(dict(r._mapping))
-    out = []
-    for p in projects:
-        out.append(
-            {
-                "project_code": p["project_code"],
-                "project_name": p["project_name"],
-                "unit_code": p["unit_code"],
-                "checkpoint": p["checkpoint"],
-                "status": p["status"],
-                "budget_light": p["budget_light"],
-                "target_light": p["target_light"],
-                "light": p["light"],
-                "execution_rate": p["execution_rate"],
-                "time_progress": p["time_progress"],
-                "budget": p["budget"],
-                "executed": p["executed"],
-                "reasons": [s for s in p["reasons"].split("\n") if s],
-                "indicators": [{k: i[k] for k in INDICATOR_KEYS} for i in inds.get(p["project_code"], [])],
-            }
+    return [_result_dict(p, inds.get(p["project_code"], [])) for p in projects]
+
+
+def _result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
+    """A stored project result (and its indicator results) in the stable JSON shape."""
+    return {
+        "project_code": p["project_code"],
+        "project_name": p["project_name"],
+        "unit_code": p["unit_code"],
+        "checkpoint": p["checkpoint"],
+        "status": p["status"],
+        "budget_light": p["budget_light"],
+        "target_light": p["target_light"],
+        "light": p["light"],
+        "execution_rate": p["execution_rate"],
+        "time_progress": p["time_progress"],
+        "budget": p["budget"],
+        "executed": p["executed"],
+        "reasons": [s for s in p["reasons"].split("\n") if s],
+        "indicators": [{k: i[k] for k in INDICATOR_KEYS} for i in indicators],
+    }
+
+
+WARNED = ("yellow", "red")
+
+
+def iter_unit_results(
+    conn: Connection, checkpoint: str, chunk_units: int = 2000
+) -> Iterator[list[dict[str, Any]]]:
+    """Stored results of `checkpoint` like load_results, streamed: `chunk_units` whole units at a time
+    (ordered by unit code, then project code; keyset pagination, so memory stays flat). Indicator
+    results are loaded for yellow and red projects only: the others get `"indicators": []` (what the
+    unit digests, reminders and counts need; use load_results for the full detail)."""
+    pr, ir = PROJECT_RESULT, INDICATOR_RESULT
+    last: str | None = None
+    while True:
+        q = select(pr.c.unit_code).where(pr.c.checkpoint == checkpoint)
+        if last is not None:
+            q = q.where(pr.c.unit_code > last)
+        codes = conn.execute(q.distinct().order_by(pr.c.unit_code).limit(chunk_units)).scalars().all()
+        if not codes:
+            return
+        first, last = codes[0], codes[-1]
+        in_chunk = (pr.c.checkpoint == checkpoint, pr.c.unit_code.between(first, last))
+        projects = [
+            r._mapping
+            for r in conn.execute(select(pr).where(*in_chunk).order_by(pr.c.unit_code, pr.c.project_code))
+        ]
+        inds: dict[str, list[Mapping[Any, Any]]] = {}
+        iq = (
+            select(*[ir.c[k] for k in ("project_code", *INDICATOR_KEYS)])
+            .join(pr, (pr.c.checkpoint == ir.c.checkpoint) & (pr.c.project_code == ir.c.project_code))
+            .where(*in_chunk, pr.c.light.in_(WARNED))
+            .order_by(ir.c.project_code, ir.c.indicator_code)
         )
+        for r in conn.execute(iq):
+            inds.setdefault(r.project_code, []).append(r._mapping)
+        yield [_result_dict(p, inds.get(p["project_code"], ())) for p in projects]
+
+
+def has_results(conn: Connection, checkpoint: str) -> bool:
+    q = select(PROJECT_RESULT.c.project_code).where(PROJECT_RESULT.c.checkpoint == checkpoint).limit(1)
+    return conn.execute(q).first() is not None
+
+
+def previous_lights(
+    conn: Connection, checkpoint: str, previous: str, first_unit: str, last_unit: str
+) -> dict[str, str | None]:
+    """result_lights of `previous` for the projects of `checkpoint` whose unit codes lie in
+    [first_unit, last_unit] (one chunk of iter_unit_results)."""
+    cur, prev = PROJECT_RESULT, PROJECT_RESULT.alias("prev")
+    q = (
+        select(prev.c.project_code, prev.c.light)
+        .join(cur, cur.c.project_code == prev.c.project_code)
+        .where(
+            cur.c.checkpoint == checkpoint,
+            cur.c.unit_code.between(first_unit, last_unit),
+            prev.c.checkpoint == previous,
+        )
+    )
+    return {r[0]: r[1] for r in conn.execute(q)}
+
+
+def project_names(conn: Connection, checkpoint: str, codes: Iterable[str]) -> dict[str, str]:
+    """project code -> name as stored with `checkpoint`'s results (codes without a result are left out)."""
+    wanted, out = sorted(set(codes)), {}
+    for i in range(0, len(wanted), 500):
+        q = select(PROJECT_RESULT.c.project_code, PROJECT_RESULT.c.project_name).where(
+            PROJECT_RESULT.c.checkpoint == checkpoint,
+            PROJECT_RESULT.c.project_code.in_(wanted[i : i + 500]),
+        )
+        out.update({r[0]: r[1] for r in conn.execute(q)})
     return out
+
+
+def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_red: int) -> BureauFigures:
+    """What the bureau summary states (views.bureau_summary), gathered by the database: GROUP BY for the
+    counts, amounts and trend, ORDER BY … LIMIT for the largest red projects; only the red codes and
+    the unreported projects are listed in full. `previous` None: no trend."""
+    pr, unit = PROJECT_RESULT, UNIT
+    dept = case(
+        (unit.c.code.is_(None), None),
+        (func.coalesce(unit.c.supervisor_code, "") == "", unit.c.code),
+        else_=unit.c.supervisor_code,
+    ).label("dept")
+    q = (
+        select(dept, pr.c.light, func.count(), func.coalesce(func.sum(pr.c.budget), 0))
+        .select_from(pr.outerjoin(unit, unit.c.code == pr.c.unit_code))
+        .where(pr.c.checkpoint == checkpoint)
+        .group_by(dept, pr.c.light)
+    )
+    groups = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in conn.execute(q)}
+    is_red = (pr.c.checkpoint == checkpoint, pr.c.light == "red")
+    red = list(conn.execute(select(pr.c.project_code).where(*is_red)).scalars())
+    top: list[Mapping[str, Any]] = []
+    if top_red > 0 and red:
+        nth = conn.execute(
+            select(pr.c.budget).where(*is_red).order_by(pr.c.budget.desc()).limit(1).offset(top_red - 1)
+        ).scalar()
+        q = select(pr).where(*is_red)
+        if nth is not None:  # fewer reds than asked for: all of them
+            q = q.where(pr.c.budget >= nth)  # ties with the n-th included: the view breaks them by code
+        top = [_result_dict(r._mapping, ()) for r in conn.execute(q)]
+    not_reported: list[Mapping[str, Any]] = [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(pr.c.project_code, pr.c.project_name, pr.c.unit_code, pr.c.budget)
+            .where(pr.c.checkpoint == checkpoint, pr.c.status == "not_reported")
+            .order_by(pr.c.unit_code, pr.c.project_code)
+        )
+    ]
+    trend = None
+    if previous is not None:
+        prev = pr.alias("prev")
+        tq = (
+            select(prev.c.light, pr.c.light, func.count())
+            .join(prev, prev.c.project_code == pr.c.project_code)
+            .where(
+                pr.c.checkpoint == checkpoint,
+                prev.c.checkpoint == previous,
+                pr.c.light.is_not(None),
+                prev.c.light.is_not(None),
+            )
+            .group_by(prev.c.light, pr.c.light)
+        )
+        trend = Counter({(r[0], r[1]): int(r[2]) for r in conn.execute(tq)})
+    return BureauFigures(groups, red, top, not_reported, trend)
 
 
 def count_rows(conn: Connection, tbl: Table) -> int:

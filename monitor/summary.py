@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.model import Unit
+
 LIGHTS = ("green", "yellow", "red")
 
 
@@ -71,3 +73,53 @@ def summarize(
         blue = sum(1 for i in r.get("indicators", ()) if i["light"] == "blue")
         s.add(r["light"], r["budget"], r["unit_code"], unit_names.get(r["unit_code"], r["unit_code"]), blue)
     return s
+
+
+@dataclass
+class BureauFigures:
+    """What the bureau summary states about a checkpoint, however it was gathered: from result dicts in
+    memory (`of_results`) or with GROUP BY / ORDER BY … LIMIT queries (store.bureau_figures), so a
+    national checkpoint never has to be held in memory to be summed up."""
+
+    # (department code, or None when the unit is unknown; project light) → (projects, budget in fen)
+    by_department: dict[tuple[str | None, str | None], tuple[int, int]]
+    red: list[str]  # the code of every red project
+    top_red: list[Mapping[str, Any]]  # red result rows: at least the n largest budgets, ties included
+    not_reported: list[Mapping[str, Any]]  # project_code/_name, unit_code, budget; by unit, then project
+    trend: Counter[tuple[str, str]] | None  # (previous light, light) → projects; None: no previous
+
+    @classmethod
+    def of_results(
+        cls,
+        results: Iterable[Mapping[str, Any]],
+        units: Mapping[str, Unit],
+        previous: Mapping[str, str | None] | None,
+    ) -> BureauFigures:
+        """The figures of result dicts (store.load_results); `previous` None: no trend."""
+        results = list(results)
+        groups: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        for r in results:
+            unit = units.get(r["unit_code"])
+            key = (None if unit is None else (unit.supervisor_code or unit.code), r["light"])
+            n, fen = groups.get(key, (0, 0))
+            groups[key] = (n + 1, fen + r["budget"])
+        reds = [r for r in results if r["light"] == "red"]
+        return cls(
+            groups,
+            [r["project_code"] for r in reds],
+            reds,
+            [r for r in results if r["status"] == "not_reported"],
+            None if previous is None else trend_pairs(results, previous),
+        )
+
+
+def trend_pairs(
+    results: Iterable[Mapping[str, Any]], previous: Mapping[str, str | None]
+) -> Counter[tuple[str, str]]:
+    """(previous light, light) → number of projects lit at both checkpoints."""
+    pairs: Counter[tuple[str, str]] = Counter()
+    for r in results:
+        before, after = previous.get(r["project_code"]), r["light"]
+        if before is not None and after is not None:
+            pairs[(before, after)] += 1
+    return pairs

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Index, String, Text
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -196,3 +196,73 @@ class ServiceEventRow(SQLModel, table=True):
     instance: str = Field(max_length=128)
     rules_hash: str | None = Field(default=None, max_length=64)
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+# --- rectification (issue 8): warning cases, the units' answers, the bureau's reviews, web users ---------
+
+
+class WarningCaseRow(SQLModel, table=True):
+    """One yellow/red warning of one project at one checkpoint and where its rectification stands
+    (monitor.rectification: open / answered / returned / accepted / resolved)."""
+
+    __tablename__ = "warning_case"
+    __table_args__ = (UniqueConstraint("checkpoint", "project_code", name="uq_warning_case"),)
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint: str = Field(max_length=7)
+    project_code: str = Field(max_length=21)
+    unit_code: str = Field(index=True, max_length=32)
+    project_name: str
+    light: str = Field(max_length=8)  # yellow / red when opened
+    state: str = Field(default="open", max_length=16)
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    resolved_checkpoint: str | None = Field(default=None, max_length=7)  # green again at this checkpoint
+
+
+class CaseResponseRow(SQLModel, table=True):
+    """A unit's answer to a warning case (every answer kept: a returned case is answered again)."""
+
+    __tablename__ = "case_response"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="warning_case.id", index=True)
+    cause: str = Field(max_length=16)  # 经费保障 / 制度保障 / 人员保障 / 硬件条件保障 / 其他
+    explanation: str = Field(sa_column=Column(Text, nullable=False))
+    measure: str = Field(max_length=16)  # continue / reallocate / reduce / cancel
+    measure_text: str = Field(sa_column=Column(Text, nullable=False))
+    expected_date: dt.date
+    submitted_at: dt.datetime
+    channel: str = Field(default="web", max_length=8)  # web / import
+
+
+class CaseReviewRow(SQLModel, table=True):
+    """The bureau's decision on one answer: accept or return, with a comment."""
+
+    __tablename__ = "case_review"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="warning_case.id", index=True)
+    response_id: int = Field(foreign_key="case_response.id")
+    decision: str = Field(max_length=8)  # accept / return
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    reviewer: str = Field(max_length=64)
+    at: dt.datetime
+
+
+class WebUserRow(SQLModel, table=True):
+    """A bureau user of the web board; the password is stored as an scrypt hash with its own salt."""
+
+    __tablename__ = "web_user"
+    name: str = Field(primary_key=True, max_length=64)
+    salt: str = Field(max_length=64)  # hex
+    password_hash: str = Field(max_length=128)  # hex scrypt
+    created_at: dt.datetime
+
+
+class LoginAttemptRow(SQLModel, table=True):
+    """Every login attempt, for limiting failures per user and address."""
+
+    __tablename__ = "login_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    address: str = Field(max_length=64)
+    at: dt.datetime = Field(index=True)
+    ok: bool = False

@@ -60,6 +60,8 @@ def _check_controls(text: str, multiline: bool = False) -> str:
 
 def parse_text(value: object) -> str:
     """One line of text, stripped; control characters (CR, LF, TAB, NUL …) are rejected."""
+    if type(value) is str and value.isprintable():  # the usual case: no control character to look for
+        return value.strip()
     return _check_controls(cell_text(value))
 
 
@@ -68,9 +70,14 @@ def parse_free_text(value: object) -> str:
     return _check_controls(cell_text(value), multiline=True)
 
 
+_PLAIN_CODE = re.compile(r"[!-~]+")  # printable ASCII without spaces: nothing to strip or normalise
+
+
 def parse_code(value: object, max_length: int = 32) -> str:
     """A code: NFKC-normalised (full-width digits to ASCII), non-empty, no spaces or control
     characters, at most `max_length` characters."""
+    if type(value) is str and len(value) <= max_length and _PLAIN_CODE.fullmatch(value):
+        return value
     if isinstance(value, float) and abs(value) >= 1e15:
         raise ValueError(
             "was stored as a number in Excel and lost digits; format the column as text"
@@ -154,6 +161,7 @@ def to_decimal(value: object) -> Decimal:
 
 
 _WAN = re.compile(r"万元?$")
+_PLAIN_AMOUNT = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,6}))?")  # below MAX_FEN, whole fen: no checks left
 
 
 def parse_amount(value: object, positive: bool = False) -> int:
@@ -162,6 +170,11 @@ def parse_amount(value: object, positive: bool = False) -> int:
     Rejects negatives (and 0 if `positive`), non-numbers, NaN/inf and precision finer than 0.01 元
     (more than 6 decimals).
     """
+    if type(value) is str and (plain := _PLAIN_AMOUNT.fullmatch(value)):  # `1234.5`: no Decimal needed
+        whole, decimals = plain.groups()
+        exact = int(whole) * FEN_PER_WAN + (int(decimals.ljust(6, "0")) if decimals else 0)
+        if exact or not positive:
+            return exact
     if isinstance(value, str) and not _NUMBER.match(value := value.strip()):
         value = _WAN.sub("", _normalize_number_text(value))
     try:
@@ -201,12 +214,15 @@ def parse_number(value: object) -> str:
     return canonical_decimal(to_decimal(value))
 
 
+_CANONICAL = re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{0,11}[1-9])?")  # within Decimal's precision
 _NUMBER_WITH_UNIT = re.compile(r"^([+-]?[\d,.]+)\s*([^\d\s.,+\-年月日前后底]{1,6})$")  # not 10月底前
 
 
 def number_or_none(text: str, measure_unit: str = "") -> str | None:
     """The canonical decimal in `text` if it is a number, optionally followed by `%`, the indicator's
     measure unit or another short unit word (`30000头`, `31小时`, but not `10月底前`); otherwise None."""
+    if _CANONICAL.fullmatch(text):  # `100`, `86.5`: already what canonical_decimal would give
+        return text
     if _NUMBER.match(text):
         return canonical_decimal(Decimal(text.replace(",", "")))
     normalized = _normalize_number_text(text)

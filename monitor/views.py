@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from monitor.model import FEN_PER_WAN, Unit
+from monitor.summary import BureauFigures, trend_pairs
 from monitor.workdays import chinese_date
 
 if TYPE_CHECKING:
@@ -184,17 +185,29 @@ def summary(
     options: Options,
 ) -> dict[str, Any]:
     """The bureau summary: counts and amounts by light and department, not reported, top red, trend."""
+    figures = BureauFigures.of_results(results, units, previous if previous_checkpoint else None)
+    return bureau_summary(checkpoint, figures, units, previous_checkpoint, options)
+
+
+def bureau_summary(
+    checkpoint: str,
+    figures: BureauFigures,
+    units: Mapping[str, Unit],
+    previous_checkpoint: str | None,
+    options: Options,
+) -> dict[str, Any]:
+    """`summary` from figures gathered by the database (store.bureau_figures): the same view."""
     keys = ("green", "yellow", "red", "not_reported")
     count: Counter[str] = Counter()
     amount: Counter[str] = Counter()
     depts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    for r in results:
-        k = "green" if r["light"] == "blue" else (r["light"] or "not_reported")
-        count[k] += 1
-        amount[k] += r["budget"]
-        d = depts[department(units.get(r["unit_code"]), units)]
-        d[k] += 1
-        d[f"{k}_amount"] += r["budget"]
+    for (dept, value), (n, fen) in figures.by_department.items():
+        k = "green" if value == "blue" else (value or "not_reported")
+        count[k] += n
+        amount[k] += fen
+        d = depts[_department_of(dept, units)]
+        d[k] += n
+        d[f"{k}_amount"] += fen
     total_n, total_amount = sum(count.values()), sum(amount.values())
     by_light = [
         {
@@ -213,9 +226,7 @@ def summary(
         )
     ]
     unit_name = {code: u.name for code, u in units.items()}
-    reds = sorted(
-        (r for r in results if r["light"] == "red"), key=lambda r: (-r["budget"], r["project_code"])
-    )
+    reds = sorted(figures.top_red, key=lambda r: (-r["budget"], r["project_code"]))
     top_red = [
         {
             "code": r["project_code"],
@@ -234,13 +245,12 @@ def summary(
             "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
             "budget": wan(r["budget"]),
         }
-        for r in results
-        if r["status"] == "not_reported"
+        for r in figures.not_reported
     ]
-    trend = trend_counts(results, previous) if previous_checkpoint else None
+    trend = trend_from_pairs(figures.trend) if previous_checkpoint and figures.trend is not None else None
     snapshot = {
         "count": {k: count[k] for k in keys},
-        "red": sorted(r["project_code"] for r in reds),
+        "red": sorted(figures.red),
         "not_reported": sorted(x["code"] for x in not_reported),
     }
     return {
@@ -257,22 +267,32 @@ def summary(
     }
 
 
+def _department_of(code: str | None, units: Mapping[str, Unit]) -> tuple[str, str]:
+    """`department` from a department code (None: the unit is unknown)."""
+    if code is None:
+        return ("", "（未知单位）")
+    dept = units.get(code)
+    return (code, dept.name if dept else code)
+
+
 def trend_counts(results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]) -> dict[str, int]:
     """May → August: improved, worsened, still red, still yellow, among projects lit at both checkpoints."""
+    return trend_from_pairs(trend_pairs(results, previous))
+
+
+def trend_from_pairs(pairs: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """trend_counts from (previous light, light) → number of projects (as a GROUP BY gives them)."""
     out = Counter({"improved": 0, "worsened": 0, "still_red": 0, "still_yellow": 0})
     sev = {"green": 0, "blue": 0, "yellow": 1, "red": 2}
-    for r in results:
-        before, after = previous.get(r["project_code"]), r["light"]
-        if before is None or after is None:
-            continue
+    for (before, after), n in pairs.items():
         if sev[after] < sev[before]:
-            out["improved"] += 1
+            out["improved"] += n
         elif sev[after] > sev[before]:
-            out["worsened"] += 1
+            out["worsened"] += n
         elif after == "red":
-            out["still_red"] += 1
+            out["still_red"] += n
         elif after == "yellow":
-            out["still_yellow"] += 1
+            out["still_yellow"] += n
     return dict(out)
 
 

@@ -27,9 +27,11 @@ from monitor.store import make_engine
 
 NOW = dt.datetime(2025, 5, 10, 8, 0, tzinfo=dt.UTC)
 MODEL_TABLES = set(SQLModel.metadata.tables)
-# An older pre-migration database lacks scheduled_event and service_event: adopting it must create them.
-RELEASED_WITHOUT_MIGRATIONS = sorted(MODEL_TABLES - {"scheduled_event", "service_event"})
+# An older pre-migration database lacks scheduled_event and service_event: adopting it must create them
+# (and every table that later revisions add).
+RELEASED_WITHOUT_MIGRATIONS = sorted(set(migrate._baseline_columns()) - {"scheduled_event", "service_event"})
 ALL_REVISIONS = migrate.pending(create_engine("sqlite://"))  # what an empty database needs
+HEAD = ALL_REVISIONS[-1]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -170,8 +172,8 @@ indicator and project_report rows pointing at it) and add a column with a defaul
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "later"
+down_revision = "HEAD"
 branch_labels = None
 depends_on = None
 
@@ -191,18 +193,18 @@ def downgrade():
 def throwaway_revision(folder: Path, *, fail: bool) -> Path:
     folder.mkdir()
     body = THROWAWAY.replace("    FAIL\n", '    raise RuntimeError("half-way")\n' if fail else "")
-    (folder / "0002_throwaway.py").write_text(body, encoding="utf-8")
+    (folder / "later_throwaway.py").write_text(body.replace('"HEAD"', f'"{HEAD}"'), encoding="utf-8")
     return folder
 
 
 def test_a_later_revision_changes_a_table_and_keeps_every_row(engine: Engine, tmp_path: Path) -> None:
-    migrate.upgrade(engine, "0001")
+    migrate.upgrade(engine)
     add_rows(engine)
     before = rows(engine)
     later = throwaway_revision(tmp_path / "later", fail=False)
 
-    assert migrate.pending(engine, extra_versions=[later]) == ["0002"]
-    assert migrate.upgrade(engine, extra_versions=[later]) == ["0002"]
+    assert migrate.pending(engine, extra_versions=[later]) == ["later"]
+    assert migrate.upgrade(engine, extra_versions=[later]) == ["later"]
 
     assert rows(engine) == before
     with engine.connect() as conn:
@@ -217,7 +219,7 @@ def test_a_later_revision_changes_a_table_and_keeps_every_row(engine: Engine, tm
 def test_a_migration_that_fails_half_way_leaves_the_database_as_it_was(
     engine: Engine, tmp_path: Path
 ) -> None:
-    migrate.upgrade(engine, "0001")
+    migrate.upgrade(engine)
     add_rows(engine)
     before = rows(engine)
     broken = throwaway_revision(tmp_path / "broken", fail=True)
@@ -225,7 +227,7 @@ def test_a_migration_that_fails_half_way_leaves_the_database_as_it_was(
     with pytest.raises(RuntimeError, match="half-way"):
         migrate.upgrade(engine, extra_versions=[broken])
 
-    assert migrate.current(engine) == "0001"
+    assert migrate.current(engine) == HEAD
     assert rows(engine) == before
     assert "note" not in {c["name"] for c in inspect(engine).get_columns("project")}
 

@@ -1,0 +1,189 @@
+"""Import throughput: CSV files → database with `monitor.importer.import_paths` (parse, validate every
+row and reference, upsert in one transaction), next to a reference measured in the same run on the
+same rows: a bare driver-level executemany of the rows already parsed into tuples (csv.reader and the
+amount conversion happen before the clock starts), into a fresh database with the same schema.
+Every timed run gets a fresh database; each import runs in its own process, so its peak memory is
+its own. Prints medians of --repeat runs, rows/s, indicator rows/s and the ratio.
+
+    .venv/bin/python bench/bench_import.py [--projects 100000] [--repeat 3] [--database-url URL]
+
+With --database-url postgresql+psycopg://…, each run creates (and drops) a database of its own next to
+the one named, so the user needs CREATEDB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import resource
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from monitor import store
+from monitor.sample import write_sample
+from monitor.store import create_schema, make_engine
+
+KINDS = ("units", "projects", "indicators", "project_reports", "indicator_reports")
+TABLES = {
+    "units": store.UNIT,
+    "projects": store.PROJECT,
+    "indicators": store.INDICATOR,
+    "project_reports": store.PROJECT_REPORT,
+    "indicator_reports": store.INDICATOR_REPORT,
+}
+AMOUNTS = {"projects": {3: False, 4: True}, "project_reports": {2: False, 3: True}}  # index -> blank is 0?
+
+
+def _fen(text: str) -> int:
+    return int(Decimal(text) * 1_000_000)
+
+
+def reference_rows(paths: dict[str, Path]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every data row as the tuple the database stores: blanks as NULL, amounts in fen (untimed)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for kind in KINDS:
+        amounts = AMOUNTS.get(kind, {})
+        nullable = [c.nullable for c in TABLES[kind].columns]
+        with paths[kind].open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            next(reader)
+            rows = []
+            for cells in reader:
+                values: list[Any] = [c if c or not n else None for c, n in zip(cells, nullable, strict=True)]
+                for i, zero in amounts.items():
+                    values[i] = _fen(cells[i]) if cells[i] else (0 if zero else None)
+                rows.append(tuple(values))
+        out[kind] = rows
+    return out
+
+
+@contextmanager
+def fresh_database(url: str | None, work: Path) -> Iterator[str]:
+    """A URL of an empty database at the current schema, removed afterwards."""
+    if url is None or url.startswith("sqlite"):
+        path = work / f"bench-{uuid.uuid4().hex[:8]}.db"
+        engine = make_engine(f"sqlite:///{path}")
+        create_schema(engine)
+        engine.dispose()
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    base = make_url(url)
+    name = f"bench_import_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    fresh = base.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(fresh)
+    create_schema(engine)
+    engine.dispose()
+    try:
+        yield fresh
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def bare_executemany(engine: Engine, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The reference: one driver-level executemany of plain tuples per table, one transaction."""
+    with engine.begin() as conn:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        for kind in KINDS:
+            tbl = TABLES[kind]
+            names = [c.name for c in tbl.columns]
+            sql = f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+            conn.exec_driver_sql(sql, rows[kind])
+
+
+def _import_once(url: str, paths: list[Path]) -> tuple[float, dict[str, int], float]:
+    """In a child process: (seconds, counts, peak RSS in MB) of one import_paths."""
+    from monitor.importer import import_paths
+
+    engine = make_engine(url)
+    start = time.perf_counter()
+    counts = import_paths(engine, paths)
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return seconds, counts, _peak_mb()
+
+
+def _peak_mb() -> float:
+    """This process's peak RSS. Not getrusage's ru_maxrss: that survives exec, so a spawned child
+    would report the parent's (which holds every reference row) from the moment it forked."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--projects", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary folder")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        paths = write_sample(work / "data", projects=args.projects)
+        t1 = time.perf_counter()
+        rows = reference_rows(paths)
+        n_rows = sum(len(r) for r in rows.values())
+        n_ind = len(rows["indicators"]) + len(rows["indicator_reports"])
+        mp = multiprocessing.get_context("spawn")
+
+        imports: list[float] = []
+        peaks: list[float] = []
+        references: list[float] = []
+        counts: dict[str, int] = {}
+        for _ in range(args.repeat):  # interleaved, so that a noisy moment hurts both alike
+            with fresh_database(args.database_url, work) as url, mp.Pool(1) as pool:
+                seconds, counts, peak = pool.apply(_import_once, (url, list(paths.values())))
+            imports.append(seconds)
+            peaks.append(peak)
+            with fresh_database(args.database_url, work) as url:
+                engine = make_engine(url)
+                start = time.perf_counter()
+                bare_executemany(engine, rows)
+                references.append(time.perf_counter() - start)
+                engine.dispose()
+        assert sum(counts.values()) == n_rows, (counts, n_rows)
+
+        ours, ref = statistics.median(imports), statistics.median(references)
+        dialect = (args.database_url or "sqlite").split(":")[0]
+        print(
+            f"dataset: {counts['projects']:,} projects, {counts['indicators']:,} indicators, "
+            f"{counts['indicator_reports']:,} indicator reports; {n_rows:,} rows in all ({dialect})"
+        )
+        print(f"  sample written in {t1 - t0:.1f} s")
+        runs = ", ".join(f"{s:.2f}" for s in imports)
+        print(f"import_paths (median of {args.repeat}): {ours:.2f} s  [{runs}]")
+        print(f"  {n_rows / ours:,.0f} rows/s, {n_ind / ours:,.0f} indicator rows/s")
+        print(
+            f"reference: bare executemany of the parsed tuples: {ref:.2f} s  "
+            f"[{', '.join(f'{s:.2f}' for s in references)}]"
+        )
+        print(f"  {n_rows / ref:,.0f} rows/s, {n_ind / ref:,.0f} indicator rows/s")
+        print(f"ratio import speed / reference speed: {ref / ours:.2f}x (goal >= 0.7x)")
+        print(f"peak memory of the import process (max RSS): {max(peaks):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""queue_notifications streams a checkpoint a chunk of whole units at a time and counts the bureau
+summary in the database: it must queue exactly what notify.decide over store.load_results queues."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import delete, select, update
+
+from monitor import messages, notify, outbox, store, views
+from monitor.app import App
+from monitor.cli import main
+from monitor.model import Checkpoint
+from monitor.pipeline import queue_notifications
+from monitor.settings import load_settings
+
+NOW = dt.datetime(2025, 9, 12, 1, 0, tzinfo=dt.UTC)
+KEYS = ("kind", "reason", "unit_code", "subject", "recipients", "snapshot", "fingerprint")
+
+
+def row_of(r: Mapping[str, Any]) -> dict[str, Any]:
+    """What an outbox row states: its keys and the decoded text and HTML bodies (the Message-ID, the
+    MIME boundaries and the date are left out)."""
+    msg = message_from_bytes(r["raw"].encode("ascii"), policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    bodies = [msg.get_body((kind,)) for kind in ("plain", "html")]
+    return {k: r[k] for k in KEYS} | {"bodies": [b.get_content() if b else None for b in bodies]}
+
+
+@pytest.fixture
+def demo(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> App:
+    monkeypatch.chdir(workdir)  # the demo writes its reports into ./reports
+    res = CliRunner().invoke(
+        main,
+        [
+            "demo",
+            "--out",
+            str(workdir / "demo"),
+            "--projects",
+            "400",
+            "--config",
+            str(workdir / "config.yaml"),
+        ],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    app = App(load_settings(workdir / "config.yaml"))
+    app.clock = lambda: NOW
+    return app
+
+
+def expected(app: App, checkpoint: Checkpoint) -> list[dict[str, Any]]:
+    """The old whole-checkpoint path: everything in memory, notify.decide, compose."""
+    cp = str(checkpoint)
+    previous_cp = checkpoint.previous_in(list(app.settings.checkpoint_months))
+    with app.engine.connect() as conn:
+        results = store.load_results(conn, cp)
+        units = store.load_units(conn)
+        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+        sent = outbox.sent_snapshots(conn, cp)
+    label = str(previous_cp) if previous_cp and previous else None
+    options = messages.options(app.settings, checkpoint, NOW)
+    notices = notify.decide(cp, results, units, previous, label, sent, options)
+    rows = messages.compose_all(notices, cp, app.templates(), app.settings, NOW)
+    return [row_of(r) for r in rows]
+
+
+def streamed(app: App, checkpoint: Checkpoint, chunk_units: int) -> list[dict[str, Any]]:
+    with app.engine.connect() as conn:
+        before = conn.execute(select(store.OUTBOX.c.id).order_by(store.OUTBOX.c.id.desc())).scalar() or 0
+    queued = queue_notifications(
+        app.engine, app.settings, app.templates(), checkpoint, app.clock, chunk_units
+    )
+    with app.engine.connect() as conn:
+        rows = [
+            row_of(r._mapping)
+            for r in conn.execute(
+                select(store.OUTBOX).where(store.OUTBOX.c.id > before).order_by(store.OUTBOX.c.id)
+            )
+        ]
+    assert queued == [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
+    return rows
+
+
+def summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    (row,) = [r for r in rows if r["kind"] == "summary"]
+    snapshot: dict[str, Any] = json.loads(row["snapshot"])
+    return snapshot
+
+
+def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App) -> None:
+    app = demo
+    may, august = Checkpoint(2025, 5), Checkpoint(2025, 8)
+    with app.engine.begin() as conn:
+        conn.execute(delete(store.OUTBOX))  # the demo queued (and sent) both: start from nothing
+    for cp in (may, august):
+        want = expected(app, cp)
+        got = streamed(app, cp, chunk_units=7)
+        assert got == want
+        kinds = {r["kind"] for r in got}
+        assert {"warning", "reminder", "summary"} <= kinds, kinds
+        assert {r["reason"] for r in got if r["kind"] == "warning"} == {"first"}
+        assert summary_of(got)["red"]
+    assert streamed(app, august, chunk_units=7) == []  # nothing changed: nothing queued
+
+    # Results change: some yellow turn red, some red turn green, a project moves to another unit,
+    # an unreported one is reported: escalations, improvements, changes, a new reminder list.
+    with app.engine.connect() as conn:
+        rows = store.load_results(conn, "2025-08")
+    yellow = [r["project_code"] for r in rows if r["light"] == "yellow"][:5]
+    red = [r["project_code"] for r in rows if r["light"] == "red"][:5]
+    moved = next(r for r in rows if r["light"] == "red" and r["project_code"] not in red)
+    other = next(r["unit_code"] for r in rows if r["unit_code"] != moved["unit_code"])
+    missing = next(r["project_code"] for r in rows if r["status"] == "not_reported")
+    pr = store.PROJECT_RESULT
+    with app.engine.begin() as conn:
+        where = pr.c.checkpoint == "2025-08"
+        conn.execute(update(pr).where(where, pr.c.project_code.in_(yellow)).values(light="red"))
+        conn.execute(update(pr).where(where, pr.c.project_code.in_(red)).values(light="green"))
+        conn.execute(
+            update(pr).where(where, pr.c.project_code == moved["project_code"]).values(unit_code=other)
+        )
+        conn.execute(
+            update(pr).where(where, pr.c.project_code == missing).values(status="reported", light="green")
+        )
+    want = expected(app, august)
+    for chunk_units in (1, 3, 2000):
+        got = streamed(app, august, chunk_units)
+        assert got == want
+        with app.engine.begin() as conn:  # forget this round, so the next chunk size faces the same outbox
+            last = conn.execute(select(store.OUTBOX.c.id).order_by(store.OUTBOX.c.id.desc())).scalar()
+            assert last is not None
+            conn.execute(delete(store.OUTBOX).where(store.OUTBOX.c.id > last - len(got)))
+    assert {"escalated", "improved"} <= {r["reason"] for r in want}, {r["reason"] for r in want}
+
+
+def test_bureau_figures_from_the_database_make_the_same_summary(demo: App) -> None:
+    app = demo
+    with app.engine.connect() as conn:
+        units = store.load_units(conn)
+        for cp, prev, top in (("2025-05", None, 10), ("2025-08", "2025-05", 3), ("2025-08", "2025-05", 0)):
+            options = messages.options(app.settings, Checkpoint.parse(cp), NOW)
+            options = notify.Options(**{**options.__dict__, "top_red": top})
+            results = store.load_results(conn, cp)
+            previous = store.result_lights(conn, prev) if prev else {}
+            want = views.summary(cp, results, units, previous, prev, options)
+            got = views.bureau_summary(cp, store.bureau_figures(conn, cp, prev, top), units, prev, options)
+            assert got == want
+            assert len(got["top_red"]) == min(top, len(got["snapshot"]["red"]))
+
+
+def test_iter_unit_results_is_load_results_in_whole_units_with_warned_detail_only(demo: App) -> None:
+    with demo.engine.connect() as conn:
+        whole = store.load_results(conn, "2025-08")
+        chunks = list(store.iter_unit_results(conn, "2025-08", chunk_units=5))
+    assert len(chunks) > 1
+    seen: set[str] = set()
+    for chunk in chunks:
+        codes = {r["unit_code"] for r in chunk}
+        assert len(codes) <= 5 and not codes & seen
+        seen |= codes
+    flat = [r for chunk in chunks for r in chunk]
+    assert flat == [r if r["light"] in ("yellow", "red") else {**r, "indicators": []} for r in whole]

@@ -1,0 +1,133 @@
+"""The web pages end to end in a real headless Chromium (Debian's, driven by Playwright) against uvicorn
+on 127.0.0.1: a unit opens its link and answers, the bureau logs in and returns the answer with a
+comment, the unit answers again, the bureau accepts. Also refreshes the screenshots in docs/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from monitor.app import App
+from monitor.cli import main
+from monitor.settings import load_settings
+from monitor.web.app import create_app
+from monitor.web.auth import Scope, unit_link
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SECRET = "browser-test-secret-0123456789"
+PASSWORD = "correct horse battery"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(workdir: Path) -> Iterator[str]:
+    """The worked examples run for 2025-05 with cases opened, a bureau user, and the web pages on a
+    free port; yields the base URL."""
+    env = {"MONITOR_WEB_SECRET": SECRET}
+    cfg = str(workdir / "config.yaml")
+    runner = CliRunner(env=env)
+    for args in (["import", str(EXAMPLES)], ["run", "--checkpoint", "2025-05", "--no-send"]):
+        assert runner.invoke(main, [*args, "--config", cfg]).exit_code == 0
+    assert runner.invoke(main, ["cases", "open", "--checkpoint", "2025-05", "--config", cfg]).exit_code == 0
+    res = runner.invoke(main, ["user", "add", "kz", "--config", cfg], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert res.exit_code == 0, res.output
+    app = App(load_settings(workdir / "config.yaml", env=env))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_accepts(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    link = unit_link(server, SECRET, Scope("302", "2025-05"))
+    expected = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            unit = browser.new_page(viewport={"width": 1100, "height": 900})
+            unit.goto(link)
+            expect(unit.locator("#projects")).to_contain_text("葡萄酒产业宣传推介")
+            expect(unit.locator("#projects")).not_to_contain_text("动物疫病")  # only its own projects
+            form = unit.locator("form.answer-form")
+            form.locator("select[name=cause]").select_option("经费保障")
+            form.locator("textarea[name=explanation]").fill("上级资金下达较晚，宣传活动推迟到6月举办")
+            form.locator("select[name=measure]").select_option("continue")
+            form.locator("textarea[name=measure_text]").fill("6月在省会举办推介会，8月底前完成支付")
+            form.locator("input[name=expected_date]").fill(expected)
+            form.get_by_role("button", name="提交反馈").click()
+            expect(unit.locator("#thanks")).to_be_visible()
+            expect(unit.locator(".state").first).to_have_text("已反馈待审核")
+            unit.screenshot(path=str(DOCS / "unit-page.png"), full_page=True)
+
+            bureau = browser.new_context().new_page()
+            bureau.set_viewport_size({"width": 1100, "height": 900})
+            bureau.goto(f"{server}/board")
+            bureau.fill("#name", "kz")
+            bureau.fill("#password", PASSWORD)
+            bureau.get_by_role("button", name="登录").click()
+            review = bureau.locator("#review")
+            expect(review).to_contain_text("上级资金下达较晚")
+            bureau.screenshot(path=str(DOCS / "board.png"), full_page=True)
+            review.locator("textarea[name=comment]").fill("请补充资金到位的具体时间")
+            review.get_by_role("button", name="退回").click()
+            expect(bureau.locator("#review")).to_contain_text("没有待审核的反馈")
+
+            unit.goto(link)
+            expect(unit.locator(".review")).to_contain_text("请补充资金到位的具体时间")
+            form = unit.locator("form.answer-form")
+            form.locator("select[name=cause]").select_option("经费保障")
+            form.locator("textarea[name=explanation]").fill("省级资金7月10日到位，推介会已定于7月下旬")
+            form.locator("select[name=measure]").select_option("continue")
+            form.locator("textarea[name=measure_text]").fill("7月下旬举办推介会，8月底前完成支付")
+            form.locator("input[name=expected_date]").fill(expected)
+            form.get_by_role("button", name="提交反馈").click()
+            expect(unit.locator("#thanks")).to_be_visible()
+
+            bureau.goto(f"{server}/board")
+            expect(bureau.locator("#review")).to_contain_text("省级资金7月10日到位")
+            bureau.locator("#review").get_by_role("button", name="认可").click()
+            expect(bureau.locator("#review")).to_contain_text("没有待审核的反馈")
+
+            unit.goto(link)
+            expect(unit.locator(".state").first).to_have_text("已认可")
+            expect(unit.locator("form.answer-form")).to_have_count(0)
+        finally:
+            browser.close()

@@ -8,6 +8,10 @@ from pathlib import Path
 
 from monitor.columns import alias_table_markdown
 
+TEST_COMMAND = (
+    "bash tests/system-packages.sh && python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'"
+    " && .venv/bin/python -m pytest"
+)
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
@@ -16,15 +20,13 @@ def test_quick_start_has_exactly_two_commands() -> None:
     commands = re.findall(r"```bash\n(.*?)\n```", section, re.S)
     assert commands == [
         "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/monitor demo",
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest",
+        TEST_COMMAND,
     ]
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
-    assert (
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest" in ci
-    )
+    assert TEST_COMMAND in ci
 
 
 def test_readme_alias_table_is_the_importers() -> None:

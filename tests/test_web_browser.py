@@ -5,7 +5,6 @@ comment, the unit answers again, the bureau accepts. Also refreshes the screensh
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import threading
 import time
@@ -37,7 +36,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 SECRET = "browser-test-secret-0123456789"
 PASSWORD = "correct horse battery"
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed")
+# No skip: tests/system-packages.sh (part of the README's test command) installs Debian's chromium.
 
 
 def free_port() -> int:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The system packages the test suite needs, from Debian (idempotent): LibreOffice Calc to round-trip
+# the Excel report, Chromium and CJK fonts for the browser tests and screenshots.
+set -euo pipefail
+need=()
+command -v soffice >/dev/null || need+=(libreoffice-calc)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi

@@ -43,12 +43,24 @@ def report_deadline(settings: Settings, checkpoint: Checkpoint) -> dt.date:
     return checkpoint.end_date + dt.timedelta(days=days)
 
 
+def response_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
+    """The unit's signed, expiring link to answer its warnings on the web ("" without a signing secret)."""
+    if not settings.web_secret:
+        return ""
+    from monitor.web.auth import Scope, unit_link
+
+    return unit_link(settings.web.base_url, settings.web_secret, Scope(unit_code, checkpoint))
+
+
 def compose(
     notice: Notice, checkpoint: str, templates: Templates, settings: Settings, now: dt.datetime
 ) -> dict[str, Any]:
     """One outbox row for `notice`: rendered, serialised, not yet sent."""
     mail = settings.mail
-    rendered = templates.render(notice.kind, notice.view)
+    view = notice.view
+    if notice.kind == "warning":
+        view = {**view, "response_link": response_link(settings, notice.unit_code or "", checkpoint)}
+    rendered = templates.render(notice.kind, view)
     message_id = f"<{uuid.uuid4().hex}@{mail.message_id_domain}>"  # short: never folded
     envelope = build_message(
         rendered,

@@ -134,6 +134,15 @@ def queue_notifications(
     return queued
 
 
+def open_cases(engine: Engine, checkpoint: Checkpoint, clock: Clock) -> None:
+    """Rectification: every yellow/red project gets an open warning case (once); earlier cases of
+    projects that are green now are resolved."""
+    from monitor.web.cases import open_and_resolve
+
+    with engine.begin() as conn:
+        open_and_resolve(conn, str(checkpoint), clock())
+
+
 def queue_reminders(
     engine: Engine,
     settings: Settings,
@@ -196,6 +205,7 @@ def run_checkpoint(
 ) -> RunOutcome:
     """The whole checkpoint: evaluate and store, queue the messages, deliver them if given a transport."""
     run_id, summary = evaluate_checkpoint(engine, rules, checkpoint, clock, progress)
+    open_cases(engine, checkpoint, clock)
     queued = queue_notifications(engine, settings, templates, checkpoint, clock)
     delivery = deliver(engine, settings, transport, clock) if transport is not None else Counter[str]()
     return RunOutcome(run_id, str(checkpoint), rules.hash, summary, queued, delivery)

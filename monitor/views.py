@@ -353,6 +353,7 @@ def examples() -> dict[str, dict[str, Any]]:
     units = {unit.code: unit}
     return {
         "warning": warning("2025-05", unit, rows, "escalated", change, {}, None, options)
+        | {"response_link": "https://jxk.example.gov.cn/u/TOKEN"}
         | {"supervisor_name": "州农业农村局"},
         "reminder": reminder("2025-05", unit, [missing], options),
         "summary": summary("2025-05", rows, units, {"2025-301001-001": "yellow"}, "2025-05", options),

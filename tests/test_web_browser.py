@@ -1,10 +1,12 @@
 """The web pages end to end in a real headless Chromium (Debian's, driven by Playwright) against uvicorn
 on 127.0.0.1: a unit opens its link and answers, the bureau logs in and returns the answer with a
-comment, the unit answers again, the bureau accepts. Also refreshes the screenshots in docs/."""
+comment, the unit answers again, the bureau accepts. With MONITOR_SCREENSHOTS=1 it also refreshes the
+screenshots in docs/ (otherwise they go to a temporary folder: a test run never dirties the tree)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import threading
 import time
@@ -33,6 +35,7 @@ ARGS = [
 ]
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+REFRESH_DOCS = os.environ.get("MONITOR_SCREENSHOTS") == "1"
 SECRET = "browser-test-secret-0123456789"
 PASSWORD = "correct horse battery"
 
@@ -73,8 +76,12 @@ def server(workdir: Path) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_accepts(server: str) -> None:
+def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_accepts(
+    server: str, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect, sync_playwright
+
+    shots = DOCS if REFRESH_DOCS else tmp_path
 
     link = unit_link(server, SECRET, Scope("302", "2025-05"))
     expected = (dt.date.today() + dt.timedelta(days=60)).isoformat()
@@ -94,7 +101,7 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
             form.get_by_role("button", name="提交反馈").click()
             expect(unit.locator("#thanks")).to_be_visible()
             expect(unit.locator(".state").first).to_have_text("已反馈待审核")
-            unit.screenshot(path=str(DOCS / "unit-page.png"), full_page=True)
+            unit.screenshot(path=str(shots / "unit-page.png"), full_page=True)
 
             bureau = browser.new_context().new_page()
             bureau.set_viewport_size({"width": 1100, "height": 900})
@@ -104,7 +111,7 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
             bureau.get_by_role("button", name="登录").click()
             review = bureau.locator("#review")
             expect(review).to_contain_text("上级资金下达较晚")
-            bureau.screenshot(path=str(DOCS / "board.png"), full_page=True)
+            bureau.screenshot(path=str(shots / "board.png"), full_page=True)
             review.locator("textarea[name=comment]").fill("请补充资金到位的具体时间")
             review.get_by_role("button", name="退回").click()
             expect(bureau.locator("#review")).to_contain_text("没有待审核的反馈")

@@ -53,7 +53,12 @@ def response_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
 
 
 def compose(
-    notice: Notice, checkpoint: str, templates: Templates, settings: Settings, now: dt.datetime
+    notice: Notice,
+    checkpoint: str,
+    templates: Templates,
+    settings: Settings,
+    now: dt.datetime,
+    attachments: Sequence[tuple[str, bytes]] = (),
 ) -> dict[str, Any]:
     """One outbox row for `notice`: rendered, serialised, not yet sent."""
     mail = settings.mail
@@ -76,6 +81,7 @@ def compose(
             "X-Monitor-Reason": notice.reason,
             "X-Monitor-Unit": notice.unit_code or "",
         },
+        attachments=attachments,
     )
     return {
         "message_id": message_id,

@@ -130,8 +130,32 @@ def queue_notifications(
             put(conn, notify.unit_notices(cp, results, units, previous, prev, sent, options, names))
         figures = store.bureau_figures(conn, cp, prev, options.top_red)
         view = views.bureau_summary(cp, figures, units, prev, options)
-        put(conn, notify.summary_notice(view, outbox.sent_snapshot(conn, cp, "summary", None), options))
+        for notice in notify.summary_notice(view, outbox.sent_snapshot(conn, cp, "summary", None), options):
+            files = report_attachments(engine, settings, checkpoint, clock)
+            row = messages.compose(notice, cp, templates, settings, now, files)
+            outbox.queue(conn, [row])
+            queued.append({"kind": row["kind"], "reason": row["reason"], "unit_code": row["unit_code"]})
     return queued
+
+
+def report_attachments(
+    engine: Engine, settings: Settings, checkpoint: Checkpoint, clock: Clock
+) -> list[tuple[str, bytes]]:
+    """The reports `mail.summary_attachments` asks for, as (file name, bytes), from the stored results."""
+    wanted = settings.mail.summary_attachments
+    if not wanted:
+        return []
+    import tempfile
+    from pathlib import Path
+
+    from monitor.app import App
+    from monitor.reports import default_name, write_all
+
+    app = App(settings, clock)
+    app.__dict__["engine"] = engine  # the same database connection pool
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = {fmt: Path(tmp) / default_name(fmt, checkpoint) for fmt in wanted}
+        return [(p.name, p.read_bytes()) for p in write_all(app, checkpoint, outs)]
 
 
 def open_cases(engine: Engine, checkpoint: Checkpoint, clock: Clock) -> None:

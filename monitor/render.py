@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.generator import BytesGenerator
 from email.header import Header
+from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr
@@ -136,10 +137,13 @@ def build_message(
     message_id: str,
     date: dt.datetime,
     headers: dict[str, str],
+    attachments: Sequence[tuple[str, bytes]] = (),
 ) -> Envelope:
     """One multipart/alternative message (text first, then HTML), serialised once, ahead of sending,
-    with CRLF line ends and only ASCII on the wire (UTF-8 bodies base64-encoded)."""
-    msg = MIMEMultipart("alternative")
+    with CRLF line ends and only ASCII on the wire (UTF-8 bodies base64-encoded). Attachments
+    (file name, bytes) wrap it in multipart/mixed; Chinese file names are RFC 2231 encoded."""
+    body = MIMEMultipart("alternative")
+    msg = MIMEMultipart("mixed") if attachments else body
     # A Header object (typeshed wants str) is folded by compat32 into encoded-words of ≤ 75 characters.
     msg["Subject"] = Header(safe_header_text(rendered.subject), "utf-8")  # type: ignore[assignment]
     msg["From"] = address(*sender)
@@ -152,8 +156,14 @@ def build_message(
     msg["Message-ID"] = message_id
     for key, value in headers.items():
         msg[key] = Header(safe_header_text(value), "utf-8")  # type: ignore[assignment]
-    msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
-    msg.attach(MIMEText(rendered.html, "html", "utf-8"))
+    body.attach(MIMEText(rendered.text, "plain", "utf-8"))
+    body.attach(MIMEText(rendered.html, "html", "utf-8"))
+    if attachments:
+        msg.attach(body)
+        for name, data in attachments:
+            part = MIMEApplication(data, Name=None)
+            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
+            msg.attach(part)
     buf = io.BytesIO()
     BytesGenerator(buf, policy=_POLICY).flatten(msg)
     recipients = tuple(dict.fromkeys(e for _, e in [*to, *cc]))

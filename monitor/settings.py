@@ -104,6 +104,8 @@ class MailConfig(Strict):
     reply_to: str | None = None
     message_id_domain: str = "budget-monitor.local"
     bureau_recipients: tuple[str, ...] = ("jxk@czj.example.gov.cn",)
+    # The bureau summary carries the checkpoint's reports as attachments: xlsx (预警清单), html (监控报告).
+    summary_attachments: tuple[Literal["xlsx", "html"], ...] = ()
     admin_recipients: tuple[str, ...] = ()
     smtp: SmtpConfig = SmtpConfig()
     retry: RetryConfig = RetryConfig()

@@ -275,3 +275,26 @@ def test_attempts_are_recorded(examples: Path, server: MailServer, db_url: str) 
         outcomes = [r[0] for r in conn.execute(select(store.DELIVERY_ATTEMPT.c.outcome))]
     engine.dispose()
     assert sorted(outcomes) == ["sent"] * 5 + ["transient"]
+
+
+def test_bureau_summary_can_carry_the_reports_as_attachments(workdir: Path, server: MailServer) -> None:
+    import io
+
+    import openpyxl
+
+    smtp_config(workdir, server.port)
+    cfg = workdir / "config.yaml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8").replace("mail:\n", "mail:\n  summary_attachments: [xlsx, html]\n")
+    )
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    assert cli(workdir, "run", "--checkpoint", "2025-05").exit_code == 0
+    (summary,) = by_kind(server, "summary")
+    files = {a.get_filename(): a.get_content() for a in summary.iter_attachments()}
+    assert sorted(files) == ["监控报告-2025-05.html", "预警清单-2025-05.xlsx"]
+    book = openpyxl.load_workbook(io.BytesIO(files["预警清单-2025-05.xlsx"]))
+    assert book["预警清单"].max_row == 6  # header + the five projects
+    assert "2025年1-5月" in files["监控报告-2025-05.html"].decode("utf-8")
+    assert summary.get_body(("plain",)) is not None  # the text part is still there
+    (digest, *_) = by_kind(server, "warning")
+    assert not list(digest.iter_attachments())  # units get no attachments

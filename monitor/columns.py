@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import re
 import unicodedata
 from collections.abc import Generator, Iterator, Sequence
@@ -293,7 +294,14 @@ def read_tables(path: Path) -> Generator[tuple[str | None, Rows]]:
 
 
 def _encoding(path: Path) -> str:
-    """utf-8-sig if the whole file is valid UTF-8, else gb18030 (a superset of GBK)."""
+    """utf-8-sig if the whole file is valid UTF-8, else gb18030 (a superset of GBK). Remembered for
+    the file as it is (an import opens a file twice: for its header, then for its rows)."""
+    stat = path.stat()
+    return _scanned_encoding(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _scanned_encoding(path: Path, size: int, mtime_ns: int) -> str:
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as f:
         try:

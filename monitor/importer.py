@@ -8,14 +8,20 @@ all back. Every problem names file, sheet, row, column and value, and all are re
 from __future__ import annotations
 
 import csv
+import gc
+import multiprocessing
 import operator
+import os
 import re
+import sys
+import threading
+import traceback
 import zipfile
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from itertools import groupby, islice, repeat
+from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -193,7 +199,7 @@ def _cell(parse: Callable[[object], T], value: object) -> tuple[T | None, str | 
         return None, str(exc)
 
 
-def direction_and_target(
+def _direction_and_target(
     raw_direction: object, raw_target: object, name: str, unit: str, kind: Kind | None
 ) -> tuple[Direction | None, str | None, list[Failure]]:
     """The direction, also when written in front of the target (`≥90%`), and the canonical target,
@@ -250,7 +256,7 @@ def _indicator(r: _Row) -> tuple[Record | None, Hashable]:
     kind = r.get("kind", v.parse_kind, required=False)
     profile = r.get("profile", v.parse_text, required=False) or None
     raw_direction, raw_target = r.raw("direction"), r.raw("target")
-    direction, target, failures = direction_and_target(raw_direction, raw_target, name or "", unit, kind)
+    direction, target, failures = _direction_and_target(raw_direction, raw_target, name or "", unit, kind)
     for column, value, message in failures:
         r.fail(column, value, message)
     if not (r.ok and project and code and level1 and level2 and name and direction and target):
@@ -306,11 +312,11 @@ _KEY_COLUMNS = {"units": 1, "projects": 1, "indicators": 2, "project_reports": 2
 # --- the same for CSV text, fast: parsed values remembered by cell text ----------------------------
 # A CSV cell is text and every parser above is a pure function of it, so a value seen before (a
 # checkpoint, an indicator code, `≥`, `100`, an empty cell) is looked up instead of parsed again.
-# A chunk of rows is parsed by nested `map`s over these memos, in C, with no Python frame per row
-# unless a text is new. Anything unusual makes the chunk go row by row, and a row that does not
-# parse goes to the reference path above, which parses it again and says what is wrong.
+# A row's values are looked up in one `map` over the memos; a text not seen yet is parsed then. A row
+# that does not parse goes to the reference path above, which parses it again and says what is wrong.
 
 _MEMO_SIZE = 100_000  # texts per column; emptied when full (codes of a million projects would not fit)
+_CHUNK = 10_000  # records written (and checked) at a time
 
 
 class _NeedsName(ValueError):
@@ -318,19 +324,17 @@ class _NeedsName(ValueError):
 
 
 class _Memo(dict[Any, Any]):
-    """Parsed values by cell text: a text not seen yet is parsed (ValueError if it cannot be) and
-    kept, unless `size` is 0 (columns whose texts rarely repeat, such as names and amounts)."""
+    """Parsed values by cell text: a text not seen yet is parsed (ValueError if it cannot be) and kept."""
 
-    def __init__(self, parse: Callable[[Any], Any], size: int = _MEMO_SIZE) -> None:
+    def __init__(self, parse: Callable[[Any], Any]) -> None:
         super().__init__()
-        self.parse, self.size = parse, size
+        self.parse = parse
 
     def __missing__(self, text: Any) -> Any:
         value = self.parse(text)
-        if self.size:
-            if len(self) >= self.size:
-                self.clear()
-            self[text] = value
+        if len(self) >= _MEMO_SIZE:
+            self.clear()
+        self[text] = value
         return value
 
 
@@ -343,8 +347,8 @@ def _required(parse: Callable[[str], T]) -> Callable[[str], T]:
     return cell
 
 
-def _optional(parse: Callable[[str], T | None], blank: Any = None) -> Callable[[str], T | None]:
-    return lambda text: (parse(text) or blank) if text.strip() else blank
+def _optional(parse: Callable[[str], T], blank: Any = None) -> Callable[[str], T | Any]:
+    return lambda text: parse(text) if text.strip() else blank
 
 
 def _kind_value(text: str) -> str | None:
@@ -352,11 +356,12 @@ def _kind_value(text: str) -> str | None:
     return kind.value if kind else None
 
 
-def _tail(direction: str, target: str, unit: str, kind: str, profile: str, name: str | None) -> Record:
+def _tail(texts: Sequence[str], name: str | None) -> Record:
     """An indicator's (direction, target, measure unit, kind, profile) from their texts; with
     `name` None, _NeedsName where the target's check would look at the name."""
+    direction, target, unit, kind, profile = texts
     u, k, pro = _PARSE["measure_unit"](unit), _PARSE["kind"](kind), _PARSE["profile"](profile)
-    d, t, failures = direction_and_target(direction, target, name or "", u, Kind(k) if k else None)
+    d, t, failures = _direction_and_target(direction, target, name or "", u, Kind(k) if k else None)
     if failures or d is None or t is None:
         raise ValueError(failures[0][2] if failures else _REQUIRED)
     if name is None and _depends_on_name(t, d, Kind(k) if k else None):
@@ -401,58 +406,63 @@ _TAIL = ("direction", "target", "measure_unit", "kind", "profile")  # an indicat
 Memos = dict[str, _Memo]
 
 
-def _memo(memos: Memos, column: str) -> _Memo:
+def _memo(memos: Memos, column: str) -> Any:
+    if column in _UNIQUE:
+        return _direct(_PARSE[column])
     name = _SHARED.get(column, column)
     if name not in memos:
-        memos[name] = _Memo(_PARSE[name], 0 if name in _UNIQUE else _MEMO_SIZE)
+        memos[name] = _Memo(_PARSE[name])
     return memos[name]
 
 
-class _CsvRows:
-    """Parses the rows of one CSV table into records, a chunk at a time (`chunk`) or one by one
-    (`row`); both raise ValueError where the reference path must look. `memos`: the import's."""
+def _direct(parse: Callable[[str], Any]) -> Any:
+    """Stands in for a memo where texts rarely repeat (names, amounts): `[text]` parses every time,
+    calling `parse` directly (a staticmethod __getitem__: no frame in between)."""
+    return type("Direct", (), {"__getitem__": staticmethod(parse), "__slots__": ()})()
 
-    def __init__(self, kind: str, source: Source, width: int, memos: Memos) -> None:
-        index, extra = {}, 0
-        for column in cols.ALIASES[kind]:
-            if column in source.columns:
-                index[column] = source.columns[column][0]
-            else:  # an absent optional column reads as an empty cell appended to the row
-                index[column] = width + extra
-                extra += 1
-        self.pad = [""] * extra
-        head = [c for c in cols.ALIASES[kind] if kind != "indicators" or c not in _TAIL]
-        self.dicts = [_memo(memos, c) for c in head]
-        at = [index[c] for c in head]
-        natural = at == list(range(len(at)))  # the first cells, in order (as written by monitor sample)
-        self.pick: Callable[[Sequence[str]], Sequence[str]] | None = (
-            None if natural else operator.itemgetter(*at)
+
+def _csv_parser(
+    kind: str, source: Source, width: int, memos: Memos
+) -> Callable[[Sequence[str]], Record] | None:
+    """A function from the cells of a CSV row (`width` of them) to its record, raising ValueError
+    where the reference path must look (None: the reference path reads every row). `memos`: the
+    import's, shared by its tables."""
+    index, extra = {}, 0
+    for column in cols.ALIASES[kind]:
+        if column in source.columns:
+            index[column] = source.columns[column][0]
+        else:  # an absent optional column reads as an empty cell appended to the row
+            index[column] = width + extra
+            extra += 1
+    head = [c for c in cols.ALIASES[kind] if kind != "indicators" or c not in _TAIL]
+    dicts = [_memo(memos, c) for c in head]
+    at = [index[c] for c in head]
+    pick = operator.itemgetter(*at)
+    getitem = operator.getitem
+    parse: Callable[[Sequence[str]], Record]
+    if kind == "indicators":
+        tails = memos.setdefault("tail", _Memo(lambda texts: _tail(texts, None)))
+        pick_tail, pick_name = (
+            operator.itemgetter(*(index[c] for c in _TAIL)),
+            operator.itemgetter(index["name"]),
         )
-        self.tails: _Memo | None = None
-        if kind == "indicators":
-            self.tails = memos.setdefault("tail", _Memo(lambda texts: _tail(*texts, None)))
-            self.pick_tail = operator.itemgetter(*(index[c] for c in _TAIL))
-            self.pick_name = operator.itemgetter(index["name"])
 
-    def chunk(self, rows: list[Sequence[str]]) -> list[Record]:
-        if self.pad:
-            rows = [[*cells, *self.pad] for cells in rows]
-        picked = rows if self.pick is None else map(self.pick, rows)
-        heads = map(tuple, map(map, repeat(operator.getitem), repeat(self.dicts), picked))
-        if self.tails is None:
-            return list(heads)
-        return list(map(operator.add, heads, map(self.tails.__getitem__, map(self.pick_tail, rows))))
+        def parse(cells: Sequence[str]) -> Record:
+            head = tuple(map(getitem, dicts, pick(cells)))
+            try:
+                tail: Record = tails[pick_tail(cells)]
+            except _NeedsName:
+                tail = _tail(pick_tail(cells), pick_name(cells))
+            return head + tail
 
-    def row(self, cells: Sequence[str]) -> Record:
-        if self.pad:
-            cells = [*cells, *self.pad]
-        head = tuple(map(operator.getitem, self.dicts, cells if self.pick is None else self.pick(cells)))
-        if self.tails is None:
-            return head
-        try:
-            return head + self.tails[self.pick_tail(cells)]
-        except _NeedsName:
-            return head + _tail(*self.pick_tail(cells), self.pick_name(cells))
+    elif at == list(range(len(at))):  # the first cells, in order (as `monitor sample` writes them)
+        parse = lambda cells: tuple(map(getitem, dicts, cells))  # noqa: E731
+    else:
+        parse = lambda cells: tuple(map(getitem, dicts, pick(cells)))  # noqa: E731
+    if not extra:
+        return parse
+    pad = [""] * extra
+    return lambda cells: parse([*cells, *pad])
 
 
 _TOTALS = frozenset({"合计", "总计", "小计"})
@@ -582,62 +592,55 @@ Chunk = tuple[list[int], list[Record]]  # row numbers as Excel shows them, and t
 
 
 def _chunks(table: _Table, out: list[Problem], unreadable: set[Hashable], memos: Memos) -> Iterator[Chunk]:
-    """The readable rows of `table`, store.CHUNK at a time; the problems of the others go to `out` and
+    """The readable rows of `table`, _CHUNK at a time; the problems of the others go to `out` and
     their keys (as far as they could be read) to `unreadable`."""
     source, width = table.source, len(table.header)
-    fast = _CsvRows(source.kind, source, width, memos) if table.path.suffix.lower() == ".csv" else None
+    fast = _csv_parser(source.kind, source, width, memos) if table.path.suffix.lower() == ".csv" else None
     fallbacks = [(ix[0], ix[1:]) for ix in source.columns.values() if len(ix) > 1]
     key = source.columns["project_code" if "project_code" in source.columns else "unit_code"][0]
-    header_key, pick_key = table.header[key], operator.itemgetter(key)
+    header_key, blank, totals = table.header[key], [""] * width, _TOTALS
     build, reference = _BUILDERS[source.kind], _Row(source, out)
+    numbers: list[int] = []
+    records: list[Record] = []
     with _data_rows(table) as rows:
-        while chunk := list(islice(rows, store.CHUNK)):
-            numbers, cells = (
-                list(map(operator.itemgetter(0), chunk)),
-                list(map(operator.itemgetter(1), chunk)),
-            )
-            if fast is not None and not fallbacks and set(map(len, cells)) == {width}:
-                keys = set(map(pick_key, cells))  # no repeated header, no 合计 line?
-                if header_key not in keys and keys.isdisjoint(_TOTALS):
+        for number, cells in rows:
+            if len(records) >= _CHUNK:
+                yield numbers, records
+                numbers, records = [], []
+            if fast is not None:  # CSV: every cell is text
+                text = cells if len(cells) == width and not fallbacks else _csv_cells(cells, blank, fallbacks)
+                key_cell = text[key]
+                if key_cell != header_key and key_cell not in totals:
                     try:
-                        yield numbers, fast.chunk(cells)
+                        records.append(fast(text))  # type: ignore[arg-type]
+                        numbers.append(number)
                         continue
                     except ValueError:
-                        pass  # row by row, then
-            kept_numbers, records = [], []
-            for number, row in chunk:
-                record = None
-                if fast is not None:  # CSV: every cell is text
-                    if len(row) != width or fallbacks:
-                        row = _csv_cells([*row, *[""] * width], width, fallbacks)
-                    if row[key] != header_key and row[key] not in _TOTALS:
-                        try:  # noqa: SIM105 (a try block costs nothing until it catches; suppress() is a call)
-                            record = fast.row(row)  # type: ignore[arg-type]
-                        except ValueError:
-                            pass
-                if record is None:
-                    key_cell = row[key] if key < len(row) else None
-                    if _skipped(row, key_cell, header_key):
-                        continue
-                    reference.load(number, row)
-                    record, record_key = build(reference)
-                    if record is None:
-                        unreadable.add(record_key)
-                        continue
-                kept_numbers.append(number)
+                        pass  # the reference path says why, from the cells as they are
+            key_cell = cells[key] if key < len(cells) else None
+            if _skipped(cells, key_cell, header_key):
+                continue
+            reference.load(number, cells)
+            record, record_key = build(reference)
+            if record is None:
+                unreadable.add(record_key)
+            else:
                 records.append(record)
-            if records:
-                yield kept_numbers, records
+                numbers.append(number)
+    if records:
+        yield numbers, records
 
 
-def _csv_cells(cells: list[Any], width: int, fallbacks: list[tuple[int, tuple[int, ...]]]) -> list[Any]:
-    """A CSV row cut to the header's width, a blank cell under the best alias filled from the next
-    (调整后预算数 blank: 年初预算数)."""
-    cells = cells[:width]
+def _csv_cells(
+    cells: Sequence[Any], blank: list[str], fallbacks: list[tuple[int, tuple[int, ...]]]
+) -> list[Any]:
+    """A CSV row cut or padded to the header's width (`blank`), a blank cell under the best alias
+    filled from the next (调整后预算数 blank: 年初预算数)."""
+    text = [*cells[: len(blank)], *blank[len(cells) :]]
     for first, others in fallbacks:
-        if not cells[first].strip():
-            cells[first] = next((cells[i] for i in others if cells[i].strip()), cells[first])
-    return cells
+        if not text[first].strip():
+            text[first] = next((text[i] for i in others if text[i].strip()), text[first])
+    return text
 
 
 # --- checks across rows ------------------------------------------------------------------------------
@@ -775,10 +778,11 @@ class _Checker:
                 if r[0] not in unreadable:
                     self._unknown(("projects",), where, row, "project_code", r[0], _UNKNOWN_PROJECT)
                 p = self._entry(r[0])
-            if r[1] in p.codes:
+            codes = p.codes
+            if r[1] in codes:
                 self._duplicate("indicators", (r[0], r[1]), where, row, "indicator_code")
             else:
-                p.codes.append(r[1])
+                codes.append(r[1])
 
     def _project_reports(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
         for r, row in zip(records, rows, strict=True):
@@ -799,23 +803,29 @@ class _Checker:
                 self.refs.append(((), _place(where, row, "executed", wan(executed), message)))
 
     def _indicator_reports(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
-        projects, reported = self.projects, self.indicators_reported
+        """Each (checkpoint, project, indicator) once: a bit per indicator code of the project."""
+        get_project, reported = self.projects.get, self.indicators_reported
         last, bits = None, {}
         for r, row in zip(records, rows, strict=True):
             checkpoint, project, code = r[0], r[1], r[2]
-            p = projects.get(project)
-            if p is not None and code in p.codes:
-                bit = 1 << p.codes.index(code)
-                if checkpoint is not last:
-                    last, bits = checkpoint, reported.setdefault(checkpoint, {})
-                seen = bits.get(p.code, 0)
-                if seen & bit:
-                    self._duplicate(
-                        "indicator_reports", (checkpoint, project, code), where, row, "indicator_code"
-                    )
-                bits[p.code] = seen | bit
-            else:
+            p = get_project(project)
+            if p is None:
                 self._odd_report(p, (checkpoint, project, code), where, row)
+                continue
+            try:
+                bit = 1 << p.codes.index(code)
+            except ValueError:  # the project has no such indicator
+                self._odd_report(p, (checkpoint, project, code), where, row)
+                continue
+            if checkpoint is not last:
+                last, bits = checkpoint, reported.setdefault(checkpoint, {})
+            name = p.code  # one string per project, shared
+            seen = bits.get(name, 0)
+            if seen & bit:
+                self._duplicate(
+                    "indicator_reports", (checkpoint, project, code), where, row, "indicator_code"
+                )
+            bits[name] = seen | bit
 
     def _odd_report(self, p: _Project | None, key: tuple[str, str, str], where: Where, row: int) -> None:
         """A report of an indicator not in the import nor in the database."""
@@ -965,20 +975,110 @@ def import_paths(engine: Engine, paths: Sequence[Path]) -> dict[str, int]:
     ALL problems (sorted by file, sheet and row) and writes nothing.
 
     Rows are written as they are checked (parents first) while no problem has been found; any problem
-    rolls the transaction back, so the database is exactly as before."""
-    reading = _Reading(paths)
-    create_schema(engine)
-    with engine.begin() as conn:
-        checker = _Checker(reading.out, reading.unreadable, reading.incomplete)
-        _know_database(conn, checker, {t.source.kind for t in reading.tables})
-        with store.bulk_upsert(conn) as write:
-            for table in reading.tables:
-                kind = table.source.kind
-                for numbers, records in reading.chunks(table):
-                    checker.check(kind, records, numbers, table.source)
-                    if not checker.failed:  # after a problem, the transaction will be rolled back
-                        write(kind, records)
-        checker.finish(reading.first)
-        if reading.out:
-            raise ImportFailed(sorted(reading.out, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
-    return checker.counts
+    rolls the transaction back, so the database is exactly as before. Large inputs are read and
+    checked in a forked process while this one writes (see _read_in_child)."""
+    with _no_cycle_collection():
+        reading = _Reading(paths)
+        create_schema(engine)
+        with engine.begin() as conn:
+            checker = _Checker(reading.out, reading.unreadable, reading.incomplete)
+            _know_database(conn, checker, {t.source.kind for t in reading.tables})
+            with store.bulk_upsert(conn) as write:
+                if _worth_a_reader_process(reading):
+                    _read_in_child(reading, checker, write)
+                else:
+                    _read_and_check(reading, checker, write)
+            if reading.out:
+                raise ImportFailed(sorted(reading.out, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
+        return checker.counts
+
+
+def _read_and_check(reading: _Reading, checker: _Checker, emit: Callable[[str, list[Record]], None]) -> None:
+    """Read every table, parents' kinds first, check each chunk of records and `emit` it while no
+    problem has been found (after one, nothing will be written: the transaction rolls back)."""
+    for table in reading.tables:
+        kind = table.source.kind
+        for numbers, records in reading.chunks(table):
+            checker.check(kind, records, numbers, table.source)
+            if not checker.failed:
+                emit(kind, records)
+    checker.finish(reading.first)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The import makes millions of objects and no reference cycle: the cycle collector would only
+    scan its growing key sets again and again (a tenth of the parsing time). Paused, then restored."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+# --- reading in a second process ------------------------------------------------------------------
+# Writing a row costs SQLite about as much as parsing and checking it costs Python, so on a machine
+# with two cores a large import reads and checks in a forked child while this process writes what
+# the child sends (pickled chunks through a pipe; the pipe's small buffer keeps the child at most a
+# chunk ahead). The child never touches the database: the codes already there are loaded before the
+# fork, and the connection and its transaction stay here. It ends with os._exit (multiprocessing's
+# way), so the connection it inherited is never closed or used there.
+
+READER_PROCESS_BYTES = 8 << 20  # inputs this large (≈ 10,000 projects) are read in a second process
+
+
+def _worth_a_reader_process(reading: _Reading) -> bool:
+    """Large input, Linux (fork), more than one CPU, and no other thread here (fork copies only the
+    calling thread: locks held by another one would stay held in the child)."""
+    size = sum(p.stat().st_size for p in {t.path for t in reading.tables})
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return (
+        size >= READER_PROCESS_BYTES
+        and sys.platform == "linux"
+        and cpus > 1
+        and threading.active_count() == 1
+    )
+
+
+def _read_in_child(reading: _Reading, checker: _Checker, write: Callable[[str, list[Record]], None]) -> None:
+    """`_read_and_check` in a forked child, writing here what it emits; its problems and counts are
+    taken back into `reading` and `checker` at the end."""
+    fork = multiprocessing.get_context("fork")
+    receiver, sender = fork.Pipe(duplex=False)
+    child = fork.Process(target=_reader_child, args=(reading, checker, sender), name="monitor-import-reader")
+    child.start()
+    sender.close()
+    try:
+        while True:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                child.join()
+                raise RuntimeError(
+                    f"the import's reader process ended early (exit code {child.exitcode})"
+                ) from None
+            if message[0] == "records":
+                write(message[1], message[2])
+            elif message[0] == "done":
+                reading.out[:], checker.counts = message[1], message[2]
+                break
+            else:
+                raise RuntimeError(f"reading the import files failed in the reader process:\n{message[1]}")
+    except BaseException:
+        child.terminate()
+        raise
+    finally:
+        receiver.close()
+        child.join()
+
+
+def _reader_child(reading: _Reading, checker: _Checker, sender: Any) -> None:
+    try:
+        _read_and_check(reading, checker, lambda kind, records: sender.send(("records", kind, records)))
+        sender.send(("done", reading.out, checker.counts))
+    except BaseException:
+        sender.send(("error", traceback.format_exc()))
+    finally:
+        sender.close()

@@ -113,17 +113,19 @@ def upsert(conn: Connection, tbl: Table, rows: Sequence[dict[str, Any]]) -> None
     upsert_values(conn, tbl, [tuple(r[n] for n in names) for r in rows])
 
 
-def _upsert_sql(conn: Connection, tbl: Table) -> str:
-    """INSERT … ON CONFLICT (primary key) DO UPDATE of every column, in the driver's paramstyle
-    (SQLite ≥ 3.24 and PostgreSQL spell it alike)."""
+def _on_conflict(tbl: Table) -> str:
+    """ON CONFLICT (primary key) DO UPDATE of every other column (SQLite ≥ 3.24 and PostgreSQL alike)."""
     keys = [c.name for c in tbl.primary_key.columns]
+    sets = ", ".join(f"{c.name} = excluded.{c.name}" for c in tbl.columns if c.name not in keys)
+    return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+
+
+def _upsert_sql(conn: Connection, tbl: Table) -> str:
+    """INSERT … VALUES … ON CONFLICT DO UPDATE, in the driver's paramstyle."""
     names = [c.name for c in tbl.columns]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sets = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
-    return (
-        f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
-    )
+    values = ", ".join([mark] * len(names))
+    return f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({values}) {_on_conflict(tbl)}"
 
 
 def upsert_values(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -225,13 +227,32 @@ def write_batch(conn: Connection, batch: Batch) -> None:
 
 @contextmanager
 def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any, ...]]], None]]:
-    """`write(kind, records)` upserting imported records (tuples in column order) into the caller's
-    transaction, for the length of the block."""
+    """`write(kind, records)` upserting imported records (tuples in column order, no key twice in
+    one call) into the caller's transaction, for the length of the block. PostgreSQL: COPY into a
+    temporary table, then one INSERT … SELECT … ON CONFLICT (about 40% faster than executemany)."""
+    if conn.dialect.name != "postgresql":
+        yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)
+        return
+    staged: set[str] = set()
 
     def write(kind: str, records: Sequence[tuple[Any, ...]]) -> None:
-        upsert_values(conn, IMPORT_TABLES[kind], records)
+        if records:
+            _copy_upsert(conn, IMPORT_TABLES[kind], records, staged)
 
     yield write
+
+
+def _copy_upsert(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]], staged: set[str]) -> None:
+    names, stage = ", ".join(c.name for c in tbl.columns), f"import_{tbl.name}"
+    with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+        if stage not in staged:  # dropped with the transaction, committed or not
+            cur.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {tbl.name} INCLUDING DEFAULTS) ON COMMIT DROP")
+            staged.add(stage)
+        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO {tbl.name} ({names}) SELECT {names} FROM {stage} {_on_conflict(tbl)}")
+        cur.execute(f"TRUNCATE {stage}")
 
 
 @dataclass(frozen=True)
@@ -252,7 +273,9 @@ def known_codes(conn: Connection) -> KnownCodes:
 
 
 def _stream(conn: Connection, query: Any) -> Iterator[Any]:
-    return iter(conn.execution_options(yield_per=20_000).execute(query))
+    """Rows of `query`, fetched a batch at a time (on the statement: Connection.execution_options
+    would switch the whole connection to server-side cursors, where executemany is not supported)."""
+    return iter(conn.execute(query.execution_options(yield_per=20_000)))
 
 
 def known_unit_codes(conn: Connection) -> Iterator[str]:

@@ -13,10 +13,11 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
-from monitor import store
+from monitor import importer, store
 from monitor.columns import ALIASES, REQUIRED, alias_table_markdown, detect_kind
 from monitor.importer import ImportFailed, Problem, import_paths, read_paths, validate
 from monitor.model import Direction, Kind
+from monitor.sample import sample_summary, write_sample
 from monitor.store import Batch, KnownCodes, create_schema, make_engine
 
 DATA = Path(__file__).parent / "data" / "import"
@@ -488,3 +489,187 @@ def test_model_values_come_out_as_model_types() -> None:
     batch, _ = read_paths([WORKED])
     assert {i.direction for i in batch.indicators} == {Direction.GE, Direction.LE}
     assert Kind.MILESTONE in {i.kind for i in batch.indicators}
+
+
+# --- the fast CSV path, the reader process -------------------------------------------------------------
+
+TRICKY = {
+    "units.csv": [
+        ["单位编码", "单位名称", "联系邮箱", "主管部门编码"],
+        [" 901 ", "县财政局", "czj@example.gov.cn；bgs@example.gov.cn", ""],
+        ["９０２", "县教育局", "jyj@example.gov.cn", "901"],
+        ["", "", "", ""],
+        ["单位编码", "单位名称", "联系邮箱", "主管部门编码"],
+        ["903", "县卫健委", "wjw@example.gov.cn", "999"],
+        ["904", "县商务局\tBcc", "swj@example.gov.cn", ""],
+    ],
+    "projects.csv": [
+        [
+            "项目编码",
+            "项目名称",
+            "实施单位编码",
+            "年初预算数",
+            "调整后预算数",
+            "上年结转",
+            "直达资金标识",
+            "项目类别",
+        ],
+        ["2025-901-001", "乡村道路养护", "901", "1,234.50", "", "0", "1", "基本建设"],
+        ["2025-901-002", "校舍维修", "902", "100", "１２０．５", "", "", ""],
+        ["2025-902-001", "学生资助", "902", "300万元", "", "1.5"],
+        ["2025-902-002", "预算为零", "902", "0", "", "", "", ""],
+        ["合计", "", "", "1634.5", "120.5", "", "", ""],
+    ],
+    "indicators.csv": [
+        [
+            "项目编码",
+            "指标编码",
+            "一级指标",
+            "二级指标",
+            "三级指标",
+            "指标方向",
+            "年度指标值",
+            "计量单位",
+            "指标类型",
+        ],
+        ["2025-901-001", "01", "产出指标", "数量", "养护里程", "", "≥１２０", "公里", ""],
+        ["2025-901-001", "02", "效益指标", "社会效益", "道路优良率", "≥", "90%", "%", "水平型"],
+        ["2025-901-001", "03", "产出指标", "时效", "项目开工时间", "≤", "2025/6/30", "", "时间节点"],
+        ["2025-901-002", "01", "满意度指标", "满意度", "群众反映", "≤", "按期办结", "", ""],
+        ["2025-901-002", "02", "产出指标", "时效", "项目完工时间", "≤", "10月底前", "", ""],
+        ["2025-901-002", "03", "效益指标", "社会效益", "群众满意", "定性", "明显改善", "", ""],
+        ["2025-902-001", "01", "产出指标", "数量", "资助人数", "≥", "30000人", "", "累计型"],
+        ["2025-902-001", "01", "产出指标", "数量", "资助人数（重复）", "≥", "300", "人", ""],
+    ],
+    "project_reports.csv": [
+        ["监控期", "项目编码", "1-5月执行数", "全年预计执行数"],
+        ["2025年5月", "2025-901-001", "600", "0"],
+        ["2025-05", "2025-901-002", "50", ""],
+        ["监控期", "项目编码", "1-5月执行数", "全年预计执行数"],
+        ["2025-13", "2025-902-001", "10", ""],
+        ["2025-05", "2025-902-001", "302", ""],
+    ],
+    "indicator_reports.csv": [
+        [
+            "项目编码",
+            "监控期",
+            "指标编码",
+            "1-5月执行情况",
+            "全年预计完成情况",
+            "完成目标可能性",
+            "偏差原因",
+            "原因说明",
+        ],
+        ["2025-901-001", "2025-05", "01", "５０", "120", "确定能完成", "", ""],
+        ["2025-901-001", "2025-05", "02", "38.5%", "-", "有可能", "经费、其它", "雨季\n停工", "extra"],
+        ["2025-901-001", "2025-05", "03", "2025-06-30", "", "", "", ""],
+        ["2025-901-001", "2025-05", "02", "40", "", "", "", ""],
+        ["2025-901-002", "2025-05", "09", "1", "", "", "", ""],
+        ["2025-901-001", "2025-05"],
+    ],
+}
+
+
+def _tricky(folder: Path) -> Path:
+    folder.mkdir()
+    for name, table in TRICKY.items():
+        write_csv(folder / name, table)
+    return folder
+
+
+def _reference_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer, "_csv_parser", lambda *_: None)
+
+
+def _read(paths: list[Path]) -> tuple[Any, ...]:
+    batch, problems = read_paths(paths)
+    kinds = ("units", "projects", "indicators", "project_reports", "indicator_reports")
+    return tuple(getattr(batch, k) for k in kinds), batch.origins, batch.unreadable, problems
+
+
+def test_the_fast_csv_path_reads_exactly_what_the_reference_path_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _tricky(tmp_path / "tricky")
+    sample = list(write_sample(tmp_path / "sample", projects=300).values())
+    fast = _read([folder]), _read(sample), _read([WORKED]), _read([DATA / "ten_mistakes"])
+    _reference_path_only(monkeypatch)
+    assert (_read([folder]), _read(sample), _read([WORKED]), _read([DATA / "ten_mistakes"])) == fast
+    records, _, _, problems = fast[0]
+    assert {(p.row, p.column) for p in problems} >= {(7, "unit_name"), (5, "budget"), (6, "target")}
+    assert records[3][0].forecast_executed == 0  # `0`, not blank
+    (budget,) = [p for p in problems if p.column == "budget"]
+    assert budget.header == "年初预算数"  # 调整后预算数 is blank on that row
+
+
+def test_a_tricky_folder_is_refused_with_the_same_problems_either_way(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _tricky(tmp_path / "tricky")
+    fast = refused(engine, folder)
+    _reference_path_only(monkeypatch)
+    assert refused(engine, folder) == fast
+    found = {(Path(p.file).name, p.row, p.column) for p in fast}
+    assert {
+        ("units.csv", 6, "supervisor_code"),  # 999: unknown
+        ("indicators.csv", 9, "indicator_code"),  # 2025-902-001/01 twice
+        ("project_reports.csv", 5, "checkpoint"),
+        ("project_reports.csv", 6, "executed"),  # 302 > 300 + 1.5
+        ("indicator_reports.csv", 5, "indicator_code"),  # 02 twice in 2025-05
+        ("indicator_reports.csv", 6, "indicator_code"),  # 2025-901-002 has no indicator 09
+    } <= found
+    (duplicate,) = [p for p in fast if p.file.endswith("indicator_reports.csv") and p.row == 5]
+    assert duplicate.message.startswith(
+        f"duplicate: already given at {folder / 'indicator_reports.csv'}:row 3"
+    )
+    assert dump(engine) == {t.name: [] for t in TABLES}
+
+
+@pytest.fixture
+def in_reader_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imports of any size read and check in a forked process (as large ones do)."""
+    monkeypatch.setattr(importer, "_worth_a_reader_process", lambda reading: True)
+
+
+def test_a_large_import_reads_in_a_second_process_with_the_same_result(
+    db_url: str, tmp_path: Path, in_reader_process: None
+) -> None:
+    engine = make_engine(db_url)
+    sample = list(write_sample(tmp_path / "sample", projects=200).values())
+    counts = import_paths(engine, sample)
+    assert counts == sample_summary(dict(zip(("units", "projects", "indicators", "project_reports",
+                                              "indicator_reports"), sample, strict=True)))  # fmt: skip
+    other = make_engine(f"sqlite:///{tmp_path / 'in_process.db'}")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(importer, "_worth_a_reader_process", lambda reading: False)
+        import_paths(other, sample)
+    assert dump(engine) == dump(other)
+    engine.dispose()
+
+
+def test_problems_found_in_the_reader_process_are_all_reported_and_nothing_is_written(
+    db_url: str, in_reader_process: None
+) -> None:
+    engine = make_engine(db_url)
+    import_paths(engine, [WORKED])
+    before = dump(engine)
+    problems = refused(engine, DATA / "ten_mistakes")
+    assert len(problems) == 10
+    assert any("duplicate: already given at" in p.message and p.row == 5 for p in problems)
+    assert dump(engine) == before
+    engine.dispose()
+
+
+def test_a_report_of_an_indicator_the_database_lacks_names_the_indicator(
+    engine: Engine, tmp_path: Path
+) -> None:
+    import_paths(engine, [WORKED])
+    report = write_csv(tmp_path / "r.csv", [["checkpoint", "project_code", "indicator_code", "actual"],
+                                             ["2025-08", "2025-301001-001", "02", "88"],
+                                             ["2025-08", "2025-301001-001", "07", "1"],
+                                             ["2025-08", "2099-000-001", "01", "1"]])  # fmt: skip
+    problems = refused(engine, report)
+    assert [(p.row, p.column, p.value) for p in problems] == [
+        (3, "indicator_code", "07"),
+        (4, "project_code", "2099-000-001"),
+    ]

@@ -309,3 +309,48 @@ def test_accepted_email_lists_never_contain_a_control_character(text: str) -> No
     except ValueError:
         return
     assert all(c.isprintable() and not c.isspace() for e in emails for c in e)
+
+
+# --- the fast paths for plain ASCII text give what the full parsers give -------------------------------
+
+
+@given(st.decimals(min_value=0, max_value=10**12 - 1, places=6, allow_nan=False, allow_infinity=False))
+def test_a_plain_amount_parses_to_the_same_fen_without_decimal_arithmetic(amount: Decimal) -> None:
+    for text in (format(amount, "f"), format(amount.normalize(), "f"), f"{amount:.6f}"):
+        assert v.parse_amount(text) == int(amount * 1_000_000)
+        assert v.parse_amount(f" {text}") == int(amount * 1_000_000)  # the full path
+
+
+def test_a_plain_zero_budget_is_still_refused() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        v.parse_amount("0.000000", positive=True)
+
+
+@given(st.from_regex(r"-?[0-9]{1,16}(\.[0-9]{1,13})?", fullmatch=True))
+def test_a_number_already_canonical_comes_back_as_it_is(text: str) -> None:
+    assert v.number_or_none(text) == v.canonical_decimal(Decimal(text))
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40))
+def test_a_printable_ascii_code_is_kept_as_written_within_its_length(code: str) -> None:
+    if len(code) <= 21:
+        assert v.parse_code(code, max_length=21) == code
+    else:
+        with pytest.raises(ValueError, match="at most 21"):
+            v.parse_code(code, max_length=21)
+
+
+@given(st.text(max_size=20))
+def test_text_parses_the_same_by_either_path(text: str) -> None:
+    def full(value: str) -> str:
+        return v._check_controls(v.cell_text(value))
+
+    try:
+        expected: str | type[ValueError] = full(text)
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            v.parse_text(text)
+    else:
+        assert v.parse_text(text) == expected

@@ -1026,12 +1026,13 @@ def _no_cycle_collection() -> Iterator[None]:
 # fork, and the connection and its transaction stay here. It ends with os._exit (multiprocessing's
 # way), so the connection it inherited is never closed or used there.
 
-READER_PROCESS_BYTES = 8 << 20  # inputs this large (≈ 10,000 projects) are read in a second process
+READER_PROCESS_BYTES = 2 << 20  # inputs this large are read in a second process (2,500 projects: 3 MB)
 
 
 def _worth_a_reader_process(reading: _Reading) -> bool:
-    """Large input, Linux (fork), more than one CPU, and no other thread here (fork copies only the
-    calling thread: locks held by another one would stay held in the child)."""
+    """Large input, Linux (fork), more than one CPU, no other thread here (fork copies only the
+    calling thread: locks held by another one would stay held in the child), and not a daemonic
+    process (multiprocessing forbids those children)."""
     size = sum(p.stat().st_size for p in {t.path for t in reading.tables})
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return (
@@ -1039,6 +1040,7 @@ def _worth_a_reader_process(reading: _Reading) -> bool:
         and sys.platform == "linux"
         and cpus > 1
         and threading.active_count() == 1
+        and not multiprocessing.current_process().daemon
     )
 
 

@@ -11,13 +11,14 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Engine, Table, case, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 from monitor import tables as t
@@ -225,11 +226,26 @@ def write_batch(conn: Connection, batch: Batch) -> None:
             upsert_values(conn, tbl, records[i : i + CHUNK])
 
 
+SQLITE_IMPORT_CACHE_KIB = 128 * 1024  # SQLite's page cache while importing (its default: 2 MiB)
+
+
 @contextmanager
 def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any, ...]]], None]]:
     """`write(kind, records)` upserting imported records (tuples in column order, no key twice in
     one call) into the caller's transaction, for the length of the block. PostgreSQL: COPY into a
-    temporary table, then one INSERT … SELECT … ON CONFLICT (about 40% faster than executemany)."""
+    temporary table, then one INSERT … SELECT … ON CONFLICT (about 40% faster than executemany).
+    SQLite: executemany, with a larger page cache meanwhile: reports arrive in no key order, and
+    with the default cache most inserts into a large primary-key index evict a page to the WAL
+    (at 1,000,000 projects the import takes a fifth less time)."""
+    if conn.dialect.name == "sqlite":
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+        try:
+            yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)
+        finally:
+            with suppress(SQLAlchemyError):  # a broken connection: the error that broke it matters
+                conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+        return
     if conn.dialect.name != "postgresql":
         yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)
         return

@@ -673,3 +673,15 @@ def test_a_report_of_an_indicator_the_database_lacks_names_the_indicator(
         (3, "indicator_code", "07"),
         (4, "project_code", "2099-000-001"),
     ]
+
+
+def test_a_small_import_is_read_in_this_process() -> None:
+    assert not importer._worth_a_reader_process(importer._Reading([WORKED]))
+
+
+def test_the_import_gives_sqlite_its_page_cache_back(engine: Engine) -> None:
+    with engine.connect() as conn:
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    import_paths(engine, [WORKED])
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == before

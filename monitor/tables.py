@@ -266,3 +266,35 @@ class LoginAttemptRow(SQLModel, table=True):
     address: str = Field(max_length=64)
     at: dt.datetime = Field(index=True)
     ok: bool = False
+
+
+class CaseEventRow(SQLModel, table=True):
+    """A follow-up step on a warning case that is not an answer or a review: the reminder sent when
+    the unit had not answered by the response deadline (催办), the escalation to the supervising
+    department and the bureau after a further delay (督办), an exemption. Every step is kept and shown."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (UniqueConstraint("case_id", "kind", "round", name="uq_case_event"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="warning_case.id", index=True)
+    kind: str = Field(max_length=16)  # reminded / escalated
+    round: int = 1  # which reminder/escalation of this case (1 = the first)
+    at: dt.datetime
+    outbox_id: int | None = None  # the message that carried it, when one was queued
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ExemptionRow(SQLModel, table=True):
+    """A project exempted from warnings (e.g. a budget adjustment already approved): listed in results
+    and reports but not warned, no case opened, until it expires (inclusive) or is revoked."""
+
+    __tablename__ = "exemption"
+    id: int | None = Field(default=None, primary_key=True)
+    project_code: str = Field(index=True, max_length=21)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    approver: str = Field(max_length=64)
+    expires_on: dt.date  # last day it applies
+    created_at: dt.datetime
+    created_by: str = Field(max_length=64)
+    revoked_at: dt.datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=64)

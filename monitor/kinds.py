@@ -51,7 +51,12 @@ def ratio(text: str | None) -> Ratio | None:
 
 def _show(n: int, d: int) -> str:
     """A computed quantity (e.g. target × P) for reading: integers stay whole, else two decimals."""
-    return f"{n // d:,}" if n % d == 0 else f"{n / d:,.2f}"
+    if n % d == 0:
+        return f"{n // d:,}"
+    try:
+        return f"{n / d:,.2f}"
+    except OverflowError:  # beyond a double: a number no import lets through, but never a crash
+        return f"{Decimal(n) / Decimal(d):,.2f}"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, update
 from sqlalchemy.engine import Connection
 
-from monitor import messages, notify, outbox, store, views
+from monitor import compiled, messages, notify, outbox, reasons, store, views
 from monitor.delivery import Transport
-from monitor.evaluate import evaluate_project
-from monitor.model import Checkpoint, Light
+from monitor.evaluate import evaluate
+from monitor.model import Checkpoint, Inputs
 from monitor.policy import Policies
 from monitor.render import Templates
 from monitor.rules import RuleSet
@@ -42,48 +42,49 @@ class RunOutcome:
 
 
 def evaluate_checkpoint(
-    engine: Engine, rules: RuleSet, checkpoint: Checkpoint, clock: Clock, progress: Progress | None = None
+    engine: Engine,
+    rules: RuleSet,
+    checkpoint: Checkpoint,
+    clock: Clock,
+    progress: Progress | None = None,
+    method: str = "sql",
 ) -> tuple[int, Summary]:
-    """Evaluate `checkpoint` and replace its stored results in one transaction, streaming the projects
-    in chunks (memory stays flat); every run is recorded, failed ones too."""
+    """Evaluate `checkpoint` and replace its stored results in one transaction; every run is
+    recorded, failed ones too. `method` "sql" (default): the rules compiled into SQL compute every
+    light in the database (monitor.compiled), and the projects it leaves uncertain are evaluated again
+    by the pure core; "python": the pure core evaluates every project, streamed in chunks."""
     cp = str(checkpoint)
     with engine.begin() as conn:
         store.save_rule_version(conn, rules.hash, rules.content, clock())
         run_id = store.start_run(conn, cp, rules.hash, clock())
     policies = Policies(rules)
-    summary = Summary(cp)
     try:
         with engine.begin() as conn:
             units = store.load_units(conn)
             total = store.count_rows(conn, store.PROJECT)
             store.clear_results(conn, cp)
-            for projects in store.project_chunks(conn):
-                chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)
-                results = [
-                    evaluate_project(
-                        policies,
-                        checkpoint,
-                        p,
-                        units.get(p.unit_code),
-                        chunk.indicators.get(p.code, ()),
-                        chunk.project_reports.get(p.code),
-                        chunk.indicator_reports,
-                    )
-                    for p in projects
-                ]
-                store.insert_results(conn, run_id, results)
-                for r in results:
-                    unit = units.get(r.unit_code)
-                    blue = sum(1 for i in r.indicators if i.light is Light.BLUE)
-                    summary.add(
-                        r.light and r.light.value,
-                        r.budget,
-                        r.unit_code,
-                        unit.name if unit else r.unit_code,
-                        blue,
-                    )
+            if method == "sql":
+                reasons.remember(rules)
+                unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
+                for i in range(0, len(unsure), 500):
+                    codes = unsure[i : i + 500]
+                    store.delete_results(conn, cp, codes)
+                    inputs = store.load_inputs(conn, cp, codes, units)
+                    _evaluate_python(conn, policies, checkpoint, run_id, inputs)
                 if progress:
-                    progress(summary.projects, total)
+                    progress(total, total)
+            else:
+                done = 0
+                for projects in store.project_chunks(conn):
+                    chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)
+                    inputs = Inputs(
+                        units, projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports
+                    )
+                    _evaluate_python(conn, policies, checkpoint, run_id, inputs)
+                    done += len(projects)
+                    if progress:
+                        progress(done, total)
+            summary = store.tally(conn, cp, units)
             store.finish_run(conn, run_id, summary.run_counts(), clock())
     except BaseException:
         with engine.begin() as conn:
@@ -91,6 +92,14 @@ def evaluate_checkpoint(
             conn.execute(update(store.RUN).where(store.RUN.c.id == run_id).values(**failed))
         raise
     return run_id, summary
+
+
+def _evaluate_python(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int, inputs: Inputs
+) -> None:
+    """The pure core over `inputs`, results stored (reasons included)."""
+    results = evaluate(policies, checkpoint, inputs)
+    store.insert_results(conn, run_id, results)
 
 
 def queue_notifications(

@@ -107,6 +107,11 @@ class Policies:
         self._progress: dict[tuple[Checkpoint, str | None], tuple[Fraction, str]] = {}
         self._profiles = {name: tuple(Fraction(s) for s in shares) for name, shares in rules.profiles.items()}
 
+    @property
+    def matches(self) -> list[_CompiledMatch]:
+        """The overrides' match criteria, in rule order (monitor.compiled turns them into SQL)."""
+        return self._matches
+
     # -- time progress -------------------------------------------------------------------------
 
     def progress(self, checkpoint: Checkpoint, profile: str | None) -> tuple[Fraction, str]:

@@ -33,7 +33,7 @@ from monitor.model import (
     ProjectResult,
     Unit,
 )
-from monitor.summary import BureauFigures
+from monitor.summary import BureauFigures, Summary
 
 CHUNK = 5000
 
@@ -318,8 +318,16 @@ def _unit(r: Any) -> Unit:
     return Unit(r.code, r.name, emails, r.supervisor_code)
 
 
-def load_units(conn: Connection) -> dict[str, Unit]:
-    return {r.code: _unit(r) for r in conn.execute(select(UNIT))}
+def load_units(conn: Connection, codes: Iterable[str] | None = None) -> dict[str, Unit]:
+    """Every unit, or those of `codes`."""
+    if codes is None:
+        return {r.code: _unit(r) for r in conn.execute(select(UNIT))}
+    wanted, out = sorted(set(codes)), {}
+    for i in range(0, len(wanted), 500):
+        out.update(
+            {r.code: _unit(r) for r in conn.execute(select(UNIT).where(UNIT.c.code.in_(wanted[i : i + 500])))}
+        )
+    return out
 
 
 _DIRECTION = {d.value: d for d in Direction}
@@ -362,10 +370,17 @@ class Chunk:
     indicator_reports: dict[tuple[str, str], IndicatorReport]
 
 
-def load_chunk(conn: Connection, checkpoint: str, first: str, last: str) -> Chunk:
+def load_chunk(
+    conn: Connection, checkpoint: str, first: str, last: str, codes: Sequence[str] | None = None
+) -> Chunk:
+    """The chunk of the projects whose codes lie in [first, last] (only those in `codes`, if given)."""
     icols = [INDICATOR.c[c] for c in (*_INDICATOR_COLS, "kind", "profile")]
     indicators: dict[str, list[Indicator]] = {}
-    q = select(*icols).where(INDICATOR.c.project_code.between(first, last))
+
+    def within(col: Any) -> Any:
+        return col.in_(list(codes)) if codes is not None else col.between(first, last)
+
+    q = select(*icols).where(within(INDICATOR.c.project_code))
     for p, c, l1, l2, name, direction, target, unit, kind, profile in conn.execute(
         q.order_by(INDICATOR.c.project_code, INDICATOR.c.code)
     ).all():
@@ -388,7 +403,7 @@ def load_chunk(conn: Connection, checkpoint: str, first: str, last: str) -> Chun
         r[1]: ProjectReport(*r)
         for r in conn.execute(
             select(pr.c.checkpoint, pr.c.project_code, pr.c.executed, pr.c.forecast_executed).where(
-                pr.c.checkpoint == checkpoint, pr.c.project_code.between(first, last)
+                pr.c.checkpoint == checkpoint, within(pr.c.project_code)
             )
         ).all()
     }
@@ -397,7 +412,7 @@ def load_chunk(conn: Connection, checkpoint: str, first: str, last: str) -> Chun
         (r[1], r[2]): IndicatorReport(*r)
         for r in conn.execute(
             select(*[ir.c[c] for c in _IND_REPORT_COLS]).where(
-                ir.c.checkpoint == checkpoint, ir.c.project_code.between(first, last)
+                ir.c.checkpoint == checkpoint, within(ir.c.project_code)
             )
         ).all()
     }
@@ -504,30 +519,57 @@ def insert_results(conn: Connection, run_id: int, results: Sequence[ProjectResul
     )
 
 
+def delete_results(conn: Connection, checkpoint: str, codes: Sequence[str]) -> None:
+    """Remove some projects' stored results of `checkpoint` (to store them again)."""
+    for tbl in (INDICATOR_RESULT, PROJECT_RESULT):
+        conn.execute(delete(tbl).where(tbl.c.checkpoint == checkpoint, tbl.c.project_code.in_(list(codes))))
+
+
+def tally(conn: Connection, checkpoint: str, units: Mapping[str, Unit]) -> Summary:
+    """The Summary of `checkpoint`'s stored results, counted by the database."""
+    pr = PROJECT_RESULT
+    summary = Summary(checkpoint)
+    q = (
+        select(pr.c.unit_code, pr.c.light, func.count(), func.coalesce(func.sum(pr.c.budget), 0))
+        .where(pr.c.checkpoint == checkpoint)
+        .group_by(pr.c.unit_code, pr.c.light)
+        .order_by(pr.c.unit_code, pr.c.light)
+    )
+    for code, light, n, amount in conn.execute(q):
+        unit = units.get(code)
+        summary.add_group(light, int(n), int(amount), code, unit.name if unit else code)
+    ir = INDICATOR_RESULT
+    blue = select(func.count()).where(ir.c.checkpoint == checkpoint, ir.c.light == "blue")
+    summary.blue_indicators = int(conn.execute(blue).scalar_one())
+    return summary
+
+
 def finish_run(conn: Connection, run_id: int, counts: Mapping[str, int], now: dt.datetime) -> None:
     conn.execute(
         update(RUN).where(RUN.c.id == run_id).values(finished_at=as_utc(now), status="finished", **counts)
     )
 
 
-def load_inputs(conn: Connection, checkpoint: str, project_codes: Iterable[str] | None = None) -> Inputs:
+def load_inputs(
+    conn: Connection,
+    checkpoint: str,
+    project_codes: Iterable[str] | None = None,
+    units: dict[str, Unit] | None = None,
+) -> Inputs:
     """Load units, projects, indicators and the reports of `checkpoint` (optionally some projects only),
-    all in memory: for previews and explanations; checkpoint runs stream with project_chunks/load_chunk."""
+    all in memory: for previews and explanations; checkpoint runs stream with project_chunks/load_chunk.
+    `units`: the units already loaded (a caller loading many batches loads them once)."""
+    if units is None:
+        units = load_units(conn)
     q = select(*[PROJECT.c[c] for c in _PROJECT_COLS]).order_by(PROJECT.c.code)
     if project_codes is not None:
         q = q.where(PROJECT.c.code.in_(list(project_codes)))
     projects = [Project(*r) for r in conn.execute(q).all()]
     if not projects:
-        return Inputs(load_units(conn), [], {}, {}, {})
-    chunk = load_chunk(conn, checkpoint, projects[0].code, projects[-1].code)
-    if project_codes is not None:
-        wanted = {p.code for p in projects}
-        chunk.indicators = {k: v for k, v in chunk.indicators.items() if k in wanted}
-        chunk.project_reports = {k: v for k, v in chunk.project_reports.items() if k in wanted}
-        chunk.indicator_reports = {k: v for k, v in chunk.indicator_reports.items() if k[0] in wanted}
-    return Inputs(
-        load_units(conn), projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports
-    )
+        return Inputs(units, [], {}, {}, {})
+    codes = [p.code for p in projects] if project_codes is not None else None
+    chunk = load_chunk(conn, checkpoint, projects[0].code, projects[-1].code, codes)
+    return Inputs(units, projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports)
 
 
 # --- runs and results -----------------------------------------------------------------------------
@@ -606,7 +648,18 @@ def load_results(
         )
     for r in conn.execute(iq.order_by(INDICATOR_RESULT.c.project_code, INDICATOR_RESULT.c.indicator_code)):
         inds.setdefault(r.project_code, []).append(dict(r._mapping))
-    return [_result_dict(p, inds.get(p["project_code"], [])) for p in projects]
+    out = [_result_dict(p, inds.get(p["project_code"], [])) for p in projects]
+    _render_reasons(conn, checkpoint, out)
+    return out
+
+
+def _render_reasons(
+    conn: Connection, checkpoint: str, results: list[dict[str, Any]], lights: Sequence[str] | None = None
+) -> None:
+    """Fill in the reasons a compiled evaluation left to be rendered when read (monitor.reasons)."""
+    from monitor import reasons
+
+    reasons.fill(conn, checkpoint, results, lights)
 
 
 def _result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
@@ -663,7 +716,9 @@ def iter_unit_results(
         )
         for r in conn.execute(iq):
             inds.setdefault(r.project_code, []).append(r._mapping)
-        yield [_result_dict(p, inds.get(p["project_code"], ())) for p in projects]
+        chunk = [_result_dict(p, inds.get(p["project_code"], ())) for p in projects]
+        _render_reasons(conn, checkpoint, chunk, WARNED)
+        yield chunk
 
 
 def has_results(conn: Connection, checkpoint: str) -> bool:
@@ -728,7 +783,9 @@ def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_
         q = select(pr).where(*is_red)
         if nth is not None:  # fewer reds than asked for: all of them
             q = q.where(pr.c.budget >= nth)  # ties with the n-th included: the view breaks them by code
-        top = [_result_dict(r._mapping, ()) for r in conn.execute(q)]
+        rows = [_result_dict(r._mapping, ()) for r in conn.execute(q)]
+        _render_reasons(conn, checkpoint, rows)
+        top = list(rows)
     not_reported: list[Mapping[str, Any]] = [
         dict(r._mapping)
         for r in conn.execute(

@@ -50,6 +50,18 @@ class Summary:
             tally = self.units[unit_code] = UnitTally(unit_code, unit_name)
         setattr(tally, key, getattr(tally, key) + 1)
 
+    def add_group(self, light: str | None, n: int, amount: int, unit_code: str, unit_name: str) -> None:
+        """Count `n` projects of one unit and one light at once (`amount`: their budget, fen)."""
+        key = "not_reported" if light is None else ("green" if light == "blue" else light)
+        self.projects += n
+        self.budget += amount
+        self.count[key] += n
+        self.amount[key] += amount
+        tally = self.units.get(unit_code)
+        if tally is None:
+            tally = self.units[unit_code] = UnitTally(unit_code, unit_name)
+        setattr(tally, key, getattr(tally, key) + n)
+
     def run_counts(self) -> dict[str, int]:
         """The counts a run row records."""
         return {

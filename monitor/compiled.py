@@ -1,0 +1,464 @@
+"""Compiled evaluation: the rules in force turned into SQL, so the database computes every light of a
+checkpoint in two INSERT … SELECT statements instead of a Python loop over a million rows.
+
+The pure core (monitor.evaluate) stays the definition; this module only ever agrees with it:
+- policies are not re-derived: Policies computes the thresholds of every distinct combination of
+  matching overrides (a handful), which the statements join as small temporary tables;
+- what a target or an actual *is* (a number, a date, an answer) is decided by the core's own parsers
+  (kinds.ratio, kinds.date) once per distinct text, not by SQL string tests;
+- comparisons are exact integer cross-multiplications where the numbers are small (the boundaries
+  people actually write, r = 0.60 exactly among them), floating point elsewhere with a guard band:
+  within a relative 1e-9 of a threshold the row is marked uncertain (`?`) and the core judges it;
+- a project whose budget light is uncertain is evaluated again by the core, whole.
+Reasons are not rendered here: stored reasons stay empty and monitor.reasons renders them with the pure
+core when they are read (e-mails read only the yellow and red projects').
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from sqlalchemy.engine import Connection
+
+from monitor.evaluate import judge_indicator
+from monitor.kinds import date, ratio
+from monitor.model import Checkpoint, Direction, Indicator, IndicatorReport, Kind
+from monitor.policy import Policies
+
+EPS = 1e-9  # relative guard band around every threshold (float error here is below 1e-15)
+TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_iqual", "_ev_iimp", "_ev_prog", "_ev_val")
+
+
+def lit(value: str | None) -> str:
+    """A SQL string literal."""
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few expressions SQLite and PostgreSQL spell differently."""
+
+    name: str
+
+    @property
+    def pg(self) -> bool:
+        return self.name == "postgresql"
+
+    def real(self, x: str) -> str:
+        return f"CAST({x} AS {'DOUBLE PRECISION' if self.pg else 'REAL'})"
+
+    def has_percent(self, x: str) -> str:
+        # chr(37) is '%', which psycopg would take for a placeholder
+        return f"strpos({x}, chr(37)) > 0" if self.pg else f"instr({x}, '%') > 0"
+
+
+def near(r: str, threshold: str) -> str:
+    return f"abs({r} - {threshold}) <= {EPS} * abs({threshold})"
+
+
+def _match_sql(policies: Policies, i: int) -> str:
+    m = policies.matches[i]
+    parts = []
+
+    def within(col: str, values: Iterable[str] | None) -> None:
+        if values is not None:
+            vs = sorted(values)
+            parts.append(f"{col} IN ({', '.join(lit(v) for v in vs)})" if vs else "1 = 0")
+
+    within("p.fund_flag", m.fund_flag)
+    within("p.unit_code", m.unit)
+    if m.department is not None:
+        vs = ", ".join(lit(v) for v in sorted(m.department)) or "NULL"
+        parts.append(f"(u.supervisor_code IN ({vs}) OR p.unit_code IN ({vs}))")
+    within("p.code", m.project)
+    within("p.category", m.category)
+    if m.budget_min is not None:
+        parts.append(f"p.budget >= {m.budget_min}")
+    if m.budget_max is not None:
+        parts.append(f"p.budget < {m.budget_max}")
+    return " AND ".join(parts) or "1 = 1"
+
+
+def _key_of(k: str) -> tuple[int, ...]:
+    return tuple(i for i, ch in enumerate(k) if ch == "1")
+
+
+def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> None:
+    """The temporary tables the statements join: each project's override key, the policies of the
+    keys that occur, time progress of every profile named anywhere."""
+    temp = "CREATE TEMPORARY TABLE"
+    dbl = "DOUBLE PRECISION" if conn.dialect.name == "postgresql" else "REAL"
+    for name in TEMP_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    n = len(policies.matches)
+    if n:
+        key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
+    else:
+        key = "''"
+    conn.exec_driver_sql(
+        f"{temp} _ev_pkey (code VARCHAR(21) PRIMARY KEY, k VARCHAR({max(n, 1)}) NOT NULL, pprofile TEXT)"
+    )
+    conn.exec_driver_sql(
+        f"INSERT INTO _ev_pkey (code, k, pprofile) SELECT p.code, {key}, NULLIF(p.profile, '')"
+        " FROM project p LEFT JOIN unit u ON u.code = p.unit_code"
+    )
+    keys = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT k FROM _ev_pkey")]
+    level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
+    conn.exec_driver_sql(
+        f"{temp} _ev_ppol (k TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
+        " profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT)"
+    )
+    conn.exec_driver_sql(
+        f"{temp} _ev_ipol (k TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl}, profile TEXT,"
+        " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
+        " PRIMARY KEY (k, level2))"
+    )
+    conn.exec_driver_sql(
+        f"{temp} _ev_iqual (k TEXT, level2 TEXT, answer TEXT, light TEXT, PRIMARY KEY (k, level2, answer))"
+    )
+    # keyed by the possibility as reported: which reported answers the policy finds impossible
+    conn.exec_driver_sql(f"{temp} _ev_iimp (k TEXT, level2 TEXT, v TEXT, PRIMARY KEY (k, level2, v))")
+    said = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT DISTINCT possibility FROM indicator_report"
+            f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
+        )
+    ]
+    profiles: set[str] = set()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    ppol, ipol, qual, imp = [], [], [], []
+    for k in keys:
+        pp = policies.project_policy(_key_of(k))
+        plus = pp.budget_base == "budget_plus_carryover"
+        ppol.append(
+            (
+                k,
+                int(plus),
+                float(pp.budget_red),
+                float(pp.budget_yellow),
+                int(pp.combine == "matrix"),
+                pp.profile,
+                *budget_exact(pp.budget_red, pp.budget_yellow),
+            )
+        )
+        if pp.profile:
+            profiles.add(pp.profile)
+        for level2 in level2s:
+            ip = policies.indicator_policy(_key_of(k), level2)
+            fracs = (ip.red, ip.yellow, ip.blue, ip.tolerance)
+            exact: tuple[int | None, ...] = tuple(x for f in fracs for x in (f.numerator, f.denominator))
+            if not _small(*(x for x in exact if x is not None)):
+                exact = (None,) * 8
+            ipol.append((k, level2, *(float(f) for f in fracs), ip.profile, *exact))
+            qual += [(k, level2, answer, light) for answer, light in ip.qualitative.items()]
+            imp += [(k, level2, v) for v in said if v.strip() in ip.impossible]
+            if ip.profile:
+                profiles.add(ip.profile)
+    for sql, rows in (
+        (f"INSERT INTO _ev_ppol VALUES ({', '.join([mark] * 10)})", ppol),
+        (f"INSERT INTO _ev_ipol VALUES ({', '.join([mark] * 15)})", ipol),
+        (f"INSERT INTO _ev_iqual VALUES ({', '.join([mark] * 4)})", qual),
+        (f"INSERT INTO _ev_iimp VALUES ({', '.join([mark] * 3)})", imp),
+    ):
+        if rows:
+            conn.exec_driver_sql(sql, rows)
+    for sql in (
+        "SELECT DISTINCT profile FROM project WHERE profile IS NOT NULL AND profile <> ''",
+        "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''",
+    ):
+        profiles.update(r[0] for r in conn.exec_driver_sql(sql))
+    conn.exec_driver_sql(
+        f"{temp} _ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, pf {dbl}, small INTEGER)"
+    )
+    prog = []
+    for name in ["", *sorted(profiles)]:
+        p, _ = policies.progress(checkpoint, name or None)
+        prog.append((name, p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))))
+    conn.exec_driver_sql(f"INSERT INTO _ev_prog VALUES ({', '.join([mark] * 5)})", prog)
+    conn.exec_driver_sql(
+        f"{temp} _ev_val (v TEXT PRIMARY KEY, isnum INTEGER, f {dbl}, n BIGINT, d BIGINT, small INTEGER,"
+        " pos INTEGER, zero INTEGER, isdate INTEGER, iso TEXT, answer TEXT)"
+    )
+    texts = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT target FROM indicator UNION SELECT actual FROM indicator_report"
+            f" WHERE checkpoint = {lit(str(checkpoint))} AND actual IS NOT NULL"
+        )
+    ]
+    for i in range(0, len(texts), 20000):
+        rows = value_rows(texts[i : i + 20000])
+        conn.exec_driver_sql(f"INSERT INTO _ev_val VALUES ({', '.join([mark] * 11)})", rows)
+
+
+SMALL = 1 << 15  # integers below this multiply four at a time without leaving 64 bits
+BUDGET_SMALL = 1 << 10  # P and budget thresholds this small times amounts below 2^40 fen: below 2^60
+
+
+def _fits(*xs: int) -> bool:
+    return all(abs(x) < 1 << 62 for x in xs)
+
+
+def _small(*xs: int) -> bool:
+    return all(abs(x) < SMALL for x in xs)
+
+
+def budget_exact(*thresholds: Fraction) -> tuple[int | None, ...]:
+    """Numerators and denominators of the budget thresholds, or NULLs when too large to multiply."""
+    out = tuple(x for f in thresholds for x in (f.numerator, f.denominator))
+    return out if all(abs(x) < BUDGET_SMALL for x in out) else (None,) * len(out)
+
+
+def value_rows(texts: Iterable[str]) -> list[tuple[object, ...]]:
+    """What the pure core makes of each distinct text (kinds.ratio, kinds.date, the qualitative answer):
+    (text, is number, float, numerator, denominator, small, positive, zero, is date, iso date, answer)."""
+    out: list[tuple[object, ...]] = []
+    for v in texts:
+        r, day = ratio(v), date(v)
+        n, dd = r if r is not None else (None, None)
+        f = None
+        if n is not None and dd is not None:
+            with contextlib.suppress(OverflowError):
+                f = n / dd  # None beyond a double: such rows are left to the pure core
+            if not _fits(n, dd):
+                n = dd = None  # only plain floats (and the core) for numbers beyond 64 bits
+        out.append(
+            (
+                v,
+                int(r is not None),
+                f,
+                n,
+                dd,
+                int(n is not None and dd is not None and _small(n, dd)),
+                int(n is not None and n > 0),
+                int(n == 0),
+                int(day is not None),
+                day.isoformat() if day else None,
+                "".join(v.split()),
+            )
+        )
+    return out
+
+
+def indicator_sql(d: Dialect, checkpoint: Checkpoint) -> str:
+    """INSERT … SELECT of every indicator result of the checkpoint (reason left empty). The shape of
+    every distinct target and actual was decided by the pure core's own parsers (_ev_val); comparisons
+    are exact in integers where the numbers are small, else in floats with a guard band (`?`)."""
+    cp = lit(str(checkpoint))
+    end = lit(checkpoint.end_date.isoformat())
+    kind = (
+        "CASE WHEN i.kind IS NOT NULL AND i.kind <> '' THEN i.kind"
+        " WHEN i.direction = '定性' THEN 'qualitative'"
+        " WHEN vt.isnum = 1 THEN (CASE WHEN i.level2 = '数量' AND i.direction IN ('≥', '>')"
+        f" AND NOT {d.has_percent('i.measure_unit')} THEN 'cumulative' ELSE 'level' END)"
+        " WHEN vt.isdate = 1 THEN 'milestone' ELSE 'qualitative' END"
+    )
+    inner = (
+        "SELECT i.project_code, i.code, i.name, i.level2, i.direction, i.target, i.measure_unit,"
+        f" {kind} AS kind, pk.k, ir.actual, CASE WHEN ir.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
+        " CASE WHEN ir.actual IS NULL OR ir.actual = '' THEN 1 ELSE 0 END AS an,"
+        " CASE WHEN x.v IS NULL THEN 0 ELSE 1 END AS imp, q.light AS qual,"
+        " ip.red, ip.yellow, ip.blue, ip.tol, ip.rn, ip.rd, ip.yn, ip.yd, ip.bn, ip.bd, ip.tn, ip.td,"
+        " g.pn, g.pd, g.small AS psmall,"
+        " vt.isnum AS tnum, vt.f AS tf, vt.n AS t_n, vt.d AS t_d, vt.small AS tsmall, vt.pos AS tpos,"
+        " vt.zero AS tzero, vt.isdate AS tdate, vt.iso AS tiso,"
+        " COALESCE(va.isnum, 0) AS anum, va.f AS af, va.n AS a_n, va.d AS a_d,"
+        " COALESCE(va.small, 0) AS asmall,"
+        " COALESCE(va.isdate, 0) AS adate, va.iso AS aiso, va.answer"
+        " FROM indicator i"
+        " JOIN _ev_pkey pk ON pk.code = i.project_code"
+        " JOIN _ev_ppol pp ON pp.k = pk.k"
+        " JOIN _ev_ipol ip ON ip.k = pk.k AND ip.level2 = i.level2"
+        " JOIN _ev_prog g"
+        " ON g.profile = COALESCE(NULLIF(i.profile, ''), ip.profile, pp.profile, pk.pprofile, '')"
+        " JOIN _ev_val vt ON vt.v = i.target"
+        f" LEFT JOIN indicator_report ir ON ir.checkpoint = {cp} AND ir.project_code = i.project_code"
+        " AND ir.indicator_code = i.code"
+        " LEFT JOIN _ev_val va ON va.v = ir.actual"
+        " LEFT JOIN _ev_iimp x ON x.k = pk.k AND x.level2 = i.level2 AND x.v = ir.possibility"
+        " LEFT JOIN _ev_iqual q ON q.k = pk.k AND q.level2 = i.level2 AND q.answer = va.answer"
+    )
+    r_cum = "(b.af * b.pd) / (b.tf * b.pn)"
+    # r = a / (t·P) < n/d  ⟺  a_n·t_d·pd·d < n·a_d·t_n·pn  (t > 0, P > 0, denominators > 0)
+    left, right = "(b.a_n * b.t_d * b.pd)", "(b.a_d * b.t_n * b.pn)"
+    exact_cum = (
+        f"CASE WHEN {left} * b.rd < b.rn * {right} THEN 'red'"
+        f" WHEN {left} * b.yd < b.yn * {right} THEN 'yellow'"
+        f" WHEN {left} * b.bd >= b.bn * {right} THEN 'blue' ELSE 'green' END"
+    )
+    small_cum = "b.asmall = 1 AND b.tsmall = 1 AND b.psmall = 1 AND b.rn IS NOT NULL"
+    cumulative = (
+        "CASE WHEN b.an = 1 OR b.anum = 0 THEN 'na' WHEN b.pn = 0 THEN 'green'"
+        f" WHEN {small_cum} THEN ({exact_cum}) WHEN b.af IS NULL OR b.tf IS NULL THEN '?'"
+        f" WHEN {near(r_cum, 'b.red')} OR {near(r_cum, 'b.yellow')} OR {near(r_cum, 'b.blue')} THEN '?'"
+        f" WHEN {r_cum} < b.red THEN 'red' WHEN {r_cum} < b.yellow THEN 'yellow'"
+        f" WHEN {r_cum} >= b.blue THEN 'blue' ELSE 'green' END"
+    )
+    # a vs t  ⟺  a_n·t_d vs t_n·a_d
+    ea, et = "(b.a_n * b.t_d)", "(b.t_n * b.a_d)"
+    small = "b.asmall = 1 AND b.tsmall = 1 AND b.tn IS NOT NULL"
+    met_exact = (
+        f"CASE b.direction WHEN '≥' THEN {ea} >= {et} WHEN '>' THEN {ea} > {et}"
+        f" WHEN '≤' THEN {ea} <= {et}"
+        f" WHEN '<' THEN {ea} < {et} ELSE {ea} = {et} END"
+    )
+    met_float = (
+        "CASE b.direction WHEN '≥' THEN b.af >= b.tf WHEN '>' THEN b.af > b.tf WHEN '≤' THEN b.af <= b.tf"
+        " WHEN '<' THEN b.af < b.tf ELSE b.af = b.tf END"
+    )
+    if not d.pg:
+        met_exact, met_float = f"({met_exact}) = 1", f"({met_float}) = 1"
+    diff, scale = "abs(b.af - b.tf)", "abs(b.tf)"
+    missed = (
+        "CASE WHEN b.tzero = 1 THEN 'red'"
+        f" WHEN {small} THEN"
+        f" (CASE WHEN abs({ea} - {et}) * b.td <= b.tn * abs({et}) THEN 'yellow' ELSE 'red' END)"
+        f" WHEN abs({diff} - b.tol * {scale}) <= {EPS} * b.tol * {scale} THEN '?'"
+        f" WHEN {diff} <= b.tol * {scale} THEN 'yellow' ELSE 'red' END"
+    )
+    level = (
+        "CASE WHEN b.tnum = 0 OR b.direction = '定性' OR b.an = 1 OR b.anum = 0 THEN 'na'"
+        f" WHEN {small} THEN (CASE WHEN {met_exact} THEN 'green' ELSE ({missed}) END)"
+        " WHEN b.af IS NULL OR b.tf IS NULL THEN '?'"
+        f" WHEN {diff} <= {EPS} * (abs(b.af) + abs(b.tf)) THEN '?'"
+        f" WHEN {met_float} THEN 'green' ELSE ({missed}) END"
+    )
+    milestone = (
+        "CASE WHEN b.tdate = 0 THEN 'na'"
+        f" WHEN b.an = 1 THEN (CASE WHEN b.tiso < {end} THEN 'red' ELSE 'green' END)"
+        " WHEN b.adate = 0 THEN 'na' WHEN b.aiso <= b.tiso THEN 'green' ELSE 'red' END"
+    )
+    qualitative = "CASE WHEN b.an = 1 THEN 'na' ELSE COALESCE(b.qual, 'na') END"
+    cum_ok = "b.tnum = 1 AND b.tpos = 1 AND b.direction IN ('≥', '>')"
+    light = (
+        "CASE WHEN b.reported = 1 AND b.imp = 1 THEN 'red'"
+        " WHEN b.reported = 0 AND b.kind <> 'milestone' THEN 'na'"
+        f" WHEN b.kind = 'cumulative' AND {cum_ok} THEN ({cumulative})"
+        f" WHEN b.kind IN ('cumulative', 'level') THEN ({level})"
+        f" WHEN b.kind = 'milestone' THEN ({milestone}) ELSE ({qualitative}) END"
+    )
+    ratio_sql = (
+        "CASE WHEN b.reported = 0 OR b.imp = 1 THEN NULL"
+        f" WHEN b.kind = 'cumulative' AND {cum_ok} THEN (CASE WHEN b.anum = 1 AND b.pn <> 0 THEN {r_cum} END)"
+        " WHEN b.kind IN ('cumulative', 'level') AND b.tnum = 1 AND b.tzero = 0"
+        f" AND b.direction <> '定性' AND b.anum = 1 THEN (b.af - b.tf) / {scale} END"
+    )
+    return (
+        "INSERT INTO indicator_result (checkpoint, project_code, indicator_code, name, kind, light, ratio,"
+        " reason, target, actual, measure_unit, direction)"
+        f" SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
+        f" b.measure_unit, b.direction FROM ({inner}) b"
+    )
+
+
+def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int) -> str:
+    """INSERT … SELECT of every project result, from the indicator results just written."""
+    cp = lit(str(checkpoint))
+    base = "(p.budget + CASE WHEN pp.plus = 1 THEN p.carryover ELSE 0 END)"
+    rb = f"({d.real('r.executed')} * g.pd) / ({d.real(base)} * g.pn)"
+    # r = executed / (base·P) < n/d  ⟺  executed·pd·d < n·base·pn: exact where every factor is small
+    left, right = "(r.executed * g.pd)", f"({base} * g.pn)"
+    small = (
+        f"pp.rn IS NOT NULL AND g.pd < {BUDGET_SMALL} AND g.pn < {BUDGET_SMALL}"
+        f" AND abs(r.executed) < {1 << 40} AND {base} < {1 << 40}"
+    )
+    budget = (
+        f"CASE WHEN r.project_code IS NULL THEN NULL WHEN {base} <= 0 THEN '?' WHEN g.pn = 0 THEN 'green'"
+        f" WHEN {small} THEN (CASE WHEN {left} * pp.rd < pp.rn * {right} THEN 'red'"
+        f" WHEN {left} * pp.yd < pp.yn * {right} THEN 'yellow' ELSE 'green' END)"
+        f" WHEN {near(rb, 'pp.red')} OR {near(rb, 'pp.yellow')} THEN '?'"
+        f" WHEN {rb} < pp.red THEN 'red' WHEN {rb} < pp.yellow THEN 'yellow' ELSE 'green' END"
+    )
+    sev = "CASE x.light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 WHEN 'green' THEN 0 WHEN 'blue' THEN 0 END"
+    worst_of = (
+        f"(SELECT max({sev}) FROM indicator_result x WHERE x.checkpoint = {cp} AND x.project_code = p.code)"
+    )
+    target = "CASE b.worst WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' WHEN 0 THEN 'green' END"
+    bsev = "CASE b.budget_light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 ELSE 0 END"
+    worst = f"CASE WHEN coalesce(b.worst, 0) > {bsev} THEN b.worst ELSE {bsev} END"
+    combined = (
+        "CASE WHEN b.reported = 0 THEN NULL WHEN b.budget_light = '?' THEN '?'"
+        " WHEN b.matrix = 1 THEN (CASE WHEN b.budget_light <> 'green' THEN 'red'"
+        " WHEN b.worst IS NULL OR b.worst = 0 THEN 'green' ELSE 'yellow' END)"
+        f" ELSE (CASE {worst} WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' ELSE 'green' END) END"
+    )
+    not_reported = lit(f"未报送1-{checkpoint.month}月预算执行数据（未报送），请尽快报送")
+    inner = (
+        "SELECT p.code, p.unit_code, p.name, p.budget, r.executed,"
+        " CASE WHEN r.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
+        f" CASE WHEN r.project_code IS NOT NULL AND {base} > 0"
+        f" THEN {d.real('r.executed')} / {base} END AS rate,"
+        f" g.pf, {budget} AS budget_light, {worst_of} AS worst, pp.matrix"
+        " FROM project p JOIN _ev_pkey pk ON pk.code = p.code JOIN _ev_ppol pp ON pp.k = pk.k"
+        " JOIN _ev_prog g ON g.profile = COALESCE(pp.profile, pk.pprofile, '')"
+        f" LEFT JOIN project_report r ON r.checkpoint = {cp} AND r.project_code = p.code"
+    )
+    return (
+        f"WITH b AS MATERIALIZED ({inner})"
+        " INSERT INTO project_result (checkpoint, project_code, run_id, unit_code, project_name, status,"
+        " budget,"
+        " executed, execution_rate, time_progress, budget_light, target_light, light, reasons)"
+        f" SELECT {cp}, b.code, {run_id}, b.unit_code, b.name,"
+        " CASE WHEN b.reported = 1 THEN 'reported' ELSE 'not_reported' END,"
+        " b.budget, b.executed, b.rate, b.pf,"
+        f" CASE WHEN b.reported = 1 THEN b.budget_light END,"
+        f" CASE WHEN b.reported = 1 THEN ({target}) END, {combined},"
+        f" CASE WHEN b.reported = 1 THEN '' ELSE {not_reported} END FROM b"
+    )
+
+
+def judge_uncertain(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> int:
+    """Judge the indicator rows the statement left uncertain with the pure core (exactly), in place."""
+    cp = str(checkpoint)
+    q = (
+        "SELECT i.project_code, i.code, i.level1, i.level2, i.name, i.direction, i.target, i.measure_unit,"
+        " i.kind, i.profile, pk.k, COALESCE(pp.profile, pk.pprofile), ir.checkpoint, ir.actual, ir.forecast,"
+        " ir.possibility, ir.causes, ir.cause_text, ir.measures"
+        " FROM indicator_result x"
+        " JOIN indicator i ON i.project_code = x.project_code AND i.code = x.indicator_code"
+        " JOIN _ev_pkey pk ON pk.code = i.project_code JOIN _ev_ppol pp ON pp.k = pk.k"
+        " LEFT JOIN indicator_report ir ON ir.checkpoint = x.checkpoint AND ir.project_code = i.project_code"
+        f" AND ir.indicator_code = i.code WHERE x.checkpoint = {lit(cp)} AND x.light = '?'"
+    )
+    updates = []
+    for r in conn.exec_driver_sql(q).all():
+        ind = Indicator(
+            r[0], r[1], r[2], r[3], r[4], Direction(r[5]), r[6], r[7], Kind(r[8]) if r[8] else None, r[9]
+        )
+        report = IndicatorReport(cp, r[0], r[1], *r[13:19]) if r[12] is not None else None
+        res = judge_indicator(policies, checkpoint, _key_of(r[10]), r[11], ind, report)
+        updates.append((res.kind.value, res.light.value, res.ratio, cp, r[0], r[1]))
+    if updates:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f"UPDATE indicator_result SET kind = {mark}, light = {mark}, ratio = {mark}"
+            f" WHERE checkpoint = {mark} AND project_code = {mark} AND indicator_code = {mark}",
+            updates,
+        )
+    return len(updates)
+
+
+def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int) -> list[str]:
+    """Write the checkpoint's results (after store.clear_results): indicators by one statement, the
+    uncertain ones judged again by the pure core, then projects by one statement. Returns the codes
+    of the projects whose budget light was left uncertain, for the caller to evaluate with the core."""
+    d = Dialect(conn.dialect.name)
+    prepare(conn, policies, checkpoint)
+    conn.exec_driver_sql(indicator_sql(d, checkpoint))
+    judge_uncertain(conn, policies, checkpoint)
+    conn.exec_driver_sql(project_sql(d, checkpoint, run_id))
+    cp = lit(str(checkpoint))
+    unsure = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            f"SELECT project_code FROM project_result WHERE checkpoint = {cp} AND light = '?'"
+            " ORDER BY project_code"
+        )
+    ]
+    for name in TEMP_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE {name}")
+    return unsure

@@ -95,7 +95,9 @@ class App:
                 self.settings.templates_dir, self.settings.template_override_dir
             )
         ]
-        for kind, view in examples().items():
+        from monitor import followup
+
+        for kind, view in {**examples(), **followup.examples()}.items():
             try:
                 templates.render(kind, view)
             except TemplateProblem as p:
@@ -123,7 +125,7 @@ class App:
     def import_paths(self, paths: Sequence[Path]) -> dict[str, int]:
         from monitor.importer import import_paths
 
-        return import_paths(self.engine, paths)
+        return import_paths(self.engine, paths, self.clock())
 
     def run(
         self,
@@ -171,7 +173,7 @@ class App:
         """Render the messages a run would send now, as if none had been sent, into `out`; queue nothing."""
         from email import message_from_bytes, policy
 
-        from monitor import messages, notify, store
+        from monitor import exemptions, messages, notify, store
 
         templates = self.templates()
         now = self.clock()
@@ -181,9 +183,10 @@ class App:
             results = store.load_results(conn, cp)
             units = store.load_units(conn)
             previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+            exempt = exemptions.active(conn, exemptions.local_day(now, self.settings.time_zone))
         prev_label = str(previous_cp) if previous_cp and previous else None
         options = messages.options(self.settings, checkpoint, now)
-        notices = notify.decide(cp, results, units, previous, prev_label, {}, options)
+        notices = notify.decide(cp, results, units, previous, prev_label, {}, options, exempt)
         if unit:
             notices = [n for n in notices if n.unit_code == unit]
         out.mkdir(parents=True, exist_ok=True)

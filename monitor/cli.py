@@ -6,7 +6,7 @@ Exit status: 0 ok, 1 bad input or failed check (every problem printed), 2 usage 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -406,7 +406,11 @@ def results(
     elif fmt == "csv":
         text = results_csv(rows)
     else:
-        print_results_table(rows)
+        from monitor.exemptions import active, local_day
+
+        with app.engine.connect() as conn:
+            exempt = active(conn, local_day(app.clock(), app.settings.time_zone))
+        print_results_table(rows, exempt)
         return
     if out:
         Path(out).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="")
@@ -430,7 +434,8 @@ def console() -> Any:
     return c if c.is_terminal else Console(width=240)
 
 
-def print_results_table(rows: list[dict[str, Any]]) -> None:
+def print_results_table(rows: list[dict[str, Any]], exempt: Collection[str] = ()) -> None:
+    """The results as a table; a project in `exempt` (exempted from warnings today) is marked 已豁免."""
     from rich.table import Table
 
     colours = {"green": "green", "yellow": "yellow", "red": "red"}
@@ -448,7 +453,8 @@ def print_results_table(rows: list[dict[str, Any]]) -> None:
             f"{r['time_progress']:.1%}",
             words.get(r["budget_light"], "-"),
             words.get(r["target_light"], "-"),
-            f"[{colours.get(r['light'], 'dim')}]{words.get(r['light'], '未报送')}[/]",
+            f"[{colours.get(r['light'], 'dim')}]{words.get(r['light'], '未报送')}[/]"
+            + ("（已豁免）" if r["project_code"] in exempt else ""),
         )
     console().print(t)
 
@@ -509,11 +515,15 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
 
 def _register_extensions() -> None:
     """Commands kept in their own modules (each imports its heavy parts lazily)."""
-    from monitor import cli_reports, cli_rules, cli_web
+    from monitor import cli_exempt, cli_reports, cli_rules, cli_web
 
     cli_rules.register(main)
     cli_reports.register(main)
     cli_web.register(main)
+    cli_exempt.register(main)
+    from monitor import cli_chase
+
+    cli_chase.register(main)
 
 
 _register_extensions()

@@ -27,7 +27,7 @@ def register(main: click.Group) -> None:
 
         app = make_app(config, rules_dir)
         with app.engine.begin() as conn:
-            counts = open_and_resolve(conn, str(checkpoint), app.clock())
+            counts = open_and_resolve(conn, str(checkpoint), app.clock(), time_zone=app.settings.time_zone)
         click.echo(
             f"{checkpoint}: {counts.opened} case(s) opened, {counts.already_open} already open, "
             f"{counts.resolved} earlier case(s) resolved"

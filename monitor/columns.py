@@ -69,7 +69,22 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "cause_text": ("原因说明", "偏差原因说明"),
         "measures": ("纠偏措施", "备注"),
     },
+    "responses": {  # units' answers to their warning cases (monitor.import_responses)
+        "checkpoint": ("监控期", "监控月份", "监控期间"),
+        "project_code": ("项目编码", "项目代码"),
+        "unit_code": ("单位编码", "实施单位编码", "预算单位编码"),
+        "cause": ("偏差原因类别", "偏差原因", "原因类别", "偏差原因类型"),
+        "explanation": ("原因说明", "偏差原因说明", "原因分析"),
+        "measure": ("整改措施", "纠偏措施", "整改措施类型"),
+        "measure_text": ("措施说明", "具体整改措施", "整改措施说明", "具体措施"),
+        "expected_date": ("预计完成时间", "预计完成日期", "计划完成时间"),
+    },
 }
+# Kinds read by a module of their own rather than the data import: answers go into existing cases.
+# Their headers overlap the reports' (原因说明, 纠偏措施), so a table missing columns is taken for one
+# only if it has a header no other kind uses.
+SIDE_KINDS = ("responses",)
+_OWN_COLUMNS = {"responses": frozenset({"measure_text", "expected_date"})}
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "units": ("unit_code", "unit_name", "email"),
@@ -86,6 +101,15 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     ),
     "project_reports": ("checkpoint", "project_code", "executed"),
     "indicator_reports": ("checkpoint", "project_code", "indicator_code", "actual"),
+    "responses": (
+        "checkpoint",
+        "project_code",
+        "cause",
+        "explanation",
+        "measure",
+        "measure_text",
+        "expected_date",
+    ),
 }
 
 # Sheet (or CSV file) names that say which kind a table holds, used when the headers do not decide.
@@ -95,11 +119,12 @@ SHEET_NAMES: dict[str, tuple[str, ...]] = {
     "indicators": ("指标", "indicators", "indicator"),
     "project_reports": ("项目执行", "project_reports", "project_report"),
     "indicator_reports": ("指标执行", "indicator_reports", "indicator_report"),
+    "responses": ("整改反馈", "预警反馈", "responses", "response"),
 }
 
 # When several kinds' required columns are all present, the most specific wins: a sheet of report
 # rows usually repeats the project's or indicator's own columns, never the other way round.
-PRIORITY = ("indicator_reports", "project_reports", "indicators", "projects", "units")
+PRIORITY = ("responses", "indicator_reports", "project_reports", "indicators", "projects", "units")
 
 _SPACE = re.compile(r"\s+")
 _MONTH_RANGE = re.compile(r"^1[-‐‑‒–—―~至到](?:\d{1,2}|x)月")
@@ -194,6 +219,8 @@ def detect_kind(headers: Sequence[object], name: str | None = None) -> Detection
         return Detection(named, maps[named], missing[named])
 
     def score(kind: str) -> tuple[int, float]:
+        if kind in _OWN_COLUMNS and not _OWN_COLUMNS[kind] & maps[kind].keys():
+            return 0, 0.0
         found = len(REQUIRED[kind]) - len(missing[kind])
         return found, found / len(REQUIRED[kind])
 

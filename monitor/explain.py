@@ -148,6 +148,8 @@ def mentions(kind: str, snapshot: Mapping[str, Any], code: str) -> bool:
         return code in snapshot.get("not_reported", ())
     if kind == "summary":
         return code in snapshot.get("red", ()) or code in snapshot.get("not_reported", ())
+    if kind in ("case_reminder", "case_escalation"):
+        return code in snapshot.get("cases", ())
     return False
 
 

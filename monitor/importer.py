@@ -8,6 +8,7 @@ all back. Every problem names file, sheet, row, column and value, and all are re
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gc
 import multiprocessing
 import operator
@@ -36,7 +37,7 @@ from monitor.model import Direction, Indicator, IndicatorReport, Kind, Project, 
 from monitor.store import Batch, KnownCodes, create_schema
 
 T = TypeVar("T")
-KINDS = tuple(cols.ALIASES)  # also the order in which kinds are read: parents first
+KINDS = tuple(k for k in cols.ALIASES if k not in cols.SIDE_KINDS)  # the order they are read: parents first
 Record = tuple[Any, ...]  # one row as stored: the values of its table's columns, in order
 
 
@@ -543,7 +544,7 @@ def _locate(paths: Sequence[Path], out: list[Problem], incomplete: set[str]) -> 
             message = f"no sheet has a header row of a known kind (sheets: {listed})（没有可识别的数据表）"
             out.append(Problem(str(path), None, None, None, message))
             incomplete.update(KINDS)
-    return sorted(tables, key=lambda t: KINDS.index(t.source.kind))
+    return sorted(tables, key=lambda t: KINDS.index(t.source.kind) if t.source.kind in KINDS else len(KINDS))
 
 
 def _files(paths: Sequence[Path], out: list[Problem]) -> list[Path]:
@@ -885,7 +886,9 @@ class _Reading:
         self.unreadable: dict[str, set[Hashable]] = {k: set() for k in KINDS}
         self.incomplete: set[str] = set()
         self.memos: Memos = {}
-        self.tables = _locate(paths, self.out, self.incomplete)
+        tables = _locate(paths, self.out, self.incomplete)
+        self.tables = [t for t in tables if t.source.kind in KINDS]
+        self.responses = [t for t in tables if t.source.kind == "responses"]  # see import_responses
         self.failed_files: set[Path] = set()
 
     def chunks(self, table: _Table, out: list[Problem] | None = None) -> Iterator[Chunk]:
@@ -970,9 +973,10 @@ def _know_database(conn: Connection, checker: _Checker, kinds: set[str]) -> None
     )
 
 
-def import_paths(engine: Engine, paths: Sequence[Path]) -> dict[str, int]:
+def import_paths(engine: Engine, paths: Sequence[Path], now: dt.datetime | None = None) -> dict[str, int]:
     """Read, validate and write in ONE transaction; returns counts per kind. Raises ImportFailed with
-    ALL problems (sorted by file, sheet and row) and writes nothing.
+    ALL problems (sorted by file, sheet and row) and writes nothing. Units' answers to warning cases
+    (kind `responses`, answered at `now`) are stored by monitor.import_responses in the same transaction.
 
     Rows are written as they are checked (parents first) while no problem has been found; any problem
     rolls the transaction back, so the database is exactly as before. Large inputs are read and
@@ -988,6 +992,10 @@ def import_paths(engine: Engine, paths: Sequence[Path]) -> dict[str, int]:
                     _read_in_child(reading, checker, write)
                 else:
                     _read_and_check(reading, checker, write)
+            if reading.responses:
+                from monitor.import_responses import store_responses
+
+                checker.counts["responses"] = store_responses(conn, reading.responses, reading.out, now)
             if reading.out:
                 raise ImportFailed(sorted(reading.out, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
         return checker.counts

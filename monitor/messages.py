@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor import wire
 from monitor.model import Checkpoint
 from monitor.notify import Notice, Options
 from monitor.render import Templates, build_message
@@ -67,22 +68,24 @@ def compose(
         view = {**view, "response_link": response_link(settings, notice.unit_code or "", checkpoint)}
     rendered = templates.render(notice.kind, view)
     message_id = f"<{uuid.uuid4().hex}@{mail.message_id_domain}>"  # short: never folded
-    envelope = build_message(
-        rendered,
-        sender=(mail.from_name, mail.from_address),
-        to=[(r.name, r.email) for r in notice.to],
-        cc=[(r.name, r.email) for r in notice.cc],
-        reply_to=mail.reply_to,
-        message_id=message_id,
-        date=now,
-        headers={
+    parts: dict[str, Any] = {
+        "sender": (mail.from_name, mail.from_address),
+        "to": [(r.name, r.email) for r in notice.to],
+        "cc": [(r.name, r.email) for r in notice.cc],
+        "reply_to": mail.reply_to,
+        "message_id": message_id,
+        "date": now,
+        "headers": {
             "X-Monitor-Checkpoint": checkpoint,
             "X-Monitor-Kind": notice.kind,
             "X-Monitor-Reason": notice.reason,
             "X-Monitor-Unit": notice.unit_code or "",
         },
-        attachments=attachments,
-    )
+    }
+    if attachments:
+        envelope = build_message(rendered, attachments=attachments, **parts)
+    else:  # the same message written directly, ten times faster (monitor.wire)
+        envelope = wire.build_message(rendered, **parts)
     return {
         "message_id": message_id,
         "checkpoint": checkpoint,

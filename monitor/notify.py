@@ -11,13 +11,18 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import views
 from monitor.model import Unit
 
-SEVERITY = {"green": 0, "blue": 0, "yellow": 1, "red": 2}
+if TYPE_CHECKING:
+    from monitor.exemptions import Exemption
+
+SEVERITY = {"green": 0, "blue": 0, "yellow": 1, "red": 2, "exempt": 0}
 WARN = ("yellow", "red")
+EXEMPT = "exempt"  # a warned project's light in a digest's snapshot while it is exempted
+NO_EXEMPTIONS: Mapping[str, Exemption] = {}
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,15 @@ def unit_recipients(unit: Unit | None) -> tuple[Recipient, ...]:
     return tuple(Recipient(unit.name, e) for e in unit.emails) if unit else ()
 
 
-def warning_snapshot(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """What a digest states: each yellow/red project's lights and its failing indicators."""
+def warning_snapshot(
+    rows: Sequence[Mapping[str, Any]], exempt: Mapping[str, Exemption] = NO_EXEMPTIONS
+) -> dict[str, Any]:
+    """What a digest states: each yellow/red project's lights and its failing indicators; an exempted
+    yellow/red project only as exempted (its lights are not a warning)."""
     return {
-        r["project_code"]: {
+        r["project_code"]: {"light": EXEMPT}
+        if r["project_code"] in exempt
+        else {
             "light": r["light"],
             "budget": r["budget_light"],
             "target": r["target_light"],
@@ -73,6 +83,11 @@ def warning_snapshot(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for r in rows
         if r["light"] in WARN
     }
+
+
+def warned_part(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """A digest snapshot without its exempted projects: what decides whether the unit hears again."""
+    return {code: s for code, s in snapshot.items() if s.get("light") != EXEMPT}
 
 
 def change_reason(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> str | None:
@@ -150,10 +165,14 @@ def decide(
     previous_checkpoint: str | None,
     sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
     options: Options,
+    exempt: Mapping[str, Exemption] = NO_EXEMPTIONS,
 ) -> list[Notice]:
-    """Every notice this checkpoint's results call for that was not already queued with the same content."""
+    """Every notice this checkpoint's results call for that was not already queued with the same content
+    (`exempt`: the exemptions in force, see unit_notices)."""
     names = {r["project_code"]: r["project_name"] for r in results}
-    notices = unit_notices(checkpoint, results, units, previous, previous_checkpoint, sent, options, names)
+    notices = unit_notices(
+        checkpoint, results, units, previous, previous_checkpoint, sent, options, names, exempt
+    )
     summary_view = views.summary(checkpoint, results, units, previous, previous_checkpoint, options)
     return notices + summary_notice(summary_view, sent.get(("summary", None)), options)
 
@@ -167,11 +186,16 @@ def unit_notices(
     sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
     options: Options,
     names: Mapping[str, str],
+    exempt: Mapping[str, Exemption] = NO_EXEMPTIONS,
 ) -> list[Notice]:
     """The digests (or all-clears) and reminders of the units in `results`, unit by unit in code order.
     `results` must hold every project of each unit in it (a chunk of whole units will do; green and
     unreported projects need no indicators); `previous` and `sent` need only cover those units and
-    projects; `names` gives project names for what changed since the unit was last told."""
+    projects; `names` gives project names for what changed since the unit was last told.
+
+    `exempt` (project code -> exemption in force): an exempted yellow/red project warns nobody. It
+    neither starts nor changes a digest, nor copies the supervisor; a digest sent for the unit's
+    other warnings (or because a project left the warnings) lists it as exempted."""
     by_unit: dict[str, list[Mapping[str, Any]]] = {}
     for r in results:
         by_unit.setdefault(r["unit_code"], []).append(r)
@@ -182,11 +206,11 @@ def unit_notices(
         to = unit_recipients(unit)
         if not to:
             continue
-        snap = warning_snapshot(rows)
+        snap = warning_snapshot(rows, exempt)
         before = sent.get(("warning", code))
-        reason = change_reason(before, snap)
+        reason = change_reason(None if before is None else warned_part(before), warned_part(snap))
         if reason:
-            red = any(r["light"] == "red" for r in rows)
+            red = any(r["light"] == "red" and r["project_code"] not in exempt for r in rows)
             supervisor = units.get(unit.supervisor_code) if unit and unit.supervisor_code else None
             cc = (
                 unit_recipients(supervisor)
@@ -202,6 +226,7 @@ def unit_notices(
                 previous,
                 previous_checkpoint,
                 options,
+                exempt,
             )
             view["supervisor_name"] = supervisor.name if cc and supervisor else ""
             notices.append(Notice("warning", reason, code, to, cc, snap, view))

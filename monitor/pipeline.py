@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, update
 from sqlalchemy.engine import Connection
 
-from monitor import compiled, messages, notify, outbox, reasons, store, views
+from monitor import compiled, exemptions, messages, notify, outbox, reasons, store, views
 from monitor.delivery import Transport
 from monitor.evaluate import evaluate
 from monitor.model import Checkpoint, Inputs
@@ -127,6 +127,7 @@ def queue_notifications(
 
     with engine.begin() as conn:
         units = store.load_units(conn)
+        exempt = exemptions.active(conn, exemptions.local_day(now, settings.time_zone))
         prev = str(previous_cp) if previous_cp and store.has_results(conn, str(previous_cp)) else None
         for results in store.iter_unit_results(conn, cp, chunk_units):
             first, last = results[0]["unit_code"], results[-1]["unit_code"]
@@ -136,7 +137,7 @@ def queue_notifications(
             told = {c for (kind, _), snap in sent.items() if kind == "warning" for c in snap}
             if told - names.keys():  # projects since moved to another unit or dropped
                 names.update(store.project_names(conn, cp, told - names.keys()))
-            put(conn, notify.unit_notices(cp, results, units, previous, prev, sent, options, names))
+            put(conn, notify.unit_notices(cp, results, units, previous, prev, sent, options, names, exempt))
         figures = store.bureau_figures(conn, cp, prev, options.top_red)
         view = views.bureau_summary(cp, figures, units, prev, options)
         for notice in notify.summary_notice(view, outbox.sent_snapshot(conn, cp, "summary", None), options):
@@ -167,13 +168,13 @@ def report_attachments(
         return [(p.name, p.read_bytes()) for p in write_all(app, checkpoint, outs)]
 
 
-def open_cases(engine: Engine, checkpoint: Checkpoint, clock: Clock) -> None:
-    """Rectification: every yellow/red project gets an open warning case (once); earlier cases of
-    projects that are green now are resolved."""
+def open_cases(engine: Engine, checkpoint: Checkpoint, clock: Clock, time_zone: str) -> None:
+    """Rectification: every yellow/red project gets an open warning case (once; not an exempted one);
+    earlier cases of projects that are green now are resolved."""
     from monitor.web.cases import open_and_resolve
 
     with engine.begin() as conn:
-        open_and_resolve(conn, str(checkpoint), clock())
+        open_and_resolve(conn, str(checkpoint), clock(), time_zone=time_zone)
 
 
 def queue_reminders(
@@ -238,7 +239,7 @@ def run_checkpoint(
 ) -> RunOutcome:
     """The whole checkpoint: evaluate and store, queue the messages, deliver them if given a transport."""
     run_id, summary = evaluate_checkpoint(engine, rules, checkpoint, clock, progress)
-    open_cases(engine, checkpoint, clock)
+    open_cases(engine, checkpoint, clock, settings.time_zone)
     queued = queue_notifications(engine, settings, templates, checkpoint, clock)
     delivery = deliver(engine, settings, transport, clock) if transport is not None else Counter[str]()
     return RunOutcome(run_id, str(checkpoint), rules.hash, summary, queued, delivery)

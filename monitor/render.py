@@ -23,9 +23,9 @@ from typing import Any
 
 import jinja2
 
-KINDS = ("warning", "reminder", "summary", "all_clear", "admin")
+KINDS = ("warning", "reminder", "summary", "all_clear", "admin", "case_reminder", "case_escalation")
 PARTS = ("subject.txt", "body.txt", "body.html")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line/paragraph separators
 
 
 @dataclass(frozen=True)

@@ -50,53 +50,97 @@ async def deliver_pending(
     batch: int | None = None,
 ) -> Counter[str]:
     """Send every due message; wait for retries due within `retry.inline_wait_seconds`. Returns counts
-    of outcomes (sent / retry / failed / released). Messages are claimed and their outcomes recorded a
-    batch at a time (one transaction each, not three per message); a sender killed mid-batch leaves
-    that batch `sending`, to be released and sent again with the same Message-IDs."""
+    of outcomes (sent / retry / failed / released).
+
+    A pipeline, so that the connections never wait for the database: messages are claimed a batch at a
+    time (one transaction) into a queue at most one batch ahead; `parallel` senders take them from the
+    queue over the transport's connections; outcomes are recorded a batch at a time (one transaction),
+    in a thread while sending goes on. Nothing is sent unclaimed; a sender killed mid-way leaves its
+    claimed rows `sending` (at most about two batches: `batch`, default 8 per connection and at least
+    32), to be released and sent again with the same Message-IDs."""
     worker = worker or outbox.worker_id()
-    size = batch or parallel * 8
+    size = batch or max(parallel * 8, 32)
     tally: Counter[str] = Counter()
     with engine.begin() as conn:
         released = outbox.release_stale(conn, clock(), dt.timedelta(seconds=retry.lease_seconds))
     tally["released"] += len(released)
     for outbox_id in released:
         log.warning("message %s was left 'sending' by a stopped process; queued again", outbox_id)
-    gate = asyncio.Semaphore(parallel)
 
-    async def one(row: Any) -> Outcome:
-        async with gate:
-            return await attempt(transport, row, sender)
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=size)
+    done: list[Outcome] = []
+    in_flight = 0  # claimed and not yet recorded
+    settled = asyncio.Event()  # set whenever nothing claimed is left unrecorded
+    settled.set()
+    lock = asyncio.Lock()  # one recording transaction at a time
+
+    def claim() -> tuple[list[Any], dt.datetime | None]:
+        with engine.begin() as conn:
+            ids = outbox.due(conn, clock(), limit=size)
+            if ids:
+                return outbox.claim_many(conn, ids, worker, clock()), None
+            return [], outbox.next_due_at(conn)
+
+    def record_all(outcomes: list[Outcome]) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        with engine.begin() as conn:
+            sent = [o for o in outcomes if o.result == "sent"]
+            outbox.mark_sent_many(conn, [(o.row.id, o.detail) for o in sent], worker, clock())
+            counts["sent"] += len(sent)
+            for o in outcomes:
+                if o.result != "sent":
+                    counts[record(conn, o, retry, worker, clock())] += 1
+        for o in sent:
+            log.info("sent message %s (%s %s) to %s", o.row.id, o.row.kind, o.row.reason, o.row.recipients)
+            if o.detail:
+                log.warning("message %s: %s", o.row.id, o.detail)
+        return counts
+
+    async def flush(force: bool) -> None:
+        nonlocal in_flight
+        async with lock:
+            if not done or (len(done) < size and not force):
+                return
+            outcomes = done[:]
+            del done[:]
+            tally.update(await asyncio.to_thread(record_all, outcomes))
+            in_flight -= len(outcomes)
+            if in_flight == 0:
+                settled.set()
+
+    async def send_from_queue() -> None:
+        while (row := await queue.get()) is not None:
+            done.append(await attempt(transport, row, sender))
+            await flush(force=queue.empty())
+
+    async def produce() -> None:
+        nonlocal in_flight
+        try:
+            while not should_stop():
+                rows, next_at = await asyncio.to_thread(claim)
+                if rows:
+                    in_flight += len(rows)
+                    settled.clear()
+                    for row in rows:
+                        await queue.put(row)
+                    continue
+                if in_flight:  # outcomes still to come may be retries due soon: wait, then look again
+                    await settled.wait()
+                    continue
+                wait = (next_at - clock()).total_seconds() if next_at else None
+                if wait is None or wait > retry.inline_wait_seconds:
+                    break
+                await asyncio.sleep(max(wait, 0.01))
+        finally:
+            for _ in range(parallel):
+                await queue.put(None)
 
     async with transport:
-        while not should_stop():
-            with engine.begin() as conn:
-                ids = outbox.due(conn, clock(), limit=size)
-                rows = outbox.claim_many(conn, ids, worker, clock()) if ids else []
-                next_at = outbox.next_due_at(conn) if not ids else None
-            if ids:
-                outcomes = await asyncio.gather(*(one(r) for r in rows))
-                with engine.begin() as conn:
-                    sent = [o for o in outcomes if o.result == "sent"]
-                    outbox.mark_sent_many(conn, [(o.row.id, o.detail) for o in sent], worker, clock())
-                    for o in sent:
-                        log.info(
-                            "sent message %s (%s %s) to %s",
-                            o.row.id,
-                            o.row.kind,
-                            o.row.reason,
-                            o.row.recipients,
-                        )
-                        if o.detail:
-                            log.warning("message %s: %s", o.row.id, o.detail)
-                    tally["sent"] += len(sent)
-                    for o in outcomes:
-                        if o.result != "sent":
-                            tally[record(conn, o, retry, worker, clock())] += 1
-                continue
-            wait = (next_at - clock()).total_seconds() if next_at else None
-            if wait is None or wait > retry.inline_wait_seconds:
-                break
-            await asyncio.sleep(max(wait, 0.01))
+        async with asyncio.TaskGroup() as group:  # a failure cancels the others
+            group.create_task(produce())
+            for _ in range(parallel):
+                group.create_task(send_from_queue())
+        await flush(force=True)
     return tally
 
 

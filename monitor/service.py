@@ -1,5 +1,6 @@
 """The background service (`monitor serve`): the schedule and the database in; checkpoint runs,
-reminder rounds and deliveries out, each at its time and exactly once. APScheduler only triggers.
+reminder rounds, the follow-up of unanswered warnings (催办, 督办) and deliveries out, each at its
+time and exactly once. APScheduler only triggers.
 A duty is claimed in `scheduled_event` (unique key, heartbeat lease) and carried out by the pipeline;
 the calendar is compared with the database at start and every minute, so nothing missed is skipped.
 """
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from monitor import outbox, pipeline, schedule, store
+from monitor import chase, outbox, pipeline, schedule, store
 from monitor.app import App
 from monitor.http import HttpEndpoint
 from monitor.render import TemplateErrors, Templates
@@ -134,7 +135,8 @@ class Service:
         sched = settings.schedule
         offset = self.offset()
         wanted = set()
-        for duty in schedule.upcoming(sched, self.clock(), self.tz, n=12):
+        follow_up = chase.follow_up_plan(self.engine, settings)
+        for duty in schedule.upcoming(sched, self.clock(), self.tz, n=12, follow_up=follow_up):
             job_id = duty.key
             wanted.add(job_id)
             self.scheduler.add_job(
@@ -229,7 +231,8 @@ class Service:
                 )
             ]
         carried = []
-        for duty in schedule.owed(sched, done, since, now, self.tz):
+        follow_up = chase.follow_up_plan(self.engine, self.state.app.settings)
+        for duty in schedule.owed(sched, done, since, now, self.tz, follow_up):
             if self.stopping.is_set():
                 break
             if self.fire(duty):
@@ -247,7 +250,11 @@ class Service:
         now = self.clock()
         sched = self.state.app.settings.schedule
         window = schedule.duties_between(
-            sched, now - dt.timedelta(days=800), now + dt.timedelta(days=800), self.tz
+            sched,
+            now - dt.timedelta(days=800),
+            now + dt.timedelta(days=800),
+            self.tz,
+            chase.follow_up_plan(self.engine, self.state.app.settings),
         )
         return next((d for d in window if d.key == key), None)
 
@@ -292,11 +299,23 @@ class Service:
                 transport=app.transport(),
             )
             s = outcome.summary
+            self._replan("the run opened cases: their chase and escalate duties are on the calendar now")
             return (
                 f"run {outcome.run_id}, rules {outcome.rules_hash[:12]}: {s.projects} projects, "
                 f"green {s.count['green']}, yellow {s.count['yellow']}, red {s.count['red']}, "
                 f"not reported {s.count['not_reported']}; "
                 f"{len(outcome.queued)} message(s) queued, {outcome.delivery.get('sent', 0)} sent"
+            )
+        if duty.kind in ("chase", "escalate"):
+            done = chase.follow_up(
+                app.engine, app.settings, st.templates, duty.checkpoint, duty.kind, self.clock
+            )
+            delivery = self.deliver()
+            what = "reminded" if duty.kind == "chase" else "escalated"
+            waiting = f"; {done.waiting} not yet due" if done.waiting else ""
+            return (
+                f"{done.cases} case(s) {what}, {len(done.queued)} message(s) queued, "
+                f"{delivery.get('sent', 0)} sent{waiting}"
             )
         round_key = duty.key.rsplit(":", 1)[1]
         queued = pipeline.queue_reminders(
@@ -304,6 +323,16 @@ class Service:
         )
         delivery = self.deliver()
         return f"{len(queued)} reminder(s) queued, {delivery.get('sent', 0)} sent"
+
+    def _replan(self, why: str) -> None:
+        """Re-plan the scheduler's jobs after a duty changed the calendar; a failure here is logged, not the
+        duty's (reconcile finds the new duties within a minute anyway)."""
+        if self.scheduler is None or self.stopping.is_set():
+            return
+        try:
+            self.plan()
+        except Exception:
+            log.exception("re-planning failed (%s); reconcile will find the new duties", why)
 
     def _claim(self, duty: Duty) -> bool:
         now = self.clock()

@@ -119,6 +119,13 @@ class NotificationsConfig(Strict):
     send_all_clear: bool = False  # units with only green projects get a short confirmation
     top_red: int = Field(default=10, ge=0)  # red projects by amount in the bureau summary
     template_override_dir: str | None = None  # admins' templates of the same name win
+    # Follow-up of warnings nobody answered (monitor.followup): a reminder to the unit (催办) on the
+    # (chase_after_working_days + 1)-th working day after its response deadline, then an escalation to the
+    # supervising department and the bureau (督办) escalate_after_working_days working days later.
+    follow_up: bool = True  # the service chases and escalates on schedule (`monitor chase` works regardless)
+    chase_after_working_days: int = Field(default=0, ge=0, le=60)  # 0 = the working day after the deadline
+    escalate_after_working_days: int = Field(default=5, ge=0, le=60)  # after the reminder, in working days
+    follow_up_time: dt.time = dt.time(9, 0)  # time of day of both, in time_zone
 
 
 class ResultsApplicationConfig(Strict):

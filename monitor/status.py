@@ -33,9 +33,12 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     sched = settings.schedule
     report = Report(now.astimezone(tz))
     ev, se = store.SCHEDULED_EVENT, store.SERVICE_EVENT
+    from monitor.chase import follow_up_plan
+
+    plan = follow_up_plan(engine, settings)
     with engine.connect() as conn:
         jobs = _scheduler_jobs(conn, tz)
-        for duty in schedule.upcoming(sched, now, tz, n=6):
+        for duty in schedule.upcoming(sched, now, tz, n=6, follow_up=plan):
             report.upcoming.append(
                 {
                     "key": duty.key,
@@ -66,7 +69,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         )
     if first is not None:
         since = store.as_utc(first) - dt.timedelta(days=sched.catch_up_days)
-        for duty in schedule.owed(sched, done, since, now, tz):
+        for duty in schedule.owed(sched, done, since, now, tz, follow_up=plan):
             state = states.get(duty.key)
             if state == "running":
                 continue

@@ -15,9 +15,11 @@ from monitor.summary import BureauFigures, trend_pairs
 from monitor.workdays import chinese_date
 
 if TYPE_CHECKING:
+    from monitor.exemptions import Exemption
     from monitor.notify import Options
 
 WORD = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝", "na": "不可测", None: "未报送"}
+WORD_EXEMPT = "已豁免"  # a digest's change of a project to or from an exemption (no 灯 after it)
 # (text, background): readable when printed; the word (红/黄/绿) always goes with the colour.
 COLOUR = {
     "green": ("#1e6b34", "#dff3e4"),
@@ -127,24 +129,46 @@ def warning(
     previous: Mapping[str, str | None],
     previous_checkpoint: str | None,
     options: Options,
+    exempt: Mapping[str, Exemption] | None = None,
 ) -> dict[str, Any]:
-    """The unit digest: its red then yellow projects with numbers and reasons, what to do and by when."""
+    """The unit digest: its red then yellow projects with numbers and reasons, what to do and by when;
+    its exempted yellow/red projects (`exempt`: project code -> exemption) apart, without the numbers,
+    and not counted as red or yellow."""
+    exempt = exempt or {}
     warned = sorted(
         (r for r in rows if r["light"] in ("yellow", "red")),
         key=lambda r: (r["light"] != "red", r["project_code"]),
     )
-    count = Counter(r["light"] or "not_reported" for r in rows)
+    exempted = [r for r in warned if r["project_code"] in exempt]
+    warned = [r for r in warned if r["project_code"] not in exempt]
+    exempted_codes = {r["project_code"] for r in exempted}
+    count = Counter(r["light"] or "not_reported" for r in rows if r["project_code"] not in exempted_codes)
+
+    def word(light: str) -> str:
+        return WORD_EXEMPT if light == "exempt" else WORD[light]
+
     return {
         **_base(checkpoint, unit, options),
         "reason": reason,
         "reason_label": REASON_LABEL[reason],
         "is_update": reason != "first",
-        "changes": [{**c, "before_word": WORD[c["before"]], "after_word": WORD[c["after"]]} for c in changes],
+        "changes": [{**c, "before_word": word(c["before"]), "after_word": word(c["after"])} for c in changes],
         "red_count": count["red"],
         "yellow_count": count["yellow"],
         "green_count": count["green"] + count["blue"],
         "not_reported_count": count["not_reported"],
         "projects": [project_view(r, previous) for r in warned],
+        "exempted": [
+            {
+                "code": r["project_code"],
+                "name": r["project_name"],
+                **light(r["light"]),
+                "reason": exempt[r["project_code"]].reason,
+                "approver": exempt[r["project_code"]].approver,
+                "until": chinese_date(exempt[r["project_code"]].expires_on),
+            }
+            for r in exempted
+        ],
         "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
         "causes": list(CAUSES),
     }
@@ -300,6 +324,7 @@ def examples() -> dict[str, dict[str, Any]]:
     """A view of every kind built from a small example, for `monitor check` to render each template."""
     import datetime as dt
 
+    from monitor.exemptions import Exemption
     from monitor.notify import Options
 
     options = Options(dt.date(2025, 6, 13), dt.date(2025, 6, 10), 10, "州财政局", ("jxk@example.gov.cn",))
@@ -341,7 +366,10 @@ def examples() -> dict[str, dict[str, Any]]:
         "executed": None,
         "execution_rate": None,
     }
-    rows = [row, missing]
+    exempted = row | {"project_code": "2025-301001-003", "project_name": "村级防疫员补助", "light": "yellow"}
+    rows = [row, missing, exempted]
+    until, at = dt.date(2025, 9, 30), dt.datetime(2025, 6, 1)
+    exemption = Exemption(1, "2025-301001-003", "预算调整已批准", "张科长", until, at, "admin")
     change = [
         {
             "project_code": "2025-301001-001",
@@ -352,7 +380,9 @@ def examples() -> dict[str, dict[str, Any]]:
     ]
     units = {unit.code: unit}
     return {
-        "warning": warning("2025-05", unit, rows, "escalated", change, {}, None, options)
+        "warning": warning(
+            "2025-05", unit, rows, "escalated", change, {}, None, options, {exemption.project_code: exemption}
+        )
         | {"response_link": "https://jxk.example.gov.cn/u/TOKEN"}
         | {"supervisor_name": "州农业农村局"},
         "reminder": reminder("2025-05", unit, [missing], options),

@@ -232,8 +232,12 @@ def test_status_tells_the_truth_and_fails_when_something_needs_attention(workdir
     text = "\n".join(as_text(report, "db"))
     assert report.attention == [] and "run:2025-05            finished by test" in text
     assert "run:2025-08            due 2025-09-11T09:00+08:00" in text and "#1 2025-05 finished" in text
-    late = build(app.engine, app.settings, at(2025, 9, 12))  # the service was not running in September
-    assert late.attention == ["run:2025-08 missed: it was due 2025-09-11T09:00+08:00"]
+    late = build(app.engine, app.settings, at(2025, 9, 12))  # the service was not running since June
+    assert late.attention == [  # May's unanswered cases were neither chased nor escalated either
+        "chase:2025-05 missed: it was due 2025-06-26T09:00+08:00",
+        "escalate:2025-05 missed: it was due 2025-07-03T09:00+08:00",
+        "run:2025-08 missed: it was due 2025-09-11T09:00+08:00",
+    ]
     with app.engine.begin() as conn:  # a delivery that failed for good
         conn.execute(
             store.OUTBOX.update().where(store.OUTBOX.c.id == 1).values(status="failed", last_error="550")

@@ -1,7 +1,8 @@
 """The web pages end to end in a real headless Chromium (Debian's, driven by Playwright) against uvicorn
 on 127.0.0.1: a unit opens its link and answers, the bureau logs in and returns the answer with a
-comment, the unit answers again, the bureau accepts. With MONITOR_SCREENSHOTS=1 it also refreshes the
-screenshots in docs/ (otherwise they go to a temporary folder: a test run never dirties the tree)."""
+comment, the unit answers again, the bureau accepts, then drills down from the board to the project's
+explanation and case history. With MONITOR_SCREENSHOTS=1 it also refreshes the screenshots in docs/
+(otherwise they go to a temporary folder: a test run never dirties the tree)."""
 
 from __future__ import annotations
 
@@ -135,5 +136,16 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
             unit.goto(link)
             expect(unit.locator(".state").first).to_have_text("已认可")
             expect(unit.locator("form.answer-form")).to_have_count(0)
+
+            # drill-down: from the board's lights to the project's explanation and its case history
+            bureau.goto(f"{server}/board")
+            bureau.locator("#units").get_by_role("link", name="葡萄酒产业宣传推介").click()
+            expect(bureau.locator("#chain")).to_contain_text("project 2025-302-001 葡萄酒产业宣传推介")
+            expect(bureau.locator("#reasons")).to_be_visible()
+            history = bureau.locator("#history")
+            expect(history.locator(".state")).to_have_text("已认可")
+            expect(history).to_contain_text("请补充资金到位的具体时间")  # the return, with its comment
+            expect(history).to_contain_text("省级资金7月10日到位")  # the second answer
+            bureau.screenshot(path=str(tmp_path / "project.png"), full_page=True)
         finally:
             browser.close()

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
+from monitor import exemptions, store
 from monitor import rectification as rc
-from monitor import store
 from monitor.store import CASE_RESPONSE, CASE_REVIEW, WARNING_CASE, as_utc
 
 
@@ -24,9 +24,12 @@ class CaseCounts:
     resolved: int
 
 
-def open_and_resolve(conn: Connection, checkpoint: str, now: dt.datetime) -> CaseCounts:
+def open_and_resolve(
+    conn: Connection, checkpoint: str, now: dt.datetime, *, time_zone: str = exemptions.DEFAULT_ZONE
+) -> CaseCounts:
     """Open a case for each yellow/red project of `checkpoint`'s stored results (a case that exists is
-    left as it is) and resolve the earlier cases whose project is green at `checkpoint`."""
+    left as it is) and resolve the earlier cases whose project is green at `checkpoint`. A project
+    exempted on the day of `now` (in `time_zone`) gets no case."""
     results = store.load_results(conn, checkpoint)
     have = {
         r[0]
@@ -34,7 +37,8 @@ def open_and_resolve(conn: Connection, checkpoint: str, now: dt.datetime) -> Cas
             select(WARNING_CASE.c.project_code).where(WARNING_CASE.c.checkpoint == checkpoint)
         )
     }
-    new = [c for c in rc.open_cases(results) if c.project_code not in have]
+    exempt = exemptions.active(conn, exemptions.local_day(now, time_zone))
+    new = [c for c in rc.open_cases(results) if c.project_code not in have and c.project_code not in exempt]
     at = as_utc(now)
     if new:
         conn.execute(
@@ -92,9 +96,17 @@ def _step(conn: Connection, case: dict[str, Any], event: rc.Event, now: dt.datet
         raise rc.IllegalTransition(rc.State(case["state"]), event)
 
 
-def submit_answer(conn: Connection, case_id: int, unit_code: str, answer: rc.Answer, now: dt.datetime) -> int:
+def submit_answer(
+    conn: Connection,
+    case_id: int,
+    unit_code: str,
+    answer: rc.Answer,
+    now: dt.datetime,
+    channel: str = "web",
+) -> int:
     """Store a unit's answer (in the caller's transaction) and mark the case answered; LookupError when
-    the case is not this unit's, IllegalTransition when it is not waiting for an answer."""
+    the case is not this unit's, IllegalTransition when it is not waiting for an answer. `channel`:
+    web (the unit's form) or import (`monitor import` of a responses workbook)."""
     case = get_case(conn, case_id)
     if case is None or case["unit_code"] != unit_code:
         raise LookupError(case_id)
@@ -108,7 +120,7 @@ def submit_answer(conn: Connection, case_id: int, unit_code: str, answer: rc.Ans
             measure_text=answer.measure_text,
             expected_date=answer.expected_date,
             submitted_at=as_utc(now),
-            channel="web",
+            channel=channel,
         )
     )
     pk = res.inserted_primary_key
@@ -144,12 +156,19 @@ def review(
 
 
 def cases(
-    conn: Connection, *, unit_code: str | None = None, states: tuple[str, ...] = ()
+    conn: Connection,
+    *,
+    unit_code: str | None = None,
+    states: tuple[str, ...] = (),
+    project_code: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases (optionally of one unit or in some states) with their answers and reviews, oldest first."""
+    """Cases (optionally of one unit, of one project or in some states) with their answers and reviews,
+    oldest first."""
     q = select(WARNING_CASE).order_by(WARNING_CASE.c.checkpoint, WARNING_CASE.c.project_code)
     if unit_code is not None:
         q = q.where(WARNING_CASE.c.unit_code == unit_code)
+    if project_code is not None:
+        q = q.where(WARNING_CASE.c.project_code == project_code)
     if states:
         q = q.where(WARNING_CASE.c.state.in_(states))
     out = [dict(r._mapping) for r in conn.execute(q)]

@@ -3,7 +3,7 @@ each) on SQLite: sample CSV → import → May checkpoint evaluated and stored �
 queued in the outbox (not sent). Prints each stage's time, the total of import + evaluation + queueing
 next to the 5-minute goal, and the process's peak memory (max RSS) next to the 1 GB goal.
 
-    .venv/bin/python bench/bench_scale.py [--projects 1000000] [--database-url URL]
+    .venv/bin/python bench/bench_scale.py [--projects 1000000] [--database-url URL] [--no-queue]
 
 One run, not a median: at 1M projects a run takes minutes. Each stage runs in a fresh process, as the
 `monitor import` and `monitor run` commands do, so each prints its own peak memory (max RSS).
@@ -86,6 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--projects", type=int, default=1_000_000)
     ap.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary folder")
+    ap.add_argument("--no-queue", action="store_true", help="stop after the evaluation (no totals)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,6 +100,8 @@ def main() -> None:
         _, _, sample = stage("sample CSV written", _sample, config, args.projects)
         t_import, m_import, imported = stage("import", _import, config, sample["paths"])
         t_eval, m_eval, _ = stage("May evaluation", _evaluate, config)
+        if args.no_queue:
+            return
         t_queue, m_queue, queued = stage("notifications queued", _queue, config)
 
     counts = imported["counts"]

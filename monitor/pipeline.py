@@ -59,7 +59,7 @@ def evaluate_checkpoint(
         run_id = store.start_run(conn, cp, rules.hash, clock())
     policies = Policies(rules)
     try:
-        with engine.begin() as conn:
+        with engine.begin() as conn, store.large_cache(conn):
             units = store.load_units(conn)
             total = store.count_rows(conn, store.PROJECT)
             store.clear_results(conn, cp)

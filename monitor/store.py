@@ -230,6 +230,22 @@ SQLITE_IMPORT_CACHE_KIB = 128 * 1024  # SQLite's page cache while importing (its
 
 
 @contextmanager
+def large_cache(conn: Connection) -> Iterator[None]:
+    """On SQLite, a 128 MiB page cache for the length of the block (bulk writes into large indexes:
+    with the default 2 MiB most inserts evict a page); elsewhere nothing."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        with suppress(SQLAlchemyError):  # a broken connection: the error that broke it matters
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+
+
+@contextmanager
 def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any, ...]]], None]]:
     """`write(kind, records)` upserting imported records (tuples in column order, no key twice in
     one call) into the caller's transaction, for the length of the block. PostgreSQL: COPY into a
@@ -238,13 +254,8 @@ def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any,
     with the default cache most inserts into a large primary-key index evict a page to the WAL
     (at 1,000,000 projects the import takes a fifth less time)."""
     if conn.dialect.name == "sqlite":
-        before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
-        try:
+        with large_cache(conn):
             yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)
-        finally:
-            with suppress(SQLAlchemyError):  # a broken connection: the error that broke it matters
-                conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
         return
     if conn.dialect.name != "postgresql":
         yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)

@@ -155,6 +155,11 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+# What was last queued per unit and kind (outbox.sent_snapshots, one chunk of units at a time): without
+# it every chunk of a national run reads the whole checkpoint's outbox.
+Index("ix_outbox_checkpoint_unit", OutboxRow.checkpoint, OutboxRow.unit_code, OutboxRow.kind)
+
+
 class DeliveryAttemptRow(SQLModel, table=True):
     """Every delivery attempt, successful or not."""
 

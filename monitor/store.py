@@ -719,14 +719,18 @@ def iter_unit_results(
             for r in conn.execute(select(pr).where(*in_chunk).order_by(pr.c.unit_code, pr.c.project_code))
         ]
         inds: dict[str, list[Mapping[Any, Any]]] = {}
-        iq = (
-            select(*[ir.c[k] for k in ("project_code", *INDICATOR_KEYS)])
-            .join(pr, (pr.c.checkpoint == ir.c.checkpoint) & (pr.c.project_code == ir.c.project_code))
-            .where(*in_chunk, pr.c.light.in_(WARNED))
-            .order_by(ir.c.project_code, ir.c.indicator_code)
-        )
-        for r in conn.execute(iq):
-            inds.setdefault(r.project_code, []).append(r._mapping)
+        # by the warned projects' codes, 500 at a time: a join the planner may drive from the whole
+        # indicator_result table would read it once per chunk (quadratic at national size)
+        warned = sorted(p["project_code"] for p in projects if p["light"] in WARNED)
+        cols = [ir.c[k] for k in ("project_code", *INDICATOR_KEYS)]
+        for i in range(0, len(warned), 500):
+            iq = (
+                select(*cols)
+                .where(ir.c.checkpoint == checkpoint, ir.c.project_code.in_(warned[i : i + 500]))
+                .order_by(ir.c.project_code, ir.c.indicator_code)
+            )
+            for r in conn.execute(iq):
+                inds.setdefault(r.project_code, []).append(r._mapping)
         chunk = [_result_dict(p, inds.get(p["project_code"], ())) for p in projects]
         _render_reasons(conn, checkpoint, chunk, WARNED)
         yield chunk

@@ -134,6 +134,9 @@ class OutboxRow(SQLModel, table=True):
     """A message, persisted before anything is sent; a sender claims it with a conditional update."""
 
     __tablename__ = "outbox"
+    # What was last queued per unit and kind (outbox.sent_snapshots, one chunk of units at a time):
+    # without it every chunk of a national run reads the whole checkpoint's outbox.
+    __table_args__ = (Index("ix_outbox_checkpoint_unit", "checkpoint", "unit_code", "kind"),)
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(sa_column=Column(String(255), unique=True, nullable=False))
     checkpoint: str = Field(index=True, max_length=7)
@@ -153,11 +156,6 @@ class OutboxRow(SQLModel, table=True):
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-
-
-# What was last queued per unit and kind (outbox.sent_snapshots, one chunk of units at a time): without
-# it every chunk of a national run reads the whole checkpoint's outbox.
-Index("ix_outbox_checkpoint_unit", OutboxRow.checkpoint, OutboxRow.unit_code, OutboxRow.kind)
 
 
 class DeliveryAttemptRow(SQLModel, table=True):

@@ -1,13 +1,15 @@
 """The web pages end to end in a real headless Chromium (Debian's, driven by Playwright) against uvicorn
-on 127.0.0.1: a unit opens its link and answers, the bureau logs in and returns the answer with a
-comment, the unit answers again, the bureau accepts, then drills down from the board to the project's
-explanation and case history. With MONITOR_SCREENSHOTS=1 it also refreshes the screenshots in docs/
+on 127.0.0.1: a unit opens the link from its warning e-mail (captured by aiosmtpd) and answers, the
+bureau logs in and returns the answer with a comment, the unit answers again, the bureau accepts, then
+drills down from the board to the project's explanation and case history; the August run, on corrected
+data, marks the case resolved. With MONITOR_SCREENSHOTS=1 it also refreshes the screenshots in docs/
 (otherwise they go to a temporary folder: a test run never dirties the tree)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import socket
 import threading
 import time
@@ -17,12 +19,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from mailserver import MailServer
 
 from monitor.app import App
 from monitor.cli import main
 from monitor.settings import load_settings
 from monitor.web.app import create_app
-from monitor.web.auth import Scope, unit_link
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -50,14 +52,25 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(workdir: Path) -> Iterator[str]:
-    """The worked examples run for 2025-05 with cases opened, a bureau user, and the web pages on a
-    free port; yields the base URL."""
+def server(workdir: Path) -> Iterator[tuple[str, str]]:
+    """The worked examples run for 2025-05, the e-mails sent to a real SMTP server (aiosmtpd), cases
+    opened, a bureau user, and the web pages on a free port; yields the base URL and the link in unit
+    302's warning e-mail."""
     env = {"MONITOR_WEB_SECRET": SECRET}
     cfg = str(workdir / "config.yaml")
     runner = CliRunner(env=env)
-    for args in (["import", str(EXAMPLES)], ["run", "--checkpoint", "2025-05", "--no-send"]):
-        assert runner.invoke(main, [*args, "--config", cfg]).exit_code == 0
+    with MailServer() as mail:
+        (workdir / "config.yaml").write_text(
+            (workdir / "config.yaml").read_text(encoding="utf-8")
+            + f"mail: {{mode: smtp, smtp: {{host: 127.0.0.1, port: {mail.port}}}}}\n",
+            encoding="utf-8",
+        )
+        for args in (["import", str(EXAMPLES)], ["run", "--checkpoint", "2025-05"]):
+            res = runner.invoke(main, [*args, "--config", cfg])
+            assert res.exit_code == 0, res.output
+        (digest,) = [m.message for m in mail.messages if m.message["X-Monitor-Unit"] == "302"]
+    found = re.search(r"（(http://127\.0\.0\.1:8650/u/[^）]+)）", digest.get_body(("plain",)).get_content())
+    assert found, "no link in unit 302's warning e-mail"
     assert runner.invoke(main, ["cases", "open", "--checkpoint", "2025-05", "--config", cfg]).exit_code == 0
     res = runner.invoke(main, ["user", "add", "kz", "--config", cfg], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert res.exit_code == 0, res.output
@@ -70,21 +83,21 @@ def server(workdir: Path) -> Iterator[str]:
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base, found.group(1).replace("http://127.0.0.1:8650", base)
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
 
 
 def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_accepts(
-    server: str, tmp_path: Path
+    server: tuple[str, str], workdir: Path, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     shots = DOCS if REFRESH_DOCS else tmp_path
-
-    link = unit_link(server, SECRET, Scope("302", "2025-05"))
+    server, link = server  # the link as the warning e-mail carried it
     expected = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -147,5 +160,21 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
             expect(history).to_contain_text("请补充资金到位的具体时间")  # the return, with its comment
             expect(history).to_contain_text("省级资金7月10日到位")  # the second answer
             bureau.screenshot(path=str(tmp_path / "project.png"), full_page=True)
+
+            # August: the unit reports corrected execution (200 of 300 万元 by August: on schedule),
+            # the project turns green and the August run marks its May case resolved
+            corrected = tmp_path / "august"
+            corrected.mkdir()
+            (corrected / "project_reports.csv").write_text(
+                "checkpoint,project_code,executed,forecast_executed\n2025-08,2025-302-001,200.00,300.00\n",
+                encoding="utf-8",
+            )
+            cfg = str(workdir / "config.yaml")
+            runner = CliRunner(env={"MONITOR_WEB_SECRET": SECRET})
+            for args in (["import", str(corrected)], ["run", "--checkpoint", "2025-08", "--no-send"]):
+                res = runner.invoke(main, [*args, "--config", cfg])
+                assert res.exit_code == 0, res.output
+            unit.goto(link)
+            expect(unit.locator(".state").first).to_have_text("已整改到位")
         finally:
             browser.close()

@@ -47,8 +47,13 @@ class Dialect:
     def pg(self) -> bool:
         return self.name == "postgresql"
 
+    @property
+    def double(self) -> str:
+        """The 8-byte float type (PostgreSQL's REAL has 4 bytes)."""
+        return "DOUBLE PRECISION" if self.pg else "REAL"
+
     def real(self, x: str) -> str:
-        return f"CAST({x} AS {'DOUBLE PRECISION' if self.pg else 'REAL'})"
+        return f"CAST({x} AS {self.double})"
 
     def has_percent(self, x: str) -> str:
         # chr(37) is '%', which psycopg would take for a placeholder
@@ -90,7 +95,7 @@ def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Non
     """The temporary tables the statements join: each project's override key, the policies of the
     keys that occur, time progress of every profile named anywhere."""
     temp = "CREATE TEMPORARY TABLE"
-    dbl = "DOUBLE PRECISION" if conn.dialect.name == "postgresql" else "REAL"
+    dbl = Dialect(conn.dialect.name).double
     for name in TEMP_TABLES:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     n = len(policies.matches)

@@ -39,16 +39,8 @@ class Summary:
         self, light: str | None, budget: int, unit_code: str, unit_name: str, blue_indicators: int = 0
     ) -> None:
         """Count one project (blue counts as green; None is not reported)."""
-        key = "not_reported" if light is None else ("green" if light == "blue" else light)
-        self.projects += 1
-        self.budget += budget
-        self.count[key] += 1
-        self.amount[key] += budget
+        self.add_group(light, 1, budget, unit_code, unit_name)
         self.blue_indicators += blue_indicators
-        tally = self.units.get(unit_code)
-        if tally is None:
-            tally = self.units[unit_code] = UnitTally(unit_code, unit_name)
-        setattr(tally, key, getattr(tally, key) + 1)
 
     def add_group(self, light: str | None, n: int, amount: int, unit_code: str, unit_name: str) -> None:
         """Count `n` projects of one unit and one light at once (`amount`: their budget, fen)."""

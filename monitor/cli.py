@@ -466,11 +466,14 @@ def print_results_table(rows: list[dict[str, Any]], exempt: Collection[str] = ()
 @click.option("--projects", type=click.IntRange(min=1), default=2450, show_default=True)
 @click.option("--seed", type=int, default=2025, show_default=True)
 @click.option("--year", type=int, default=2025, show_default=True)
-def sample(out: str, projects: int, seed: int, year: int) -> None:
+@click.option(
+    "--may-only", is_flag=True, help="Only the May reports (what the bureau holds at its May checkpoint)."
+)
+def sample(out: str, projects: int, seed: int, year: int, may_only: bool) -> None:
     """Write a realistic prefecture dataset (units, projects, indicators, May and August reports)."""
     from monitor.sample import write_sample
 
-    paths = write_sample(Path(out), projects=projects, seed=seed, year=year)
+    paths = write_sample(Path(out), projects=projects, seed=seed, year=year, may_only=may_only)
     for kind, path in paths.items():
         click.echo(f"{kind}: {path}")
 

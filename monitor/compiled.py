@@ -94,7 +94,12 @@ def _key_of(k: str) -> tuple[int, ...]:
 def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> None:
     """The temporary tables the statements join: each project's override key, the policies of the
     keys that occur, time progress of every profile named anywhere."""
-    temp = "CREATE TEMPORARY TABLE"
+    # keyed lookups only: on SQLite a table clustered on its key is one B-tree to descend, not two
+    suffix = "" if Dialect(conn.dialect.name).pg else " WITHOUT ROWID"
+
+    def create(columns: str) -> None:
+        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {columns}{suffix}")
+
     dbl = Dialect(conn.dialect.name).double
     for name in TEMP_TABLES:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
@@ -103,29 +108,25 @@ def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Non
         key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
     else:
         key = "''"
-    conn.exec_driver_sql(
-        f"{temp} _ev_pkey (code VARCHAR(21) PRIMARY KEY, k VARCHAR({max(n, 1)}) NOT NULL, pprofile TEXT)"
-    )
+    create(f"_ev_pkey (code VARCHAR(21) PRIMARY KEY, k VARCHAR({max(n, 1)}) NOT NULL, pprofile TEXT)")
     conn.exec_driver_sql(
         f"INSERT INTO _ev_pkey (code, k, pprofile) SELECT p.code, {key}, NULLIF(p.profile, '')"
         " FROM project p LEFT JOIN unit u ON u.code = p.unit_code"
     )
     keys = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT k FROM _ev_pkey")]
     level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
-    conn.exec_driver_sql(
-        f"{temp} _ev_ppol (k TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
+    create(
+        f"_ev_ppol (k TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
         " profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT)"
     )
-    conn.exec_driver_sql(
-        f"{temp} _ev_ipol (k TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl}, profile TEXT,"
+    create(
+        f"_ev_ipol (k TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl}, profile TEXT,"
         " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
         " PRIMARY KEY (k, level2))"
     )
-    conn.exec_driver_sql(
-        f"{temp} _ev_iqual (k TEXT, level2 TEXT, answer TEXT, light TEXT, PRIMARY KEY (k, level2, answer))"
-    )
+    create("_ev_iqual (k TEXT, level2 TEXT, answer TEXT, light TEXT, PRIMARY KEY (k, level2, answer))")
     # keyed by the possibility as reported: which reported answers the policy finds impossible
-    conn.exec_driver_sql(f"{temp} _ev_iimp (k TEXT, level2 TEXT, v TEXT, PRIMARY KEY (k, level2, v))")
+    create("_ev_iimp (k TEXT, level2 TEXT, v TEXT, PRIMARY KEY (k, level2, v))")
     said = [
         r[0]
         for r in conn.exec_driver_sql(
@@ -176,16 +177,14 @@ def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Non
         "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''",
     ):
         profiles.update(r[0] for r in conn.exec_driver_sql(sql))
-    conn.exec_driver_sql(
-        f"{temp} _ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, pf {dbl}, small INTEGER)"
-    )
+    create(f"_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, pf {dbl}, small INTEGER)")
     prog = []
     for name in ["", *sorted(profiles)]:
         p, _ = policies.progress(checkpoint, name or None)
         prog.append((name, p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))))
     conn.exec_driver_sql(f"INSERT INTO _ev_prog VALUES ({', '.join([mark] * 5)})", prog)
-    conn.exec_driver_sql(
-        f"{temp} _ev_val (v TEXT PRIMARY KEY, isnum INTEGER, f {dbl}, n BIGINT, d BIGINT, small INTEGER,"
+    create(
+        f"_ev_val (v TEXT PRIMARY KEY, isnum INTEGER, f {dbl}, n BIGINT, d BIGINT, small INTEGER,"
         " pos INTEGER, zero INTEGER, isdate INTEGER, iso TEXT, answer TEXT)"
     )
     texts = [

@@ -11,11 +11,12 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, update
 from sqlalchemy.engine import Connection
 
-from monitor import compiled, exemptions, messages, notify, outbox, reasons, store, views
+from monitor import compiled, digests, exemptions, messages, notify, outbox, reasons, store, views
 from monitor.delivery import Transport
 from monitor.evaluate import evaluate
 from monitor.model import Checkpoint, Inputs
@@ -109,42 +110,37 @@ def queue_notifications(
     checkpoint: Checkpoint,
     clock: Clock,
     chunk_units: int = 2000,
+    workers: int | None = None,
 ) -> list[dict[str, str | None]]:
     """Decide, compose and persist every message the stored results call for (nothing if unchanged):
     what notify.decide over store.load_results gives, streamed a chunk of whole units at a time (only
     yellow/red projects are read with their indicators; the bureau summary is counted by the database),
-    all in one transaction, so memory stays flat at national size."""
+    all in one transaction, so memory stays flat at national size. `workers`: processes composing the
+    unit messages (monitor.digests; default: one per core for a large checkpoint, else none)."""
     cp = str(checkpoint)
     now = clock()
     options = messages.options(settings, checkpoint, now)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
     queued: list[dict[str, str | None]] = []
 
-    def put(conn: Connection, notices: list[notify.Notice]) -> None:
-        rows = messages.compose_all(notices, cp, templates, settings, now)
+    def put(conn: Connection, rows: list[dict[str, Any]]) -> None:
         outbox.queue(conn, rows)
         queued.extend({"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows)
 
     with engine.begin() as conn:
-        units = store.load_units(conn)
         exempt = exemptions.active(conn, exemptions.local_day(now, settings.time_zone))
         prev = str(previous_cp) if previous_cp and store.has_results(conn, str(previous_cp)) else None
-        for results in store.iter_unit_results(conn, cp, chunk_units):
-            first, last = results[0]["unit_code"], results[-1]["unit_code"]
-            previous = store.previous_lights(conn, cp, prev, first, last) if prev else {}
-            sent = outbox.sent_snapshots(conn, cp, (first, last))
-            names = {r["project_code"]: r["project_name"] for r in results}
-            told = {c for (kind, _), snap in sent.items() if kind == "warning" for c in snap}
-            if told - names.keys():  # projects since moved to another unit or dropped
-                names.update(store.project_names(conn, cp, told - names.keys()))
-            put(conn, notify.unit_notices(cp, results, units, previous, prev, sent, options, names, exempt))
+        job = digests.Job(settings, cp, now, options, prev, exempt)
+        if workers is None:
+            workers = digests.workers_for(engine, store.count_rows(conn, store.PROJECT))
+        for rows in digests.rows_by_chunk(engine, conn, job, templates, chunk_units, workers):
+            put(conn, rows)
+        units = store.load_units(conn)
         figures = store.bureau_figures(conn, cp, prev, options.top_red)
         view = views.bureau_summary(cp, figures, units, prev, options)
         for notice in notify.summary_notice(view, outbox.sent_snapshot(conn, cp, "summary", None), options):
             files = report_attachments(engine, settings, checkpoint, clock)
-            row = messages.compose(notice, cp, templates, settings, now, files)
-            outbox.queue(conn, [row])
-            queued.append({"kind": row["kind"], "reason": row["reason"], "unit_code": row["unit_code"]})
+            put(conn, [messages.compose(notice, cp, templates, settings, now, files)])
     return queued
 
 

@@ -10,7 +10,7 @@ stored ones: the reasons then say so first, and that the checkpoint should be ru
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +31,11 @@ _known: dict[str, RuleSet] = {}  # rules evaluated in this process, by hash (con
 def remember(rules: RuleSet) -> None:
     """Called by the evaluation: these rules may be needed to render what it stored."""
     _known[rules.hash] = rules
+
+
+def known() -> Mapping[str, RuleSet]:
+    """The rules remembered in this process (for a worker process to remember them too)."""
+    return dict(_known)
 
 
 @functools.lru_cache(maxsize=8)

@@ -332,9 +332,13 @@ def _fmt(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def write_sample(out_dir: Path, projects: int = 2450, seed: int = 2025, year: int = 2025) -> dict[str, Path]:
+def write_sample(
+    out_dir: Path, projects: int = 2450, seed: int = 2025, year: int = 2025, may_only: bool = False
+) -> dict[str, Path]:
     """Write units.csv, projects.csv, indicators.csv, project_reports.csv, indicator_reports.csv into
-    out_dir (created if missing), UTF-8, canonical English headers. Returns {kind: path}.
+    out_dir (created if missing), UTF-8, canonical English headers. Returns {kind: path}. `may_only`:
+    the report files hold the May reports alone (what a bureau has at its May checkpoint); every other
+    row is the same as without it.
 
     The same (projects, seed, year) always gives byte-identical files; rows are streamed, so memory stays
     small at any size (the August report rows wait in a temporary file to keep each file in checkpoint order).
@@ -361,8 +365,9 @@ def write_sample(out_dir: Path, projects: int = 2450, seed: int = 2025, year: in
         later_writers = {k: csv.writer(f, lineterminator="\n") for k, f in later.items()}
         _write_projects(rng, units, projects, year, writers, later_writers)
         for kind, tmp in later.items():
-            tmp.seek(0)
-            shutil.copyfileobj(tmp, files[kind])
+            if not may_only:
+                tmp.seek(0)
+                shutil.copyfileobj(tmp, files[kind])
     return paths
 
 

@@ -69,6 +69,14 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def in_memory(engine: Engine) -> bool:
+    """A SQLite database only this process can see."""
+    db = engine.url.database
+    return engine.dialect.name == "sqlite" and (
+        not db or db == ":memory:" or "mode=memory" in str(engine.url)
+    )
+
+
 def create_schema(engine: Engine) -> None:
     """Bring the database to the current schema by applying pending migrations (monitor.migrate): an empty
     database gets every table, an older one keeps its data, an up-to-date one costs one query."""
@@ -231,18 +239,21 @@ SQLITE_IMPORT_CACHE_KIB = 128 * 1024  # SQLite's page cache while importing (its
 
 @contextmanager
 def large_cache(conn: Connection) -> Iterator[None]:
-    """On SQLite, a 128 MiB page cache for the length of the block (bulk writes into large indexes:
-    with the default 2 MiB most inserts evict a page); elsewhere nothing."""
+    """On SQLite, a 128 MiB page cache for the length of the block, for the database and for its
+    temporary tables and sorts alike (bulk writes into large indexes, joins against large temporary
+    tables: with the default 2 MiB most inserts or lookups evict a page); elsewhere nothing."""
     if conn.dialect.name != "sqlite":
         yield
         return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
+    before = [conn.exec_driver_sql(f"PRAGMA {db}.cache_size").scalar_one() for db in ("main", "temp")]
+    for db in ("main", "temp"):
+        conn.exec_driver_sql(f"PRAGMA {db}.cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
     try:
         yield
     finally:
         with suppress(SQLAlchemyError):  # a broken connection: the error that broke it matters
-            conn.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
+            for db, size in zip(("main", "temp"), before, strict=True):
+                conn.exec_driver_sql(f"PRAGMA {db}.cache_size = {int(size)}")
 
 
 @contextmanager
@@ -703,7 +714,14 @@ def iter_unit_results(
     (ordered by unit code, then project code; keyset pagination, so memory stays flat). Indicator
     results are loaded for yellow and red projects only: the others get `"indicators": []` (what the
     unit digests, reminders and counts need; use load_results for the full detail)."""
-    pr, ir = PROJECT_RESULT, INDICATOR_RESULT
+    for first, last in unit_chunks(conn, checkpoint, chunk_units):
+        yield unit_results(conn, checkpoint, first, last)
+
+
+def unit_chunks(conn: Connection, checkpoint: str, chunk_units: int = 2000) -> Iterator[tuple[str, str]]:
+    """(first, last) unit codes of consecutive chunks of `chunk_units` units with results in
+    `checkpoint`, in code order (keyset pagination)."""
+    pr = PROJECT_RESULT
     last: str | None = None
     while True:
         q = select(pr.c.unit_code).where(pr.c.checkpoint == checkpoint)
@@ -712,28 +730,41 @@ def iter_unit_results(
         codes = conn.execute(q.distinct().order_by(pr.c.unit_code).limit(chunk_units)).scalars().all()
         if not codes:
             return
-        first, last = codes[0], codes[-1]
-        in_chunk = (pr.c.checkpoint == checkpoint, pr.c.unit_code.between(first, last))
-        projects = [
-            r._mapping
-            for r in conn.execute(select(pr).where(*in_chunk).order_by(pr.c.unit_code, pr.c.project_code))
-        ]
-        inds: dict[str, list[Mapping[Any, Any]]] = {}
-        # by the warned projects' codes, 500 at a time: a join the planner may drive from the whole
-        # indicator_result table would read it once per chunk (quadratic at national size)
-        warned = sorted(p["project_code"] for p in projects if p["light"] in WARNED)
-        cols = [ir.c[k] for k in ("project_code", *INDICATOR_KEYS)]
-        for i in range(0, len(warned), 500):
-            iq = (
-                select(*cols)
-                .where(ir.c.checkpoint == checkpoint, ir.c.project_code.in_(warned[i : i + 500]))
-                .order_by(ir.c.project_code, ir.c.indicator_code)
-            )
-            for r in conn.execute(iq):
-                inds.setdefault(r.project_code, []).append(r._mapping)
-        chunk = [_result_dict(p, inds.get(p["project_code"], ())) for p in projects]
-        _render_reasons(conn, checkpoint, chunk, WARNED)
-        yield chunk
+        last = codes[-1]
+        yield codes[0], last
+
+
+def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[dict[str, Any]]:
+    """The results of the units with codes in [first, last] (one chunk of iter_unit_results): every
+    project, the indicators of the yellow and red ones, their reasons rendered."""
+    pr, ir = PROJECT_RESULT, INDICATOR_RESULT
+    in_chunk = (pr.c.checkpoint == checkpoint, pr.c.unit_code.between(first, last))
+    projects = [
+        r._mapping
+        for r in conn.execute(select(pr).where(*in_chunk).order_by(pr.c.unit_code, pr.c.project_code))
+    ]
+    inds: dict[str, list[Mapping[Any, Any]]] = {}
+    # by the warned projects' codes, 500 at a time: a join the planner may drive from the whole
+    # indicator_result table would read it once per chunk (quadratic at national size)
+    warned = sorted(p["project_code"] for p in projects if p["light"] in WARNED)
+    cols = [ir.c[k] for k in ("project_code", *INDICATOR_KEYS)]
+    for i in range(0, len(warned), 500):
+        iq = (
+            select(*cols)
+            .where(ir.c.checkpoint == checkpoint, ir.c.project_code.in_(warned[i : i + 500]))
+            .order_by(ir.c.project_code, ir.c.indicator_code)
+        )
+        for r in conn.execute(iq):
+            inds.setdefault(r.project_code, []).append(r._mapping)
+    chunk = [_result_dict(p, inds.get(p["project_code"], ())) for p in projects]
+    _render_reasons(conn, checkpoint, chunk, WARNED)
+    return chunk
+
+
+def result_runs(conn: Connection, checkpoint: str) -> set[int]:
+    """The runs whose results `checkpoint` holds now (one, unless projects were evaluated apart)."""
+    q = select(PROJECT_RESULT.c.run_id).where(PROJECT_RESULT.c.checkpoint == checkpoint).distinct()
+    return set(conn.execute(q).scalars())
 
 
 def has_results(conn: Connection, checkpoint: str) -> bool:

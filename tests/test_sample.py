@@ -214,3 +214,21 @@ def test_sample_seasonal_progress_matches_the_shipped_profiles() -> None:
     for name, (may, aug) in _PROGRESS.items():
         if name:
             assert (float(profiles[name][4]), float(profiles[name][7])) == (may, aug), name
+
+
+def test_may_only_writes_the_same_rows_without_the_august_reports(
+    tmp_path: Path, paths: dict[str, Path]
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import main
+
+    out = tmp_path / "may"
+    result = CliRunner().invoke(main, ["sample", "--out", str(out), "--may-only"])
+    assert result.exit_code == 0, result.output
+    full, may = read(paths), read({k: out / p.name for k, p in paths.items()})
+    for kind in ("units", "projects", "indicators"):
+        assert may[kind] == full[kind]
+    for kind in ("project_reports", "indicator_reports"):
+        assert {r["checkpoint"] for r in may[kind]} == {"2025-05"}
+        assert may[kind] == [r for r in full[kind] if r["checkpoint"] == "2025-05"]

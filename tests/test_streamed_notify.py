@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, update
 
-from monitor import messages, notify, outbox, store, views
+from monitor import digests, messages, notify, outbox, store, views
 from monitor.app import App
 from monitor.cli import main
 from monitor.model import Checkpoint
-from monitor.pipeline import queue_notifications
+from monitor.pipeline import evaluate_checkpoint, queue_notifications
 from monitor.settings import load_settings
 
 NOW = dt.datetime(2025, 9, 12, 1, 0, tzinfo=dt.UTC)
@@ -73,11 +73,11 @@ def expected(app: App, checkpoint: Checkpoint) -> list[dict[str, Any]]:
     return [row_of(r) for r in rows]
 
 
-def streamed(app: App, checkpoint: Checkpoint, chunk_units: int) -> list[dict[str, Any]]:
+def streamed(app: App, checkpoint: Checkpoint, chunk_units: int, workers: int = 0) -> list[dict[str, Any]]:
     with app.engine.connect() as conn:
         before = conn.execute(select(store.OUTBOX.c.id).order_by(store.OUTBOX.c.id.desc())).scalar() or 0
     queued = queue_notifications(
-        app.engine, app.settings, app.templates(), checkpoint, app.clock, chunk_units
+        app.engine, app.settings, app.templates(), checkpoint, app.clock, chunk_units, workers
     )
     with app.engine.connect() as conn:
         rows = [
@@ -96,20 +96,21 @@ def summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return snapshot
 
 
-def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App) -> None:
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-worker-processes"])
+def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App, workers: int) -> None:
     app = demo
     may, august = Checkpoint(2025, 5), Checkpoint(2025, 8)
     with app.engine.begin() as conn:
         conn.execute(delete(store.OUTBOX))  # the demo queued (and sent) both: start from nothing
     for cp in (may, august):
         want = expected(app, cp)
-        got = streamed(app, cp, chunk_units=7)
+        got = streamed(app, cp, chunk_units=7, workers=workers)
         assert got == want
         kinds = {r["kind"] for r in got}
         assert {"warning", "reminder", "summary"} <= kinds, kinds
         assert {r["reason"] for r in got if r["kind"] == "warning"} == {"first"}
         assert summary_of(got)["red"]
-    assert streamed(app, august, chunk_units=7) == []  # nothing changed: nothing queued
+    assert streamed(app, august, chunk_units=7, workers=workers) == []  # nothing changed: nothing queued
 
     # Results change: some yellow turn red, some red turn green, a project moves to another unit,
     # an unreported one is reported: escalations, improvements, changes, a new reminder list.
@@ -133,7 +134,7 @@ def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App) -> N
         )
     want = expected(app, august)
     for chunk_units in (1, 3, 2000):
-        got = streamed(app, august, chunk_units)
+        got = streamed(app, august, chunk_units, workers)
         assert got == want
         with app.engine.begin() as conn:  # forget this round, so the next chunk size faces the same outbox
             last = conn.execute(select(store.OUTBOX.c.id).order_by(store.OUTBOX.c.id.desc())).scalar()
@@ -176,3 +177,18 @@ def test_iter_unit_results_is_load_results_in_whole_units_with_warned_detail_onl
         else {**r, "indicators": [], "reasons": r["reasons"] if r["status"] == "not_reported" else []}
         for r in whole
     ]
+
+
+def test_worker_processes_refuse_results_evaluated_again_meanwhile(demo: App) -> None:
+    """Workers read in their own transactions: a run committed while they compose must not mix two
+    runs' results into one queue."""
+    app = demo
+    cp = Checkpoint(2025, 8)
+    now = NOW
+    job = digests.Job(app.settings, str(cp), now, messages.options(app.settings, cp, now), "2025-05", {})
+    with app.engine.connect() as conn:
+        chunks = digests.rows_by_chunk(app.engine, conn, job, app.templates(), 20, 2)
+        next(chunks)  # the pool has started and read the first chunks
+        evaluate_checkpoint(app.engine, app.rules(), cp, app.clock)
+        with pytest.raises(digests.ResultsChanged, match="2025-08 was evaluated again"):
+            list(chunks)

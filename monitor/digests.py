@@ -1,0 +1,129 @@
+"""The unit messages of a checkpoint (digests, all-clears, reminders), decided and composed a chunk of
+whole units at a time: in this process, or, for a large checkpoint, in worker processes that each read
+their chunk from the database themselves while this process writes what they return into the outbox.
+
+Composing is Python work (the pure core renders the reasons of yellow and red projects, Jinja2 the
+bodies, monitor.wire the message): with processes it uses every core. The writer keeps one
+transaction for the whole checkpoint, as the serial path does, so either every message is queued or
+none; the workers' reads are separate transactions, so the checkpoint's results are checked to be the
+same runs' at the end as at the start (a run committed in between: nothing is queued, an error says so).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from monitor import messages, notify, outbox, reasons, store
+from monitor.exemptions import Exemption
+from monitor.render import Templates
+from monitor.rules import RuleSet
+from monitor.settings import Settings
+
+PARALLEL_MIN_PROJECTS = 20_000  # below this, starting processes costs more than it saves
+
+
+class ResultsChanged(RuntimeError):
+    """The checkpoint was evaluated again while its messages were being composed."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every chunk of a checkpoint shares (sent to worker processes once)."""
+
+    settings: Settings
+    checkpoint: str
+    now: dt.datetime
+    options: notify.Options
+    previous: str | None  # the previous checkpoint, when it has results
+    exempt: Mapping[str, Exemption]
+
+
+def chunk_rows(
+    conn: Connection, job: Job, templates: Templates, first: str, last: str
+) -> list[dict[str, Any]]:
+    """The outbox rows of the units with codes in [first, last]: results read, notices decided
+    (notify.unit_notices), messages composed."""
+    cp = job.checkpoint
+    results = store.unit_results(conn, cp, first, last)
+    if not results:
+        return []
+    units = store.load_units(conn, {r["unit_code"] for r in results})
+    units.update(store.load_units(conn, {u.supervisor_code for u in units.values() if u.supervisor_code}))
+    previous = store.previous_lights(conn, cp, job.previous, first, last) if job.previous else {}
+    sent = outbox.sent_snapshots(conn, cp, (first, last))
+    names = {r["project_code"]: r["project_name"] for r in results}
+    told = {c for (kind, _), snap in sent.items() if kind == "warning" for c in snap}
+    if told - names.keys():  # projects since moved to another unit or dropped
+        names.update(store.project_names(conn, cp, told - names.keys()))
+    notices = notify.unit_notices(
+        cp, results, units, previous, job.previous, sent, job.options, names, job.exempt
+    )
+    return messages.compose_all(notices, cp, templates, job.settings, job.now)
+
+
+def workers_for(engine: Engine, projects: int) -> int:
+    """How many worker processes to compose with: none for a small checkpoint, a one-core machine or
+    a database other processes cannot open (SQLite in memory)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if projects < PARALLEL_MIN_PROJECTS or cores < 2 or store.in_memory(engine):
+        return 0
+    return cores
+
+
+def rows_by_chunk(
+    engine: Engine, conn: Connection, job: Job, templates: Templates, chunk_units: int, workers: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The outbox rows of every unit with results in the checkpoint, a chunk of units at a time in
+    unit code order: composed here (workers 0) or by `workers` processes."""
+    chunks = store.unit_chunks(conn, job.checkpoint, chunk_units)
+    if workers <= 0:
+        for first, last in chunks:
+            yield chunk_rows(conn, job, templates, first, last)
+        return
+    with engine.connect() as fresh:
+        runs = store.result_runs(fresh, job.checkpoint)
+    ctx = multiprocessing.get_context("spawn")  # no inherited connections or locks
+    known = dict(reasons.known())
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start, initargs=(job, known)) as pool:
+        pending: deque[Future[list[dict[str, Any]]]] = deque()
+        for first, last in chunks:
+            pending.append(pool.submit(_chunk, first, last))
+            if len(pending) >= 2 * workers:  # bounded: memory stays flat
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    with engine.connect() as fresh:
+        if store.result_runs(fresh, job.checkpoint) != runs:
+            raise ResultsChanged(
+                f"{job.checkpoint} was evaluated again while its messages were being composed;"
+                " nothing was queued: queue its messages again"
+            )
+
+
+_worker: dict[str, Any] = {}  # in a worker process: its job, engine and templates
+
+
+def _start(job: Job, known: Mapping[str, RuleSet]) -> None:
+    for rules in known.values():
+        reasons.remember(rules)
+    settings = job.settings
+    _worker.update(
+        job=job,
+        engine=store.make_engine(settings.database_url),
+        templates=Templates(settings.templates_dir, settings.template_override_dir),
+    )
+
+
+def _chunk(first: str, last: str) -> list[dict[str, Any]]:
+    with _worker["engine"].connect() as conn:
+        return chunk_rows(conn, _worker["job"], _worker["templates"], first, last)

@@ -311,3 +311,37 @@ def test_create_schema_runs_the_migrations(engine: Engine) -> None:
     assert migrate.current(engine) is not None and migrate.pending(engine) == []
     with engine.begin() as conn:
         store.save_rule_version(conn, "h" * 64, "rules: []", NOW)
+
+
+def test_on_sqlite_the_tables_walked_in_key_order_are_clustered_on_their_keys_and_keep_their_rows(
+    engine: Engine,
+) -> None:
+    """Revision 0005 rebuilds the input and result tables WITHOUT ROWID on SQLite (PostgreSQL: nothing)."""
+    clustered = {
+        t.name
+        for t in SQLModel.metadata.tables.values()
+        if t.dialect_options["sqlite"]["with_rowid"] is False
+    }
+    assert clustered == {
+        "project",
+        "indicator",
+        "project_report",
+        "indicator_report",
+        "project_result",
+        "indicator_result",
+    }
+    migrate.upgrade(engine, "0004")
+    add_rows(engine)
+    before = rows(engine)
+    migrate.upgrade(engine)
+    assert rows(engine) == before
+    assert not schema_diff(engine)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+            indexes = {
+                r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+            }
+        assert {name for name, sql in ddl.items() if sql.rstrip().endswith("WITHOUT ROWID")} == clustered
+        assert {"ix_project_unit_code", "ix_project_result_run_id", "ix_project_result_unit"} <= indexes
+        assert "FOREIGN KEY(project_code) REFERENCES project (code)" in ddl["indicator"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -38,8 +39,13 @@ GOAL_MB = 1024
 CHECKPOINT = Checkpoint(2025, 5)
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def peak_mb(helpers: int = 0) -> float:
+    """Peak memory of this stage: its process's max RSS plus, for the `helpers` processes it runs at
+    once (the import's reader, the queue's composing workers), the largest one's max RSS for each: an
+    upper bound of what they held together (Linux reports RSS in KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + helpers * children) / 1024
 
 
 def _app(config: Path) -> App:
@@ -69,17 +75,22 @@ def _queue(config: Path) -> dict[str, Any]:
     return {"kinds": dict(Counter(str(q["kind"]) for q in queued))}
 
 
-def _timed(fn: Callable[..., dict[str, Any]], *args: Any) -> tuple[float, float, dict[str, Any]]:
+def _timed(
+    helpers: int, fn: Callable[..., dict[str, Any]], *args: Any
+) -> tuple[float, float, dict[str, Any]]:
     start = time.perf_counter()
     out = fn(*args)
-    return time.perf_counter() - start, peak_mb(), out
+    return time.perf_counter() - start, peak_mb(helpers), out
 
 
-def stage(name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> tuple[float, float, dict[str, Any]]:
-    """Run one stage in a fresh process (as the CLI commands run): its time and its own peak memory."""
+def stage(
+    name: str, fn: Callable[..., dict[str, Any]], *args: Any, helpers: int = 0
+) -> tuple[float, float, dict[str, Any]]:
+    """Run one stage in a fresh process (as the CLI commands run): its time and its peak memory (its
+    own and its helper processes', see peak_mb)."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        seconds, mb, out = pool.submit(_timed, fn, *args).result()
-    print(f"  {name:<22} {seconds:8.1f} s   peak RSS {mb:7.0f} MB", flush=True)
+        seconds, mb, out = pool.submit(_timed, helpers, fn, *args).result()
+    print(f"  {name:<22} {seconds:8.1f} s   peak RSS {mb:7.0f} MB (with its helper processes)", flush=True)
     return seconds, mb, out
 
 
@@ -99,11 +110,13 @@ def main() -> None:
         )
         print(f"{args.projects:,} projects, checkpoint {CHECKPOINT}, {url.split(':')[0]}", flush=True)
         _, _, sample = stage("sample CSV written", _sample, config, args.projects)
-        t_import, m_import, imported = stage("import", _import, config, sample["paths"])
+        t_import, m_import, imported = stage("import", _import, config, sample["paths"], helpers=1)
         t_eval, m_eval, _ = stage("May evaluation", _evaluate, config)
         if args.no_queue:
             return
-        t_queue, m_queue, queued = stage("notifications queued", _queue, config)
+        t_queue, m_queue, queued = stage(
+            "notifications queued", _queue, config, helpers=len(os.sched_getaffinity(0))
+        )
 
     counts = imported["counts"]
     total, peak = t_import + t_eval + t_queue, max(m_import, m_eval, m_queue)

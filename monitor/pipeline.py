@@ -61,12 +61,12 @@ def evaluate_checkpoint(
     policies = Policies(rules)
     try:
         with engine.begin() as conn, store.large_cache(conn):
-            units = store.load_units(conn)
             total = store.count_rows(conn, store.PROJECT)
             store.clear_results(conn, cp)
             if method == "sql":
                 reasons.remember(rules)
                 unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
+                units = store.load_units(conn) if unsure else {}
                 for i in range(0, len(unsure), 500):
                     codes = unsure[i : i + 500]
                     store.delete_results(conn, cp, codes)
@@ -75,7 +75,7 @@ def evaluate_checkpoint(
                 if progress:
                     progress(total, total)
             else:
-                done = 0
+                units, done = store.load_units(conn), 0
                 for projects in store.project_chunks(conn):
                     chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)
                     inputs = Inputs(
@@ -85,7 +85,7 @@ def evaluate_checkpoint(
                     done += len(projects)
                     if progress:
                         progress(done, total)
-            summary = store.tally(conn, cp, units)
+            summary = store.tally(conn, cp)
             store.finish_run(conn, run_id, summary.run_counts(), clock())
     except BaseException:
         with engine.begin() as conn:

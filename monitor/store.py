@@ -547,19 +547,19 @@ def delete_results(conn: Connection, checkpoint: str, codes: Sequence[str]) -> N
         conn.execute(delete(tbl).where(tbl.c.checkpoint == checkpoint, tbl.c.project_code.in_(list(codes))))
 
 
-def tally(conn: Connection, checkpoint: str, units: Mapping[str, Unit]) -> Summary:
+def tally(conn: Connection, checkpoint: str) -> Summary:
     """The Summary of `checkpoint`'s stored results, counted by the database."""
     pr = PROJECT_RESULT
     summary = Summary(checkpoint)
     q = (
-        select(pr.c.unit_code, pr.c.light, func.count(), func.coalesce(func.sum(pr.c.budget), 0))
+        select(pr.c.unit_code, UNIT.c.name, pr.c.light, func.count(), func.coalesce(func.sum(pr.c.budget), 0))
+        .join_from(pr, UNIT, UNIT.c.code == pr.c.unit_code, isouter=True)
         .where(pr.c.checkpoint == checkpoint)
-        .group_by(pr.c.unit_code, pr.c.light)
+        .group_by(pr.c.unit_code, UNIT.c.name, pr.c.light)
         .order_by(pr.c.unit_code, pr.c.light)
     )
-    for code, light, n, amount in conn.execute(q):
-        unit = units.get(code)
-        summary.add_group(light, int(n), int(amount), code, unit.name if unit else code)
+    for code, name, light, n, amount in conn.execute(q):
+        summary.add_group(light, int(n), int(amount), code, name or code)
     ir = INDICATOR_RESULT
     blue = select(func.count()).where(ir.c.checkpoint == checkpoint, ir.c.light == "blue")
     summary.blue_indicators = int(conn.execute(blue).scalar_one())

@@ -192,7 +192,9 @@ def test_the_outbox_page_counts_by_status_and_lists_failed_deliveries_without_se
     app, client = bureau(may)
     with app.engine.connect() as conn:
         queued = len(outbox.messages(conn, checkpoint="2025-05"))
-        raw = conn.execute(select(store.OUTBOX.c.raw).where(store.OUTBOX.c.unit_code == "302")).scalar_one()
+        raw = conn.execute(
+            select(store.OUTBOX_MESSAGE.c.raw).join(store.OUTBOX).where(store.OUTBOX.c.unit_code == "302")
+        ).scalar_one()
     token = re.search(r"/u/([A-Za-z0-9_.\-]{20,})", raw.replace("=\n", ""))
     error = f"550 5.1.1 mailbox unavailable (login {SMTP_PASSWORD}) for http://127.0.0.1:8650/u/abc.DEF-123_x"
     row = fail_one(app, error)

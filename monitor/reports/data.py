@@ -67,7 +67,7 @@ class ReportData:
     rows: list[Row]
     units: Mapping[str, Unit]
     previous_checkpoint: Checkpoint | None  # only when it has stored results
-    previous_results: list[dict[str, Any]]
+    previous_lights: dict[str, str | None]  # project code -> light at the previous checkpoint
     answers: Mapping[tuple[str, str], IndicatorAnswer]
     criteria: ResultsApplicationConfig
     bureau_name: str
@@ -80,10 +80,6 @@ class ReportData:
     @property
     def previous_period(self) -> str | None:
         return period(str(self.previous_checkpoint)) if self.previous_checkpoint else None
-
-    @property
-    def previous_lights(self) -> dict[str, str | None]:
-        return {r["project_code"]: r["light"] for r in self.previous_results}
 
     def declared(self) -> dict[str, list[tuple[str, str]]]:
         """project code → (indicator name, 完成目标可能性) for every answered possibility."""
@@ -150,11 +146,12 @@ def load(app: App, checkpoint: Checkpoint) -> ReportData:
             raise NoResults(f"no results for checkpoint {cp}: run `monitor run --checkpoint {cp}` first")
         results = store.load_results(conn, cp)
         units = store.load_units(conn)
-        previous_results = store.load_results(conn, str(previous_cp)) if previous_cp else []
+        # lights only: the previous checkpoint's reasons are not shown (rendering them would cost as
+        # much as evaluating it again, monitor.reasons)
+        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
         answers = _answers(conn, cp)
-    if not previous_results:
+    if not previous:
         previous_cp = None
-    previous = {r["project_code"]: r["light"] for r in previous_results}
     options = messages.options(app.settings, checkpoint, app.clock())
     prev_label = str(previous_cp) if previous_cp else None
     return ReportData(
@@ -162,7 +159,7 @@ def load(app: App, checkpoint: Checkpoint) -> ReportData:
         rows=build_rows(results, units, previous if previous_cp else None, checkpoint.month),
         units=units,
         previous_checkpoint=previous_cp,
-        previous_results=previous_results,
+        previous_lights=previous,
         answers=answers,
         criteria=app.settings.results_application,
         bureau_name=app.settings.mail.from_name,

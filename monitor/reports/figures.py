@@ -143,7 +143,7 @@ def paragraph(data: ReportData) -> list[str]:
     progress = usual_progress(data.rows)
     parts.append(f"已报送项目共执行 {wan(t.executed)}，预算执行率 {t.rate()}，序时进度 {progress:.1%}。")
     if data.previous_checkpoint and data.previous_period:
-        before = Counter(key(r["light"]) for r in data.previous_results)
+        before = Counter(key(light) for light in data.previous_lights.values())
         moves = "，".join(_delta(KEY_WORD[k], before[k], t.count[k]) for k in KEYS)
         trend: Mapping[str, Any] = data.summary["trend"] or {}
         parts.append(

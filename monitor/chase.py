@@ -18,12 +18,12 @@ from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from monitor import followup, messages, store
+from monitor import followup, messages, outbox, store
 from monitor.model import Checkpoint
 from monitor.render import Templates
 from monitor.schedule import FollowUp, FollowUpRule
 from monitor.settings import Settings
-from monitor.store import OUTBOX, PROJECT_RESULT, WARNING_CASE, as_utc
+from monitor.store import PROJECT_RESULT, WARNING_CASE, as_utc
 from monitor.tables import CaseEventRow, ExemptionRow
 
 CASE_EVENT: Table = store.table(CaseEventRow)
@@ -162,12 +162,7 @@ def _follow_up(
             bureau,
             lambda unit: messages.response_link(settings, unit, cp),
         )
-        ids = []
-        for notice in plan.notices:
-            row = messages.compose(notice, cp, templates, settings, now)
-            pk = conn.execute(insert(OUTBOX).values(**row)).inserted_primary_key
-            assert pk is not None
-            ids.append(int(pk[0]))
+        ids = outbox.queue(conn, [messages.compose(n, cp, templates, settings, now) for n in plan.notices])
         if plan.steps:
             conn.execute(
                 insert(CASE_EVENT),

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from monitor.store import DELIVERY_ATTEMPT, OUTBOX, as_utc
+from monitor.store import DELIVERY_ATTEMPT, OUTBOX, OUTBOX_MESSAGE, as_utc
 
 
 def worker_id() -> str:
@@ -67,9 +67,18 @@ def sent_snapshot(
     return None if snapshot is None else dict(json.loads(snapshot))
 
 
-def queue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(OUTBOX), list(rows))
+def queue(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Persist composed messages (messages.compose rows): the row, and its serialised message apart.
+    Returns their outbox ids, in order."""
+    if not rows:
+        return []
+    fields = [{k: v for k, v in r.items() if k != "raw"} for r in rows]
+    stmt = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
+    ids = [int(i) for i in conn.execute(stmt, fields).scalars()]
+    conn.execute(
+        insert(OUTBOX_MESSAGE), [{"outbox_id": i, "raw": r["raw"]} for i, r in zip(ids, rows, strict=True)]
+    )
+    return ids
 
 
 def due(conn: Connection, now: dt.datetime, limit: int = 500) -> list[int]:
@@ -97,7 +106,8 @@ def claim_many(conn: Connection, ids: Sequence[int], worker: str, now: dt.dateti
         .where(OUTBOX.c.id.in_(list(ids)), OUTBOX.c.status == "pending")
         .values(status="sending", claimed_by=worker, claimed_at=at, attempts=OUTBOX.c.attempts + 1)
     )
-    q = select(OUTBOX).where(
+    q = select(OUTBOX, OUTBOX_MESSAGE.c.raw).join(OUTBOX_MESSAGE, OUTBOX_MESSAGE.c.outbox_id == OUTBOX.c.id)
+    q = q.where(
         OUTBOX.c.id.in_(list(ids)),
         OUTBOX.c.status == "sending",
         OUTBOX.c.claimed_by == worker,
@@ -193,7 +203,7 @@ def counts(conn: Connection) -> dict[str, int]:
 def messages(
     conn: Connection, status: str | None = None, checkpoint: str | None = None
 ) -> list[dict[str, Any]]:
-    cols = [c for c in OUTBOX.c if c.name not in ("raw", "snapshot")]
+    cols = [c for c in OUTBOX.c if c.name != "snapshot"]
     q = select(*cols).order_by(OUTBOX.c.id)
     if status:
         q = q.where(OUTBOX.c.status == status)

@@ -345,3 +345,36 @@ def test_on_sqlite_the_tables_walked_in_key_order_are_clustered_on_their_keys_an
         assert {name for name, sql in ddl.items() if sql.rstrip().endswith("WITHOUT ROWID")} == clustered
         assert {"ix_project_unit_code", "ix_project_result_run_id", "ix_project_result_unit"} <= indexes
         assert "FOREIGN KEY(project_code) REFERENCES project (code)" in ddl["indicator"]
+
+
+def test_outbox_messages_move_apart_from_their_rows_and_go_with_them(engine: Engine) -> None:
+    """Revision 0006 moves each queued message into outbox_message; deleting a row deletes its message."""
+    migrate.upgrade(engine, "0005")
+    row = {
+        "message_id": "<m1@x>",
+        "checkpoint": "2025-05",
+        "kind": "warning",
+        "reason": "first",
+        "unit_code": "U1",
+        "recipients": "a@example.org",
+        "subject": "预警",
+        "raw": "Subject: =?utf-8?b?6aKE6K2m?=\r\n\r\nbody\r\n",
+        "fingerprint": "f",
+        "snapshot": "{}",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": NOW,
+        "created_at": NOW,
+    }
+    with engine.begin() as conn:
+        cols = ", ".join(row)
+        conn.execute(text(f"INSERT INTO outbox ({cols}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    migrate.upgrade(engine)
+    assert not schema_diff(engine)
+    with engine.begin() as conn:
+        got = conn.execute(
+            select(store.OUTBOX.c.subject, store.OUTBOX_MESSAGE.c.raw).join(store.OUTBOX_MESSAGE)
+        ).all()
+        assert [tuple(r) for r in got] == [("预警", row["raw"])]
+        conn.execute(store.OUTBOX.delete())
+        assert conn.execute(select(store.OUTBOX_MESSAGE)).all() == []

@@ -83,7 +83,10 @@ def streamed(app: App, checkpoint: Checkpoint, chunk_units: int, workers: int = 
         rows = [
             row_of(r._mapping)
             for r in conn.execute(
-                select(store.OUTBOX).where(store.OUTBOX.c.id > before).order_by(store.OUTBOX.c.id)
+                select(store.OUTBOX, store.OUTBOX_MESSAGE.c.raw)
+                .join(store.OUTBOX_MESSAGE)
+                .where(store.OUTBOX.c.id > before)
+                .order_by(store.OUTBOX.c.id)
             )
         ]
     assert queued == [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]

@@ -195,3 +195,17 @@ def test_worker_processes_refuse_results_evaluated_again_meanwhile(demo: App) ->
         evaluate_checkpoint(app.engine, app.rules(), cp, app.clock)
         with pytest.raises(digests.ResultsChanged, match="2025-08 was evaluated again"):
             list(chunks)
+
+
+def test_worker_processes_only_for_a_large_checkpoint_in_a_database_they_can_open(tmp_path: Path) -> None:
+    import os
+
+    from monitor.store import make_engine
+
+    cores = len(os.sched_getaffinity(0))
+    on_file = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    in_memory = make_engine("sqlite://")
+    big = digests.PARALLEL_MIN_PROJECTS
+    assert digests.workers_for(on_file, big - 1) == 0
+    assert digests.workers_for(in_memory, big) == 0
+    assert digests.workers_for(on_file, big) == (cores if cores > 1 else 0)

@@ -984,7 +984,7 @@ def import_paths(engine: Engine, paths: Sequence[Path], now: dt.datetime | None 
     with _no_cycle_collection():
         reading = _Reading(paths)
         create_schema(engine)
-        with engine.begin() as conn:
+        with store.import_transaction(engine, check_at_end=store.is_empty(engine)) as conn:
             checker = _Checker(reading.out, reading.unreadable, reading.incomplete)
             _know_database(conn, checker, {t.source.kind for t in reading.tables})
             with store.bulk_upsert(conn) as write:

@@ -685,3 +685,43 @@ def test_the_import_gives_sqlite_its_page_cache_back(engine: Engine) -> None:
     import_paths(engine, [WORKED])
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == before
+
+
+@pytest.mark.parametrize("check_at_end", [False, True], ids=["each-row", "at-the-end"])
+def test_the_database_refuses_a_dangling_reference_either_way_and_keeps_enforcing_after(
+    engine: Engine, check_at_end: bool
+) -> None:
+    """The importer checks references itself; the database agrees, per row or (a first load on SQLite)
+    once before committing. Either way nothing is written, and foreign keys stay on afterwards."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    create_schema(engine)
+    orphan = {"project_code": "NOPE", "code": "I1", "level1": "产出", "level2": "数量", "name": "n"}
+    orphan |= {"direction": "≥", "target": "1", "measure_unit": ""}
+    unit = {"code": "U1", "name": "财政局", "email": "a@example.org"}
+    expected = store.DanglingReferences if check_at_end else IntegrityError
+    with pytest.raises(expected), store.import_transaction(engine, check_at_end=check_at_end) as conn:
+        conn.execute(insert(store.UNIT), [unit])
+        conn.execute(insert(store.INDICATOR), [orphan])
+    assert dump(engine)["unit"] == [] and dump(engine)["indicator"] == []
+    for _ in range(3):  # every pooled connection still enforces them
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert(store.INDICATOR), [orphan])
+
+
+def test_a_first_load_checks_references_at_the_end_and_a_later_import_row_by_row(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    real = store.import_transaction
+
+    def spy(engine: Engine, check_at_end: bool = False) -> Any:
+        seen.append(check_at_end)
+        return real(engine, check_at_end)
+
+    monkeypatch.setattr(store, "import_transaction", spy)
+    paths = list(write_sample(tmp_path / "s", projects=30).values())
+    import_paths(engine, paths)
+    import_paths(engine, paths)
+    assert seen == [True, False]  # the first into an empty database, the second into a loaded one

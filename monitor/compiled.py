@@ -94,13 +94,14 @@ def _key_of(k: str) -> tuple[int, ...]:
 def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> None:
     """The temporary tables the statements join: each project's override key, the policies of the
     keys that occur, time progress of every profile named anywhere."""
+    d = Dialect(conn.dialect.name)
     # keyed lookups only: on SQLite a table clustered on its key is one B-tree to descend, not two
-    suffix = "" if Dialect(conn.dialect.name).pg else " WITHOUT ROWID"
+    suffix = "" if d.pg else " WITHOUT ROWID"
 
     def create(columns: str) -> None:
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {columns}{suffix}")
 
-    dbl = Dialect(conn.dialect.name).double
+    dbl = d.double
     for name in TEMP_TABLES:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     n = len(policies.matches)

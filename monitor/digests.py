@@ -95,7 +95,7 @@ def rows_by_chunk(
     with engine.connect() as fresh:
         runs = store.result_runs(fresh, job.checkpoint)
     ctx = multiprocessing.get_context("spawn")  # no inherited connections or locks
-    known = dict(reasons.known())
+    known = reasons.known()
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start, initargs=(job, known)) as pool:
         pending: deque[Future[list[dict[str, Any]]]] = deque()
         for first, last in chunks:

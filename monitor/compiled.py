@@ -10,6 +10,8 @@ The pure core (monitor.evaluate) stays the definition; this module only ever agr
   people actually write, r = 0.60 exactly among them), floating point elsewhere with a guard band:
   within a relative 1e-9 of a threshold the row is marked uncertain (`?`) and the core judges it;
 - a project whose budget light is uncertain is evaluated again by the core, whole.
+The statements take a Part (a range of project codes and the tables to write): monitor.halves runs
+them in two halves on two connections at once.
 Reasons are not rendered here: stored reasons stay empty and monitor.reasons renders them with the pure
 core when they are read (e-mails read only the yellow and red projects').
 """
@@ -17,9 +19,10 @@ core when they are read (e-mails read only the yellow and red projects').
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -29,7 +32,15 @@ from monitor.model import Checkpoint, Direction, Indicator, IndicatorReport, Kin
 from monitor.policy import Policies
 
 EPS = 1e-9  # relative guard band around every threshold (float error here is below 1e-15)
-TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_iqual", "_ev_iimp", "_ev_prog", "_ev_val")
+TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_prog", "_ev_val")
+RESULT_COLUMNS = (
+    "checkpoint, project_code, indicator_code, name, kind, light, ratio, reason, target, actual,"
+    " measure_unit, direction"
+)
+PROJECT_RESULT_COLUMNS = (
+    "checkpoint, project_code, run_id, unit_code, project_name, status, budget, executed,"
+    " execution_rate, time_progress, budget_light, target_light, light, reasons"
+)
 
 
 def lit(value: str | None) -> str:
@@ -91,43 +102,96 @@ def _key_of(k: str) -> tuple[int, ...]:
     return tuple(i for i, ch in enumerate(k) if ch == "1")
 
 
-def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> None:
-    """The temporary tables the statements join: each project's override key, the policies of the
-    keys that occur, time progress of every profile named anywhere."""
-    d = Dialect(conn.dialect.name)
-    # keyed lookups only: on SQLite a table clustered on its key is one B-tree to descend, not two
-    suffix = "" if d.pg else " WITHOUT ROWID"
+def run(conn: Connection, sql: str) -> None:
+    """Execute a statement that carries its values as literals, passed to the driver without a
+    parameter list (psycopg would otherwise read a '%' in a literal as a placeholder)."""
+    conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The qualitative answers and the impossible possibilities of the indicator policies in force,
+    as CASE expressions over a class number each policy row carries (ip.qclass, ip.xclass): no
+    lookup per row for what a handful of distinct policies say."""
+
+    qualitative: str  # the light the policy gives va.answer, or NULL
+    impossible: str  # 1 where the policy finds ir.possibility impossible, else 0
+
+
+def _answers(qmaps: list[dict[str, str]], xsets: list[frozenset[str]], said: list[str]) -> Answers:
+    def lights(m: dict[str, str]) -> str:
+        return " ".join(f"WHEN {lit(a)} THEN {lit(c)}" for a, c in sorted(m.items()))
+
+    qual = " ".join(f"WHEN {j} THEN (CASE va.answer {lights(m)} END)" for j, m in enumerate(qmaps) if m)
+    imp = " ".join(
+        f"WHEN {j} THEN (CASE WHEN ir.possibility IN ({', '.join(lit(v) for v in vs)}) THEN 1 ELSE 0 END)"
+        for j, vs in enumerate(sorted(v for v in said if v.strip() in s) for s in xsets)
+        if vs
+    )
+    return Answers(
+        f"(CASE ip.qclass {qual} END)" if qual else "NULL",
+        f"(CASE ip.xclass {imp} ELSE 0 END)" if imp else "0",
+    )
+
+
+def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Answers:
+    """The temporary tables the statements join (see prepare_policies and prepare_values)."""
+    drop_temporary(conn)
+    answers = prepare_policies(conn, policies, checkpoint)
+    prepare_values(conn, checkpoint)
+    return answers
+
+
+def drop_temporary(conn: Connection) -> None:
+    """Drop this connection's evaluation tables (named in the temporary schema: a scratch database
+    attached beside may hold a table of the same name)."""
+    schema = "pg_temp" if Dialect(conn.dialect.name).pg else "temp"
+    for name in TEMP_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
+
+
+def _creator(conn: Connection, schema: str | None = None) -> Callable[[str], None]:
+    """CREATE TABLE for the evaluation's own tables: temporary, or in an attached scratch database;
+    clustered on their keys on SQLite (keyed lookups only: one B-tree to descend, not two)."""
+    suffix = "" if Dialect(conn.dialect.name).pg else " WITHOUT ROWID"
 
     def create(columns: str) -> None:
-        conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {columns}{suffix}")
+        if schema is None:
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {columns}{suffix}")
+        else:
+            conn.exec_driver_sql(f"CREATE TABLE {schema}.{columns}{suffix}")
 
+    return create
+
+
+def prepare_policies(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Answers:
+    """The temporary tables of the policies: each project's override key and profile (kp), the
+    project policy and time progress of every kp that occurs, the indicator policy of every (kp,
+    level2) with its time progress resolved, the progress of indicators' own profiles. Returns the
+    answers' expressions (see Answers)."""
+    d = Dialect(conn.dialect.name)
+    create = _creator(conn)
     dbl = d.double
-    for name in TEMP_TABLES:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     n = len(policies.matches)
     if n:
         key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
     else:
         key = "''"
-    create(f"_ev_pkey (code VARCHAR(21) PRIMARY KEY, k VARCHAR({max(n, 1)}) NOT NULL, pprofile TEXT)")
-    conn.exec_driver_sql(
-        f"INSERT INTO _ev_pkey (code, k, pprofile) SELECT p.code, {key}, NULLIF(p.profile, '')"
-        " FROM project p LEFT JOIN unit u ON u.code = p.unit_code"
+    # kp: the override key and the project's own profile, which together decide every policy and
+    # time progress of the project and of its indicators without their own profile
+    create(
+        f"_ev_pkey (code VARCHAR(21) PRIMARY KEY, k VARCHAR({max(n, 1)}) NOT NULL, pprofile TEXT,"
+        " kp TEXT NOT NULL)"
     )
-    keys = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT k FROM _ev_pkey")]
+    run(
+        conn,
+        "INSERT INTO _ev_pkey (code, k, pprofile, kp)"
+        " SELECT code, k, pprofile, k || '/' || COALESCE(pprofile, '')"
+        f" FROM (SELECT p.code, {key} AS k, NULLIF(p.profile, '') AS pprofile"
+        " FROM project p LEFT JOIN unit u ON u.code = p.unit_code) s",
+    )
+    kps = conn.exec_driver_sql("SELECT DISTINCT kp, k, pprofile FROM _ev_pkey").all()
     level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
-    create(
-        f"_ev_ppol (k TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
-        " profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT)"
-    )
-    create(
-        f"_ev_ipol (k TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl}, profile TEXT,"
-        " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
-        " PRIMARY KEY (k, level2))"
-    )
-    create("_ev_iqual (k TEXT, level2 TEXT, answer TEXT, light TEXT, PRIMARY KEY (k, level2, answer))")
-    # keyed by the possibility as reported: which reported answers the policy finds impossible
-    create("_ev_iimp (k TEXT, level2 TEXT, v TEXT, PRIMARY KEY (k, level2, v))")
     said = [
         r[0]
         for r in conn.exec_driver_sql(
@@ -135,55 +199,97 @@ def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Non
             f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
         )
     ]
-    profiles: set[str] = set()
+
+    def progress(name: str | None) -> tuple[int, int, float, int]:
+        p, _ = policies.progress(checkpoint, name or None)
+        return p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))
+
+    create(
+        f"_ev_ppol (kp TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
+        f" profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, pn BIGINT, pd BIGINT, pf {dbl})"
+    )
+    create(
+        f"_ev_ipol (kp TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl},"
+        " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
+        " pn BIGINT, pd BIGINT, psmall INTEGER, qclass INTEGER, xclass INTEGER, PRIMARY KEY (kp, level2))"
+    )
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    ppol, ipol, qual, imp = [], [], [], []
-    for k in keys:
+    qmaps: list[dict[str, str]] = []
+    xsets: list[frozenset[str]] = []
+
+    def class_of(classes: list[Any], value: Any) -> int:
+        if value not in classes:
+            classes.append(value)
+        return classes.index(value)
+
+    ppol, ipol = [], []
+    for kp, k, pprofile in kps:
         pp = policies.project_policy(_key_of(k))
+        project_profile = pp.profile or pprofile or None
+        pn, pd, pf, _ = progress(project_profile)
         plus = pp.budget_base == "budget_plus_carryover"
         ppol.append(
             (
-                k,
+                kp,
                 int(plus),
                 float(pp.budget_red),
                 float(pp.budget_yellow),
                 int(pp.combine == "matrix"),
-                pp.profile,
+                project_profile,
                 *budget_exact(pp.budget_red, pp.budget_yellow),
+                pn,
+                pd,
+                pf,
             )
         )
-        if pp.profile:
-            profiles.add(pp.profile)
         for level2 in level2s:
             ip = policies.indicator_policy(_key_of(k), level2)
             fracs = (ip.red, ip.yellow, ip.blue, ip.tolerance)
             exact: tuple[int | None, ...] = tuple(x for f in fracs for x in (f.numerator, f.denominator))
             if not _small(*(x for x in exact if x is not None)):
                 exact = (None,) * 8
-            ipol.append((k, level2, *(float(f) for f in fracs), ip.profile, *exact))
-            qual += [(k, level2, answer, light) for answer, light in ip.qualitative.items()]
-            imp += [(k, level2, v) for v in said if v.strip() in ip.impossible]
-            if ip.profile:
-                profiles.add(ip.profile)
+            ipn, ipd, _, ismall = progress(ip.profile or project_profile)
+            ipol.append(
+                (
+                    kp,
+                    level2,
+                    *(float(f) for f in fracs),
+                    *exact,
+                    ipn,
+                    ipd,
+                    ismall,
+                    class_of(qmaps, ip.qualitative),
+                    class_of(xsets, ip.impossible),
+                )
+            )
     for sql, rows in (
-        (f"INSERT INTO _ev_ppol VALUES ({', '.join([mark] * 10)})", ppol),
-        (f"INSERT INTO _ev_ipol VALUES ({', '.join([mark] * 15)})", ipol),
-        (f"INSERT INTO _ev_iqual VALUES ({', '.join([mark] * 4)})", qual),
-        (f"INSERT INTO _ev_iimp VALUES ({', '.join([mark] * 3)})", imp),
+        (f"INSERT INTO _ev_ppol VALUES ({', '.join([mark] * 13)})", ppol),
+        (f"INSERT INTO _ev_ipol VALUES ({', '.join([mark] * 19)})", ipol),
     ):
         if rows:
             conn.exec_driver_sql(sql, rows)
-    for sql in (
-        "SELECT DISTINCT profile FROM project WHERE profile IS NOT NULL AND profile <> ''",
-        "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''",
-    ):
-        profiles.update(r[0] for r in conn.exec_driver_sql(sql))
-    create(f"_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, pf {dbl}, small INTEGER)")
-    prog = []
-    for name in ["", *sorted(profiles)]:
-        p, _ = policies.progress(checkpoint, name or None)
-        prog.append((name, p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))))
-    conn.exec_driver_sql(f"INSERT INTO _ev_prog VALUES ({', '.join([mark] * 5)})", prog)
+    # indicators with a profile of their own (rare): their time progress is looked up by name
+    create("_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, small INTEGER)")
+    own = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''"
+        )
+    ]
+    prog = [(name, *(x for i, x in enumerate(progress(name)) if i != 2)) for name in own]
+    if prog:
+        conn.exec_driver_sql(f"INSERT INTO _ev_prog VALUES ({', '.join([mark] * 4)})", prog)
+    return _answers(qmaps, xsets, said)
+
+
+def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None = None) -> None:
+    """The table _ev_val: what the pure core's parsers make of every distinct target and actual of
+    the checkpoint. Temporary, or in the attached scratch database `schema` (monitor.halves)."""
+    d = Dialect(conn.dialect.name)
+    create = _creator(conn, schema)
+    dbl = d.double
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    into = f"{schema}._ev_val" if schema else "_ev_val"
     create(
         f"_ev_val (v TEXT PRIMARY KEY, isnum INTEGER, f {dbl}, n BIGINT, d BIGINT, small INTEGER,"
         " pos INTEGER, zero INTEGER, isdate INTEGER, iso TEXT, answer TEXT)"
@@ -197,7 +303,7 @@ def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Non
     ]
     for i in range(0, len(texts), 20000):
         rows = value_rows(texts[i : i + 20000])
-        conn.exec_driver_sql(f"INSERT INTO _ev_val VALUES ({', '.join([mark] * 11)})", rows)
+        conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join([mark] * 11)})", rows)
 
 
 SMALL = 1 << 15  # integers below this multiply four at a time without leaving 64 bits
@@ -249,10 +355,31 @@ def value_rows(texts: Iterable[str]) -> list[tuple[object, ...]]:
     return out
 
 
-def indicator_sql(d: Dialect, checkpoint: Checkpoint) -> str:
-    """INSERT … SELECT of every indicator result of the checkpoint (reason left empty). The shape of
-    every distinct target and actual was decided by the pure core's own parsers (_ev_val); comparisons
-    are exact in integers where the numbers are small, else in floats with a guard band (`?`)."""
+@dataclass(frozen=True)
+class Part:
+    """The projects a statement covers, from `lo` (included) to `hi` (excluded), either end open when
+    None, and the tables their results go to (monitor.halves: a scratch database's)."""
+
+    lo: str | None = None
+    hi: str | None = None
+    indicators: str = "indicator_result"
+    projects: str = "project_result"
+
+    def where(self, column: str) -> str:
+        bounds = [f"{column} >= {lit(self.lo)}"] if self.lo is not None else []
+        bounds += [f"{column} < {lit(self.hi)}"] if self.hi is not None else []
+        return " WHERE " + " AND ".join(bounds) if bounds else ""
+
+
+ALL = Part()
+
+
+def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Part = ALL) -> str:
+    """INSERT … SELECT of every indicator result of the checkpoint (reason left empty) of the `part`'s
+    projects, into its indicator table (RESULT_COLUMNS). The shape
+    of every distinct target and actual was decided by the pure core's own parsers (_ev_val);
+    comparisons are exact in integers where the numbers are small, else in floats with a guard band
+    (`?`)."""
     cp = lit(str(checkpoint))
     end = lit(checkpoint.end_date.isoformat())
     kind = (
@@ -264,29 +391,26 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint) -> str:
     )
     inner = (
         "SELECT i.project_code, i.code, i.name, i.level2, i.direction, i.target, i.measure_unit,"
-        f" {kind} AS kind, pk.k, ir.actual, CASE WHEN ir.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
+        f" {kind} AS kind, ir.actual, CASE WHEN ir.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
         " CASE WHEN ir.actual IS NULL OR ir.actual = '' THEN 1 ELSE 0 END AS an,"
-        " CASE WHEN x.v IS NULL THEN 0 ELSE 1 END AS imp, q.light AS qual,"
+        f" {answers.impossible} AS imp, {answers.qualitative} AS qual,"
         " ip.red, ip.yellow, ip.blue, ip.tol, ip.rn, ip.rd, ip.yn, ip.yd, ip.bn, ip.bd, ip.tn, ip.td,"
-        " g.pn, g.pd, g.small AS psmall,"
+        " COALESCE(g.pn, ip.pn) AS pn, COALESCE(g.pd, ip.pd) AS pd, COALESCE(g.small, ip.psmall) AS psmall,"
         " vt.isnum AS tnum, vt.f AS tf, vt.n AS t_n, vt.d AS t_d, vt.small AS tsmall, vt.pos AS tpos,"
         " vt.zero AS tzero, vt.isdate AS tdate, vt.iso AS tiso,"
         " COALESCE(va.isnum, 0) AS anum, va.f AS af, va.n AS a_n, va.d AS a_d,"
         " COALESCE(va.small, 0) AS asmall,"
-        " COALESCE(va.isdate, 0) AS adate, va.iso AS aiso, va.answer"
+        " COALESCE(va.isdate, 0) AS adate, va.iso AS aiso"
         " FROM indicator i"
         " JOIN _ev_pkey pk ON pk.code = i.project_code"
-        " JOIN _ev_ppol pp ON pp.k = pk.k"
-        " JOIN _ev_ipol ip ON ip.k = pk.k AND ip.level2 = i.level2"
-        " JOIN _ev_prog g"
-        " ON g.profile = COALESCE(NULLIF(i.profile, ''), ip.profile, pp.profile, pk.pprofile, '')"
+        " JOIN _ev_ipol ip ON ip.kp = pk.kp AND ip.level2 = i.level2"
         " JOIN _ev_val vt ON vt.v = i.target"
+        " LEFT JOIN _ev_prog g ON g.profile = NULLIF(i.profile, '')"
         f" LEFT JOIN indicator_report ir ON ir.checkpoint = {cp} AND ir.project_code = i.project_code"
         " AND ir.indicator_code = i.code"
         " LEFT JOIN _ev_val va ON va.v = ir.actual"
-        " LEFT JOIN _ev_iimp x ON x.k = pk.k AND x.level2 = i.level2 AND x.v = ir.possibility"
-        " LEFT JOIN _ev_iqual q ON q.k = pk.k AND q.level2 = i.level2 AND q.answer = va.answer"
     )
+    inner += part.where("i.project_code")
     r_cum = "(b.af * b.pd) / (b.tf * b.pn)"
     # r = a / (t·P) < n/d  ⟺  a_n·t_d·pd·d < n·a_d·t_n·pn  (t > 0, P > 0, denominators > 0)
     left, right = "(b.a_n * b.t_d * b.pd)", "(b.a_d * b.t_n * b.pn)"
@@ -339,40 +463,46 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint) -> str:
     )
     qualitative = "CASE WHEN b.an = 1 THEN 'na' ELSE COALESCE(b.qual, 'na') END"
     cum_ok = "b.tnum = 1 AND b.tpos = 1 AND b.direction IN ('≥', '>')"
+    # b.kind is an expression (the subquery is flattened): each CASE names it once
     light = (
-        "CASE WHEN b.reported = 1 AND b.imp = 1 THEN 'red'"
-        " WHEN b.reported = 0 AND b.kind <> 'milestone' THEN 'na'"
-        f" WHEN b.kind = 'cumulative' AND {cum_ok} THEN ({cumulative})"
-        f" WHEN b.kind IN ('cumulative', 'level') THEN ({level})"
-        f" WHEN b.kind = 'milestone' THEN ({milestone}) ELSE ({qualitative}) END"
+        "CASE WHEN b.reported = 1 AND b.imp = 1 THEN 'red' ELSE (CASE b.kind"
+        f" WHEN 'milestone' THEN ({milestone})"
+        f" WHEN 'cumulative' THEN (CASE WHEN b.reported = 0 THEN 'na' WHEN {cum_ok} THEN ({cumulative})"
+        f" ELSE ({level}) END)"
+        f" WHEN 'level' THEN (CASE WHEN b.reported = 0 THEN 'na' ELSE ({level}) END)"
+        f" ELSE (CASE WHEN b.reported = 0 THEN 'na' ELSE ({qualitative}) END) END) END"
+    )
+    level_ratio = (
+        "CASE WHEN b.tnum = 1 AND b.tzero = 0 AND b.direction <> '定性' AND b.anum = 1"
+        f" THEN (b.af - b.tf) / {scale} END"
     )
     ratio_sql = (
-        "CASE WHEN b.reported = 0 OR b.imp = 1 THEN NULL"
-        f" WHEN b.kind = 'cumulative' AND {cum_ok} THEN (CASE WHEN b.anum = 1 AND b.pn <> 0 THEN {r_cum} END)"
-        " WHEN b.kind IN ('cumulative', 'level') AND b.tnum = 1 AND b.tzero = 0"
-        f" AND b.direction <> '定性' AND b.anum = 1 THEN (b.af - b.tf) / {scale} END"
+        "CASE WHEN b.reported = 0 OR b.imp = 1 THEN NULL ELSE (CASE b.kind"
+        f" WHEN 'cumulative' THEN (CASE WHEN {cum_ok}"
+        f" THEN (CASE WHEN b.anum = 1 AND b.pn <> 0 THEN {r_cum} END) ELSE ({level_ratio}) END)"
+        f" WHEN 'level' THEN ({level_ratio}) END) END"
     )
     return (
-        "INSERT INTO indicator_result (checkpoint, project_code, indicator_code, name, kind, light, ratio,"
-        " reason, target, actual, measure_unit, direction)"
+        f"INSERT INTO {part.indicators} ({RESULT_COLUMNS})"
         f" SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
         f" b.measure_unit, b.direction FROM ({inner}) b"
     )
 
 
-def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int) -> str:
-    """INSERT … SELECT of every project result, from the indicator results just written."""
+def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = ALL) -> str:
+    """INSERT … SELECT of every project result of the `part`'s projects into its project table, from
+    the indicator results just written into its indicator table."""
     cp = lit(str(checkpoint))
     base = "(p.budget + CASE WHEN pp.plus = 1 THEN p.carryover ELSE 0 END)"
-    rb = f"({d.real('r.executed')} * g.pd) / ({d.real(base)} * g.pn)"
+    rb = f"({d.real('r.executed')} * pp.pd) / ({d.real(base)} * pp.pn)"
     # r = executed / (base·P) < n/d  ⟺  executed·pd·d < n·base·pn: exact where every factor is small
-    left, right = "(r.executed * g.pd)", f"({base} * g.pn)"
+    left, right = "(r.executed * pp.pd)", f"({base} * pp.pn)"
     small = (
-        f"pp.rn IS NOT NULL AND g.pd < {BUDGET_SMALL} AND g.pn < {BUDGET_SMALL}"
+        f"pp.rn IS NOT NULL AND pp.pd < {BUDGET_SMALL} AND pp.pn < {BUDGET_SMALL}"
         f" AND abs(r.executed) < {1 << 40} AND {base} < {1 << 40}"
     )
     budget = (
-        f"CASE WHEN r.project_code IS NULL THEN NULL WHEN {base} <= 0 THEN '?' WHEN g.pn = 0 THEN 'green'"
+        f"CASE WHEN r.project_code IS NULL THEN NULL WHEN {base} <= 0 THEN '?' WHEN pp.pn = 0 THEN 'green'"
         f" WHEN {small} THEN (CASE WHEN {left} * pp.rd < pp.rn * {right} THEN 'red'"
         f" WHEN {left} * pp.yd < pp.yn * {right} THEN 'yellow' ELSE 'green' END)"
         f" WHEN {near(rb, 'pp.red')} OR {near(rb, 'pp.yellow')} THEN '?'"
@@ -380,7 +510,7 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int) -> str:
     )
     sev = "CASE x.light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 WHEN 'green' THEN 0 WHEN 'blue' THEN 0 END"
     worst_of = (
-        f"(SELECT max({sev}) FROM indicator_result x WHERE x.checkpoint = {cp} AND x.project_code = p.code)"
+        f"(SELECT max({sev}) FROM {part.indicators} x WHERE x.checkpoint = {cp} AND x.project_code = p.code)"
     )
     target = "CASE b.worst WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' WHEN 0 THEN 'green' END"
     bsev = "CASE b.budget_light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 ELSE 0 END"
@@ -397,16 +527,14 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int) -> str:
         " CASE WHEN r.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
         f" CASE WHEN r.project_code IS NOT NULL AND {base} > 0"
         f" THEN {d.real('r.executed')} / {base} END AS rate,"
-        f" g.pf, {budget} AS budget_light, {worst_of} AS worst, pp.matrix"
-        " FROM project p JOIN _ev_pkey pk ON pk.code = p.code JOIN _ev_ppol pp ON pp.k = pk.k"
-        " JOIN _ev_prog g ON g.profile = COALESCE(pp.profile, pk.pprofile, '')"
+        f" pp.pf, {budget} AS budget_light, {worst_of} AS worst, pp.matrix"
+        " FROM project p JOIN _ev_pkey pk ON pk.code = p.code JOIN _ev_ppol pp ON pp.kp = pk.kp"
         f" LEFT JOIN project_report r ON r.checkpoint = {cp} AND r.project_code = p.code"
+        + part.where("p.code")
     )
     return (
         f"WITH b AS MATERIALIZED ({inner})"
-        " INSERT INTO project_result (checkpoint, project_code, run_id, unit_code, project_name, status,"
-        " budget,"
-        " executed, execution_rate, time_progress, budget_light, target_light, light, reasons)"
+        f" INSERT INTO {part.projects} ({PROJECT_RESULT_COLUMNS})"
         f" SELECT {cp}, b.code, {run_id}, b.unit_code, b.name,"
         " CASE WHEN b.reported = 1 THEN 'reported' ELSE 'not_reported' END,"
         " b.budget, b.executed, b.rate, b.pf,"
@@ -416,16 +544,19 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int) -> str:
     )
 
 
-def judge_uncertain(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> int:
-    """Judge the indicator rows the statement left uncertain with the pure core (exactly), in place."""
+def judge_uncertain(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, results: str = "indicator_result"
+) -> int:
+    """Judge the indicator rows the statement left uncertain (in `results`) with the pure core
+    (exactly), in place."""
     cp = str(checkpoint)
     q = (
         "SELECT i.project_code, i.code, i.level1, i.level2, i.name, i.direction, i.target, i.measure_unit,"
-        " i.kind, i.profile, pk.k, COALESCE(pp.profile, pk.pprofile), ir.checkpoint, ir.actual, ir.forecast,"
+        " i.kind, i.profile, pk.k, pp.profile, ir.checkpoint, ir.actual, ir.forecast,"
         " ir.possibility, ir.causes, ir.cause_text, ir.measures"
-        " FROM indicator_result x"
+        f" FROM {results} x"
         " JOIN indicator i ON i.project_code = x.project_code AND i.code = x.indicator_code"
-        " JOIN _ev_pkey pk ON pk.code = i.project_code JOIN _ev_ppol pp ON pp.k = pk.k"
+        " JOIN _ev_pkey pk ON pk.code = i.project_code JOIN _ev_ppol pp ON pp.kp = pk.kp"
         " LEFT JOIN indicator_report ir ON ir.checkpoint = x.checkpoint AND ir.project_code = i.project_code"
         f" AND ir.indicator_code = i.code WHERE x.checkpoint = {lit(cp)} AND x.light = '?'"
     )
@@ -440,7 +571,7 @@ def judge_uncertain(conn: Connection, policies: Policies, checkpoint: Checkpoint
     if updates:
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(
-            f"UPDATE indicator_result SET kind = {mark}, light = {mark}, ratio = {mark}"
+            f"UPDATE {results} SET kind = {mark}, light = {mark}, ratio = {mark}"
             f" WHERE checkpoint = {mark} AND project_code = {mark} AND indicator_code = {mark}",
             updates,
         )
@@ -450,20 +581,30 @@ def judge_uncertain(conn: Connection, policies: Policies, checkpoint: Checkpoint
 def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int) -> list[str]:
     """Write the checkpoint's results (after store.clear_results): indicators by one statement, the
     uncertain ones judged again by the pure core, then projects by one statement. Returns the codes
-    of the projects whose budget light was left uncertain, for the caller to evaluate with the core."""
-    d = Dialect(conn.dialect.name)
-    prepare(conn, policies, checkpoint)
-    conn.exec_driver_sql(indicator_sql(d, checkpoint))
-    judge_uncertain(conn, policies, checkpoint)
-    conn.exec_driver_sql(project_sql(d, checkpoint, run_id))
-    cp = lit(str(checkpoint))
-    unsure = [
+    of the projects whose budget light was left uncertain, for the caller to evaluate with the core.
+    (monitor.halves does the same in two halves on two cores.)"""
+    answers = prepare(conn, policies, checkpoint)
+    run(conn, indicator_sql(Dialect(conn.dialect.name), checkpoint, answers))
+    finish(conn, policies, checkpoint, run_id)
+    drop_temporary(conn)
+    return uncertain(conn, checkpoint)
+
+
+def finish(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int, part: Part = ALL
+) -> None:
+    """Once the `part`'s indicator results are written: the uncertain ones judged by the pure core,
+    then its project results written."""
+    judge_uncertain(conn, policies, checkpoint, part.indicators)
+    run(conn, project_sql(Dialect(conn.dialect.name), checkpoint, run_id, part))
+
+
+def uncertain(conn: Connection, checkpoint: Checkpoint) -> list[str]:
+    """The codes of the projects whose light the statements left uncertain ('?')."""
+    return [
         r[0]
         for r in conn.exec_driver_sql(
-            f"SELECT project_code FROM project_result WHERE checkpoint = {cp} AND light = '?'"
-            " ORDER BY project_code"
+            f"SELECT project_code FROM project_result WHERE checkpoint = {lit(str(checkpoint))}"
+            " AND light = '?' ORDER BY project_code"
         )
     ]
-    for name in TEMP_TABLES:
-        conn.exec_driver_sql(f"DROP TABLE {name}")
-    return unsure

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -75,7 +74,7 @@ def workers_for(engine: Engine, projects: int) -> int:
     """How many worker processes to compose with: none for a small checkpoint, a one-core machine, a
     database other processes cannot open (SQLite in memory) or a daemonic process (multiprocessing
     forbids those children)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = store.cores()
     daemonic = multiprocessing.current_process().daemon
     if projects < PARALLEL_MIN_PROJECTS or cores < 2 or store.in_memory(engine) or daemonic:
         return 0

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlalchemy.engine import Connection
 
-from monitor import compiled, digests, exemptions, messages, notify, outbox, reasons, store, views
+from monitor import compiled, digests, exemptions, halves, messages, notify, outbox, reasons, store, views
 from monitor.delivery import Transport
 from monitor.evaluate import evaluate
 from monitor.model import Checkpoint, Inputs
@@ -49,23 +49,36 @@ def evaluate_checkpoint(
     clock: Clock,
     progress: Progress | None = None,
     method: str = "sql",
+    split: bool | None = None,
 ) -> tuple[int, Summary]:
     """Evaluate `checkpoint` and replace its stored results in one transaction; every run is
     recorded, failed ones too. `method` "sql" (default): the rules compiled into SQL compute every
     light in the database (monitor.compiled), and the projects it leaves uncertain are evaluated again
-    by the pure core; "python": the pure core evaluates every project, streamed in chunks."""
+    by the pure core; "python": the pure core evaluates every project, streamed in chunks.
+    `split`: compute the indicator results in two halves on two cores (monitor.halves; file
+    SQLite only); default: for a large checkpoint on a machine with two cores or more."""
     cp = str(checkpoint)
     with engine.begin() as conn:
         store.save_rule_version(conn, rules.hash, rules.content, clock())
         run_id = store.start_run(conn, cp, rules.hash, clock())
     policies = Policies(rules)
     try:
-        with engine.begin() as conn, store.large_cache(conn):
+        # the scratch (files the halves attach) ends after the transaction: see monitor.halves
+        with (
+            engine.connect() as conn,
+            halves.Scratch(conn) as scratch,
+            conn.begin(),
+            store.large_cache(conn),
+        ):
             total = store.count_rows(conn, store.PROJECT)
-            store.clear_results(conn, cp)
+            parts: halves.Split | None = None
             if method == "sql":
                 reasons.remember(rules)
-                unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
+                if halves.worth_it(engine, total, split):
+                    unsure, parts = halves.evaluate(conn, scratch, policies, checkpoint, run_id, total)
+                else:
+                    store.clear_results(conn, cp)
+                    unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
                 units = store.load_units(conn) if unsure else {}
                 for i in range(0, len(unsure), 500):
                     codes = unsure[i : i + 500]
@@ -75,6 +88,7 @@ def evaluate_checkpoint(
                 if progress:
                     progress(total, total)
             else:
+                store.clear_results(conn, cp)
                 units, done = store.load_units(conn), 0
                 for projects in store.project_chunks(conn):
                     chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)
@@ -85,7 +99,7 @@ def evaluate_checkpoint(
                     done += len(projects)
                     if progress:
                         progress(done, total)
-            summary = store.tally(conn, cp)
+            summary = parts.tally(conn, checkpoint, unsure) if parts else store.tally(conn, cp)
             store.finish_run(conn, run_id, summary.run_counts(), clock())
     except BaseException:
         with engine.begin() as conn:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import time
 from collections import Counter
@@ -16,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Engine, Table, case, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, Table, case, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import Pool
 from sqlmodel import SQLModel
 
 from monitor import tables as t
@@ -44,10 +46,11 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys on and a busy timeout, like a server database."""
+def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys on and a busy timeout, like a server database.
+    `poolclass`: e.g. NullPool for a helper's own connection, closed when done."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, poolclass=poolclass)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -66,7 +69,12 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, poolclass=poolclass)
+
+
+def cores() -> int:
+    """The CPU cores this process may run on (what parallel work is sized by)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def in_memory(engine: Engine) -> bool:
@@ -587,22 +595,38 @@ def delete_results(conn: Connection, checkpoint: str, codes: Sequence[str]) -> N
         conn.execute(delete(tbl).where(tbl.c.checkpoint == checkpoint, tbl.c.project_code.in_(list(codes))))
 
 
-def tally(conn: Connection, checkpoint: str) -> Summary:
-    """The Summary of `checkpoint`'s stored results, counted by the database."""
-    pr = PROJECT_RESULT
-    summary = Summary(checkpoint)
-    q = (
-        select(pr.c.unit_code, UNIT.c.name, pr.c.light, func.count(), func.coalesce(func.sum(pr.c.budget), 0))
-        .join_from(pr, UNIT, UNIT.c.code == pr.c.unit_code, isouter=True)
-        .where(pr.c.checkpoint == checkpoint)
-        .group_by(pr.c.unit_code, UNIT.c.name, pr.c.light)
-        .order_by(pr.c.unit_code, pr.c.light)
+def tally(
+    conn: Connection,
+    checkpoint: str,
+    lo: str | None = None,
+    hi: str | None = None,
+    schema: str | None = None,
+    into: Summary | None = None,
+    settled_only: bool = False,
+) -> Summary:
+    """The Summary of `checkpoint`'s stored results (of the projects from `lo` to `hi` if given, in
+    the tables of `schema` if given: an attached scratch database), counted by the database, added
+    to `into` if given. `settled_only`: leave out the projects still uncertain ('?'), for a count
+    made before the pure core has evaluated them again (and thrown away if there were any)."""
+    summary = into if into is not None else Summary(checkpoint)
+    prefix = f"{schema}." if schema else ""
+    bounds = ((">=", "lo", lo), ("<", "hi", hi))
+    within = "".join(f" AND project_code {op} :{name}" for op, name, v in bounds if v is not None)
+    settled = " AND (light IS NULL OR light <> '?')" if settled_only else ""
+    params = {"cp": checkpoint, "lo": lo, "hi": hi}
+    groups = text(
+        "SELECT g.unit_code, u.name, g.light, g.n, g.amount FROM (SELECT unit_code, light, count(*) AS n,"
+        f" coalesce(sum(budget), 0) AS amount FROM {prefix}project_result"
+        f" WHERE checkpoint = :cp{within}{settled}"
+        " GROUP BY unit_code, light) g LEFT JOIN unit u ON u.code = g.unit_code"
+        " ORDER BY g.unit_code, g.light"
     )
-    for code, name, light, n, amount in conn.execute(q):
+    for code, name, light, n, amount in conn.execute(groups, params):
         summary.add_group(light, int(n), int(amount), code, name or code)
-    ir = INDICATOR_RESULT
-    blue = select(func.count()).where(ir.c.checkpoint == checkpoint, ir.c.light == "blue")
-    summary.blue_indicators = int(conn.execute(blue).scalar_one())
+    blue = text(
+        f"SELECT count(*) FROM {prefix}indicator_result WHERE checkpoint = :cp{within} AND light = 'blue'"
+    )
+    summary.blue_indicators += int(conn.execute(blue, params).scalar_one())
     return summary
 
 

@@ -54,6 +54,20 @@ class Summary:
             tally = self.units[unit_code] = UnitTally(unit_code, unit_name)
         setattr(tally, key, getattr(tally, key) + n)
 
+    def merge(self, other: Summary) -> Summary:
+        """Add `other` (the same checkpoint's other projects) to this one, units kept in code order."""
+        self.projects += other.projects
+        self.budget += other.budget
+        self.count.update(other.count)
+        self.amount.update(other.amount)
+        self.blue_indicators += other.blue_indicators
+        for code, theirs in other.units.items():
+            mine = self.units.setdefault(code, UnitTally(code, theirs.unit_name))
+            for key in ("red", "yellow", "green", "not_reported"):
+                setattr(mine, key, getattr(mine, key) + getattr(theirs, key))
+        self.units = dict(sorted(self.units.items()))
+        return self
+
     def run_counts(self) -> dict[str, int]:
         """The counts a run row records."""
         return {

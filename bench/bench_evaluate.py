@@ -2,7 +2,8 @@
 to a reference measured in the same run on the same database: plain SQL computing the budget light
 of every project and the cumulative-indicator ratio and light of every indicator, written to two
 bare tables (INSERT … SELECT, the same rows the evaluation stores). Prints medians of --repeat runs
-and the ratios, for the compiled evaluation (the default) and for the pure core alone (--python).
+and the ratios, for the compiled evaluation as `monitor run` does it (in two halves on two cores where
+monitor.halves finds it worth it), in one piece, and for the pure core alone (--python).
 
     .venv/bin/python bench/bench_evaluate.py [--projects 100000] [--repeat 3] [--database-url URL]
                                              [--python]
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from monitor import halves
 from monitor.app import App
 from monitor.model import Checkpoint
 from monitor.pipeline import evaluate_checkpoint
@@ -119,15 +121,18 @@ def main() -> None:
                     conn.execute(statement, {"month": cp.month, "cp": str(cp)})
 
         rules = app.rules()
+        # the default (halves on two cores where monitor.halves finds it worth it), then one piece
+        methods = [("sql", None), ("sql", False)] + ([("python", None)] if args.python else [])
+        used = halves.worth_it(app.engine, counts["projects"])
 
-        def evaluate() -> None:
-            evaluate_checkpoint(app.engine, rules, cp, app.clock, method=method)
+        def timed(method: str, split: bool | None) -> float:
+            def evaluate() -> None:
+                evaluate_checkpoint(app.engine, rules, cp, app.clock, method=method, split=split)
+
+            return median_time(evaluate, args.repeat)
 
         ref = median_time(reference, args.repeat)
-        methods = ["sql", "python"] if args.python else ["sql"]
-        times = {}
-        for method in methods:
-            times[method] = median_time(evaluate, args.repeat)
+        times = {(m, s): timed(m, s) for m, s in methods if not (s is False and not used)}
         n = counts["projects"]
         print(f"dataset: {n:,} projects, {counts['indicators']:,} indicators ({url.split(':')[0]})")
         print(f"  sample written in {t1 - t0:.1f} s, imported in {t2 - t1:.1f} s")
@@ -135,8 +140,14 @@ def main() -> None:
             f"reference: plain SQL budget light of every project and cumulative ratio and light of every"
             f" indicator, into bare tables: {ref:.3f} s (median of {args.repeat})"
         )
-        for method, ours in times.items():
-            label = "compiled (SQL + pure core where uncertain)" if method == "sql" else "pure core only"
+        for (method, split), ours in times.items():
+            if method == "python":
+                label = "pure core only"
+            elif split is None:
+                how = "in two halves on two cores" if used else "in one piece"
+                label = f"compiled (SQL + pure core where uncertain), the default: {how}"
+            else:
+                label = "compiled, in one piece (split=False)"
             print(f"evaluation {cp}, {label} (median of {args.repeat}): {ours:.2f} s")
             print(f"  {n / ours:,.0f} projects/s, {n_ind / ours:,.0f} indicator rows/s")
             print(f"  ratio evaluation / reference: {ours / ref:.1f}x")

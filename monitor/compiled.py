@@ -137,7 +137,7 @@ def _answers(qmaps: list[dict[str, str]], xsets: list[frozenset[str]], said: lis
 def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Answers:
     """The temporary tables the statements join (see prepare_policies and prepare_values)."""
     drop_temporary(conn)
-    answers = prepare_policies(conn, policies, checkpoint)
+    answers = prepare_policies(conn, policies, checkpoint).answers
     prepare_values(conn, checkpoint)
     return answers
 
@@ -164,19 +164,30 @@ def _creator(conn: Connection, schema: str | None = None) -> Callable[[str], Non
     return create
 
 
-def prepare_policies(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Answers:
+@dataclass(frozen=True)
+class PolicyRows:
+    """What prepare_policies decided: the rows of its tables and the answers' expressions, which
+    another connection of the same transaction's data writes as they are (monitor.halves)."""
+
+    ppol: list[tuple[Any, ...]]
+    ipol: list[tuple[Any, ...]]
+    prog: list[tuple[Any, ...]]
+    answers: Answers
+
+
+def prepare_policies(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, given: PolicyRows | None = None
+) -> PolicyRows:
     """The temporary tables of the policies: each project's override key and profile (kp), the
     project policy and time progress of every kp that occurs, the indicator policy of every (kp,
-    level2) with its time progress resolved, the progress of indicators' own profiles. Returns the
-    answers' expressions (see Answers)."""
-    d = Dialect(conn.dialect.name)
-    create = _creator(conn)
-    dbl = d.double
+    level2) with its time progress resolved, the progress of indicators' own profiles. `given`: the
+    rows decided on another connection (only each project's key is computed again here)."""
     n = len(policies.matches)
     if n:
         key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
     else:
         key = "''"
+    create = _creator(conn)
     # kp: the override key and the project's own profile, which together decide every policy and
     # time progress of the project and of its indicators without their own profile
     create(
@@ -190,20 +201,8 @@ def prepare_policies(conn: Connection, policies: Policies, checkpoint: Checkpoin
         f" FROM (SELECT p.code, {key} AS k, NULLIF(p.profile, '') AS pprofile"
         " FROM project p LEFT JOIN unit u ON u.code = p.unit_code) s",
     )
-    kps = conn.exec_driver_sql("SELECT DISTINCT kp, k, pprofile FROM _ev_pkey").all()
-    level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
-    said = [
-        r[0]
-        for r in conn.exec_driver_sql(
-            "SELECT DISTINCT possibility FROM indicator_report"
-            f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
-        )
-    ]
-
-    def progress(name: str | None) -> tuple[int, int, float, int]:
-        p, _ = policies.progress(checkpoint, name or None)
-        return p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))
-
+    rows = given if given is not None else _policy_rows(conn, policies, checkpoint)
+    dbl = Dialect(conn.dialect.name).double
     create(
         f"_ev_ppol (kp TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
         f" profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, pn BIGINT, pd BIGINT, pf {dbl})"
@@ -213,7 +212,38 @@ def prepare_policies(conn: Connection, policies: Policies, checkpoint: Checkpoin
         " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
         " pn BIGINT, pd BIGINT, psmall INTEGER, qclass INTEGER, xclass INTEGER, PRIMARY KEY (kp, level2))"
     )
+    # indicators with a profile of their own (rare): their time progress is looked up by name
+    create("_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, small INTEGER)")
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for table, values in (("_ev_ppol", rows.ppol), ("_ev_ipol", rows.ipol), ("_ev_prog", rows.prog)):
+        if values:
+            conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({', '.join([mark] * len(values[0]))})", values)
+    return rows
+
+
+def _policy_rows(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> PolicyRows:
+    """The policy of every kp in _ev_pkey, for every level2 indicators have; the time progress of
+    every profile indicators name."""
+    kps = conn.exec_driver_sql("SELECT DISTINCT kp, k, pprofile FROM _ev_pkey").all()
+    level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
+    said = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT DISTINCT possibility FROM indicator_report"
+            f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
+        )
+    ]
+    own = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''"
+        )
+    ]
+
+    def progress(name: str | None) -> tuple[int, int, float, int]:
+        p, _ = policies.progress(checkpoint, name or None)
+        return p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))
+
     qmaps: list[dict[str, str]] = []
     xsets: list[frozenset[str]] = []
 
@@ -262,24 +292,8 @@ def prepare_policies(conn: Connection, policies: Policies, checkpoint: Checkpoin
                     class_of(xsets, ip.impossible),
                 )
             )
-    for sql, rows in (
-        (f"INSERT INTO _ev_ppol VALUES ({', '.join([mark] * 13)})", ppol),
-        (f"INSERT INTO _ev_ipol VALUES ({', '.join([mark] * 19)})", ipol),
-    ):
-        if rows:
-            conn.exec_driver_sql(sql, rows)
-    # indicators with a profile of their own (rare): their time progress is looked up by name
-    create("_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, small INTEGER)")
-    own = [
-        r[0]
-        for r in conn.exec_driver_sql(
-            "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''"
-        )
-    ]
     prog = [(name, *(x for i, x in enumerate(progress(name)) if i != 2)) for name in own]
-    if prog:
-        conn.exec_driver_sql(f"INSERT INTO _ev_prog VALUES ({', '.join([mark] * 4)})", prog)
-    return _answers(qmaps, xsets, said)
+    return PolicyRows(ppol, ipol, prog, _answers(qmaps, xsets, said))
 
 
 def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None = None) -> None:

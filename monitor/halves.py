@@ -4,11 +4,13 @@ time, computed in two halves at once.
 SQLite runs one statement on one core and lets one connection write. So a helper thread, on a
 connection of its own (the sqlite3 module releases the GIL while SQLite works), does in order:
 1. the shapes of the distinct targets and actuals (_ev_val) into a scratch database `ev`, committed;
-2. its own policy tables, then the indicator results of the projects from the split code on, into
-   a scratch database `part`, committed.
+2. the policy tables, from the rows the main connection decided meanwhile, then the indicator and
+   project results of the projects from the split code on into a scratch database `part`, and their
+   count (the Summary).
 Meanwhile the main connection, in the evaluation's one transaction, clears the earlier results,
-prepares its policy tables, attaches `ev` once it is ready, writes the results of the projects before
-the split code, then copies the helper's rows in (they come after its own in key order).
+decides and writes the policy tables, attaches `ev` once it is ready, writes the results of the
+projects before the split code and counts them, then copies the helper's rows in (they come after
+its own in key order).
 
 Both see the same data: the helper starts after the main transaction's first write, which holds
 SQLite's write lock until the commit, so nothing can change in between; in WAL mode the helper's
@@ -38,9 +40,9 @@ from monitor.rules import RuleSet
 from monitor.summary import Summary
 
 MIN_PROJECTS = 20_000  # below this the second connection and the copy cost more than they save
-# the helper's share of the projects: it also computes the value shapes, the main connection
-# also clears the earlier results and copies the helper's rows (measured, bench/README.md)
-HELPER_SHARE = 0.47
+# the helper's share of the projects: it also computes the value shapes, the main connection also
+# clears the earlier results and copies the helper's rows in; even shares balance (measured)
+HELPER_SHARE = 0.5
 
 
 def worth_it(engine: Engine, projects: int, wanted: bool | None = None) -> bool:
@@ -108,6 +110,8 @@ class _Helper(threading.Thread):
         self.url, self.rules, self.checkpoint, self.run_id, self.lo = url, rules, checkpoint, run_id, lo
         self.ev, self.part = ev, part
         self.values_ready = threading.Event()
+        self.policies_ready = threading.Event()
+        self.policy_rows: compiled.PolicyRows | None = None
         self.error: BaseException | None = None
         self.summary = Summary(str(checkpoint))  # of its half, as the statements left it
 
@@ -121,14 +125,17 @@ class _Helper(threading.Thread):
                 with conn.begin(), store.large_cache(conn):
                     compiled.prepare_values(conn, self.checkpoint, schema="ev")
                 self.values_ready.set()
+                self.policies_ready.wait()
+                if self.policy_rows is None:  # the main connection failed first
+                    return
                 with conn.begin(), store.large_cache(conn):
                     d = compiled.Dialect(conn.dialect.name)
                     policies = Policies(self.rules)
-                    answers = compiled.prepare_policies(conn, policies, self.checkpoint)
+                    rows = compiled.prepare_policies(conn, policies, self.checkpoint, given=self.policy_rows)
                     for table in ("indicator_result", "project_result"):
                         _clone(conn, table, "part")
                     theirs = compiled.Part(self.lo, None, "part.indicator_result", "part.project_result")
-                    compiled.run(conn, compiled.indicator_sql(d, self.checkpoint, answers, theirs))
+                    compiled.run(conn, compiled.indicator_sql(d, self.checkpoint, rows.answers, theirs))
                     compiled.finish(conn, policies, self.checkpoint, self.run_id, theirs)
                     compiled.drop_temporary(conn)
                     self.summary = store.tally(conn, str(self.checkpoint), schema="part", settled_only=True)
@@ -137,6 +144,11 @@ class _Helper(threading.Thread):
         finally:
             self.values_ready.set()
             engine.dispose()
+
+    def hand_over(self, rows: compiled.PolicyRows | None) -> None:
+        """The policy rows the main connection decided (None: it failed, the helper stops)."""
+        self.policy_rows = rows
+        self.policies_ready.set()
 
     def wait(self, event: threading.Event | None = None) -> None:
         """Wait for `event` (or the end), then raise the helper's error if it failed."""
@@ -180,11 +192,12 @@ def evaluate(
     try:
         store.clear_results(conn, str(checkpoint))
         compiled.drop_temporary(conn)
-        answers = compiled.prepare_policies(conn, policies, checkpoint)
+        rows = compiled.prepare_policies(conn, policies, checkpoint)
+        helper.hand_over(rows)
         helper.wait(helper.values_ready)
         _attach(conn, scratch.path("ev"), "ev")
         mine = compiled.Part(hi=lo)
-        compiled.run(conn, compiled.indicator_sql(compiled.Dialect("sqlite"), checkpoint, answers, mine))
+        compiled.run(conn, compiled.indicator_sql(compiled.Dialect("sqlite"), checkpoint, rows.answers, mine))
         compiled.finish(conn, policies, checkpoint, run_id, mine)
         counted = store.tally(conn, str(checkpoint), hi=lo, settled_only=True)  # the helper counts its own
         helper.wait()
@@ -195,6 +208,8 @@ def evaluate(
         ):
             conn.exec_driver_sql(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM part.{table}")
     finally:
+        if not helper.policies_ready.is_set():
+            helper.hand_over(None)
         helper.join()
     compiled.drop_temporary(conn)
     return compiled.uncertain(conn, checkpoint), Split(lo, counted.merge(helper.summary))

@@ -63,6 +63,11 @@ class Dialect:
         """The 8-byte float type (PostgreSQL's REAL has 4 bytes)."""
         return "DOUBLE PRECISION" if self.pg else "REAL"
 
+    @property
+    def ordered_join(self) -> str:
+        """An inner join whose left side SQLite must scan first (PostgreSQL plans joins itself)."""
+        return "JOIN" if self.pg else "CROSS JOIN"
+
     def real(self, x: str) -> str:
         return f"CAST({x} AS {self.double})"
 
@@ -415,8 +420,8 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
         " COALESCE(va.isnum, 0) AS anum, va.f AS af, va.n AS a_n, va.d AS a_d,"
         " COALESCE(va.small, 0) AS asmall,"
         " COALESCE(va.isdate, 0) AS adate, va.iso AS aiso"
-        " FROM indicator i"
-        " JOIN _ev_pkey pk ON pk.code = i.project_code"
+        # each project's key once, then its indicators (on SQLite CROSS JOIN fixes that order)
+        f" FROM _ev_pkey pk {d.ordered_join} indicator i ON i.project_code = pk.code"
         " JOIN _ev_ipol ip ON ip.kp = pk.kp AND ip.level2 = i.level2"
         " JOIN _ev_val vt ON vt.v = i.target"
         " LEFT JOIN _ev_prog g ON g.profile = NULLIF(i.profile, '')"
@@ -424,7 +429,7 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
         " AND ir.indicator_code = i.code"
         " LEFT JOIN _ev_val va ON va.v = ir.actual"
     )
-    inner += part.where("i.project_code")
+    inner += part.where("pk.code")
     r_cum = "(b.af * b.pd) / (b.tf * b.pn)"
     # r = a / (t·P) < n/d  ⟺  a_n·t_d·pd·d < n·a_d·t_n·pn  (t > 0, P > 0, denominators > 0)
     left, right = "(b.a_n * b.t_d * b.pd)", "(b.a_d * b.t_n * b.pn)"

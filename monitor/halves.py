@@ -110,6 +110,7 @@ class _Helper(threading.Thread):
         self.url, self.rules, self.checkpoint, self.run_id, self.lo = url, rules, checkpoint, run_id, lo
         self.ev, self.part = ev, part
         self.values_ready = threading.Event()
+        self.rows_ready = threading.Event()
         self.policies_ready = threading.Event()
         self.policy_rows: compiled.PolicyRows | None = None
         self.error: BaseException | None = None
@@ -138,11 +139,15 @@ class _Helper(threading.Thread):
                     compiled.run(conn, compiled.indicator_sql(d, self.checkpoint, rows.answers, theirs))
                     compiled.finish(conn, policies, self.checkpoint, self.run_id, theirs)
                     compiled.drop_temporary(conn)
-                    self.summary = store.tally(conn, str(self.checkpoint), schema="part", settled_only=True)
+                self.rows_ready.set()
+                # counted while the main connection copies the rows (its count is mostly Python: the two
+                # counts at once would take turns)
+                self.summary = store.tally(conn, str(self.checkpoint), schema="part", settled_only=True)
         except BaseException as e:  # handed to the main thread, which raises it
             self.error = e
         finally:
             self.values_ready.set()
+            self.rows_ready.set()
             engine.dispose()
 
     def hand_over(self, rows: compiled.PolicyRows | None) -> None:
@@ -199,14 +204,15 @@ def evaluate(
         mine = compiled.Part(hi=lo)
         compiled.run(conn, compiled.indicator_sql(compiled.Dialect("sqlite"), checkpoint, rows.answers, mine))
         compiled.finish(conn, policies, checkpoint, run_id, mine)
-        counted = store.tally(conn, str(checkpoint), hi=lo, settled_only=True)  # the helper counts its own
-        helper.wait()
+        helper.wait(helper.rows_ready)
         _attach(conn, scratch.path("part"), "part")
         for table, columns in (
             ("indicator_result", compiled.RESULT_COLUMNS),
             ("project_result", compiled.PROJECT_RESULT_COLUMNS),
         ):
             conn.exec_driver_sql(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM part.{table}")
+        counted = store.tally(conn, str(checkpoint), hi=lo, settled_only=True)  # the helper counts its own
+        helper.wait()
     finally:
         if not helper.policies_ready.is_set():
             helper.hand_over(None)

@@ -1,5 +1,5 @@
-"""The compiled evaluation on two cores (SQLite): the indicator statement, most of a checkpoint's
-time, computed in two halves at once.
+"""The compiled evaluation on two cores (SQLite): the indicator and project statements, most of a
+checkpoint's time, computed in two halves at once.
 
 SQLite runs one statement on one core and lets one connection write. So a helper thread, on a
 connection of its own (the sqlite3 module releases the GIL while SQLite works), does in order:

@@ -42,7 +42,7 @@ FROM project p JOIN project_report r ON r.project_code = p.code AND r.checkpoint
 INSERT INTO bench_indicator_light (project_code, indicator_code, ratio, light)
 SELECT i.project_code, i.code,
        CASE WHEN {numeric_t} AND {numeric_a}
-            THEN CAST(ir.actual AS {real}) * 12 / (CAST(i.target AS {real}) * :month) END,
+            THEN CAST(ir.actual AS {real}) * 12 / NULLIF(CAST(i.target AS {real}) * :month, 0) END,
        CASE WHEN NOT ({numeric_t} AND {numeric_a}) THEN 'na'
             WHEN CAST(ir.actual AS {real}) * 12 < 0.6 * CAST(i.target AS {real}) * :month THEN 'red'
             WHEN CAST(ir.actual AS {real}) * 12 < 0.8 * CAST(i.target AS {real}) * :month THEN 'yellow'

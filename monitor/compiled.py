@@ -602,6 +602,10 @@ def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_i
     uncertain ones judged again by the pure core, then projects by one statement. Returns the codes
     of the projects whose budget light was left uncertain, for the caller to evaluate with the core.
     (monitor.halves does the same in two halves on two cores.)"""
+    if Dialect(conn.dialect.name).pg:
+        # compiling these long CASE expressions costs PostgreSQL's JIT more than it saves
+        # (100k projects: 8.7 s -> 7.0 s for the indicator statement); for this transaction only
+        conn.exec_driver_sql("SET LOCAL jit = off")
     answers = prepare(conn, policies, checkpoint)
     run(conn, indicator_sql(Dialect(conn.dialect.name), checkpoint, answers))
     finish(conn, policies, checkpoint, run_id)

@@ -12,7 +12,6 @@ import datetime as dt
 import gc
 import multiprocessing
 import operator
-import os
 import re
 import sys
 import threading
@@ -1042,11 +1041,10 @@ def _worth_a_reader_process(reading: _Reading) -> bool:
     calling thread: locks held by another one would stay held in the child), and not a daemonic
     process (multiprocessing forbids those children)."""
     size = sum(p.stat().st_size for p in {t.path for t in reading.tables})
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return (
         size >= READER_PROCESS_BYTES
         and sys.platform == "linux"
-        and cpus > 1
+        and store.cores() > 1
         and threading.active_count() == 1
         and not multiprocessing.current_process().daemon
     )

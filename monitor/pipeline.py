@@ -55,8 +55,8 @@ def evaluate_checkpoint(
     recorded, failed ones too. `method` "sql" (default): the rules compiled into SQL compute every
     light in the database (monitor.compiled), and the projects it leaves uncertain are evaluated again
     by the pure core; "python": the pure core evaluates every project, streamed in chunks.
-    `split`: compute the indicator results in two halves on two cores (monitor.halves; file
-    SQLite only); default: for a large checkpoint on a machine with two cores or more."""
+    `split`: compute the indicator and project results in two halves on two cores (monitor.halves;
+    file SQLite only); default: for a large checkpoint on a machine with two cores or more."""
     cp = str(checkpoint)
     with engine.begin() as conn:
         store.save_rule_version(conn, rules.hash, rules.content, clock())
@@ -71,13 +71,15 @@ def evaluate_checkpoint(
             store.large_cache(conn),
         ):
             total = store.count_rows(conn, store.PROJECT)
+            in_halves = method == "sql" and halves.worth_it(engine, total, split)
+            if not in_halves:
+                store.clear_results(conn, cp)  # the halves clear once their helper has started
             parts: halves.Split | None = None
             if method == "sql":
                 reasons.remember(rules)
-                if halves.worth_it(engine, total, split):
+                if in_halves:
                     unsure, parts = halves.evaluate(conn, scratch, policies, checkpoint, run_id, total)
                 else:
-                    store.clear_results(conn, cp)
                     unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
                 units = store.load_units(conn) if unsure else {}
                 for i in range(0, len(unsure), 500):
@@ -88,7 +90,6 @@ def evaluate_checkpoint(
                 if progress:
                     progress(total, total)
             else:
-                store.clear_results(conn, cp)
                 units, done = store.load_units(conn), 0
                 for projects in store.project_chunks(conn):
                     chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)

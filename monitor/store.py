@@ -601,14 +601,13 @@ def tally(
     lo: str | None = None,
     hi: str | None = None,
     schema: str | None = None,
-    into: Summary | None = None,
     settled_only: bool = False,
 ) -> Summary:
     """The Summary of `checkpoint`'s stored results (of the projects from `lo` to `hi` if given, in
-    the tables of `schema` if given: an attached scratch database), counted by the database, added
-    to `into` if given. `settled_only`: leave out the projects still uncertain ('?'), for a count
-    made before the pure core has evaluated them again (and thrown away if there were any)."""
-    summary = into if into is not None else Summary(checkpoint)
+    the tables of `schema` if given: an attached scratch database), counted by the database.
+    `settled_only`: leave out the projects still uncertain ('?'), for a count made before the pure
+    core has evaluated them again (and thrown away if there were any)."""
+    summary = Summary(checkpoint)
     prefix = f"{schema}." if schema else ""
     bounds = ((">=", "lo", lo), ("<", "hi", hi))
     within = "".join(f" AND project_code {op} :{name}" for op, name, v in bounds if v is not None)
@@ -626,7 +625,7 @@ def tally(
     blue = text(
         f"SELECT count(*) FROM {prefix}indicator_result WHERE checkpoint = :cp{within} AND light = 'blue'"
     )
-    summary.blue_indicators += int(conn.execute(blue, params).scalar_one())
+    summary.blue_indicators = int(conn.execute(blue, params).scalar_one())
     return summary
 
 

@@ -182,12 +182,16 @@ def print_mail(app: App, queued: list[dict[str, Any]], delivery: Any, sent: bool
 
 
 def print_delivery(app: App, delivery: Any) -> None:
-    parts = [f"{k} {delivery[k]}" for k in ("sent", "retry", "failed", "released") if delivery.get(k)]
+    kinds = ("sent", "partial", "retry", "failed", "released")
+    parts = [f"{k} {delivery[k]}" for k in kinds if delivery.get(k)]
     click.echo("delivery: " + (", ".join(parts) if parts else "nothing pending"))
     if app.settings.mail.mode == "file":
         click.echo(f"e-mails written as .eml files to: {app.settings.mail_dir}")
-    if delivery.get("failed") or delivery.get("retry"):
-        click.echo("see `monitor outbox --status failed` / `--status pending` for the errors", err=True)
+    if delivery.get("failed") or delivery.get("retry") or delivery.get("partial"):
+        click.echo(
+            "see `monitor outbox --status failed` / `--status partial` / `--status pending` for the errors",
+            err=True,
+        )
 
 
 @main.command()
@@ -197,12 +201,14 @@ def send(config: str | None, rules_dir: str | None) -> None:
     app = make_app(config, rules_dir)
     delivery = app.send()
     print_delivery(app, delivery)
-    if delivery.get("failed"):
+    if delivery.get("failed") or delivery.get("partial"):
         sys.exit(1)
 
 
 @main.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed"]), default=None)
+@click.option(
+    "--status", type=click.Choice(["pending", "sending", "sent", "failed", "partial"]), default=None
+)
 @common
 @click.pass_context
 def outbox(ctx: click.Context, status: str | None, config: str | None, rules_dir: str | None) -> None:
@@ -235,19 +241,36 @@ def outbox(ctx: click.Context, status: str | None, config: str | None, rules_dir
             r["unit_code"] or "-",
             r["status"],
             str(r["attempts"]),
-            r["recipients"],
+            recipients_cell(r),
             r["last_error"] or "",
         )
     console().print(t)
     click.echo(f"{len(rows)} message(s)")
 
 
+def recipients_cell(message: dict[str, Any]) -> str:
+    """The recipients of a message; where the server answered for them one by one, each one's state."""
+    states = message["recipient_states"]
+    if not states:
+        return str(message["recipients"]).replace(";", "; ")
+    return "\n".join(
+        f"{address}: {status}" + (f" ({answer})" if answer and status != "sent" else "")
+        for address, status, answer in states
+    )
+
+
 @outbox.command("retry")
 @click.argument("ids", nargs=-1, type=int)
-@click.option("--failed", "all_failed", is_flag=True, help="Re-queue every failed message.")
+@click.option(
+    "--failed",
+    "all_failed",
+    is_flag=True,
+    help="Re-queue every failed message and every recipient refused for good.",
+)
 @common
 def outbox_retry(ids: tuple[int, ...], all_failed: bool, config: str | None, rules_dir: str | None) -> None:
-    """Put failed messages back in the queue (then `monitor send`)."""
+    """Put failed messages back in the queue (then `monitor send`); a message delivered in part goes
+    again to the recipients that refused it alone."""
     if not ids and not all_failed:
         raise click.UsageError("give message ids or --failed")
     app = make_app(config, rules_dir)

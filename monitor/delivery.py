@@ -31,11 +31,20 @@ class Envelope:
 
 
 class DeliveryError(Exception):
-    """A message was not delivered. `permanent` errors (5xx, bad address) are not retried."""
+    """A message was not delivered. `permanent` errors (5xx, bad address) are not retried. `refused`:
+    when the server refused every recipient, each one's answer (address → "code text"): a sender
+    retries the temporarily refused ones and gives up on the others, one by one."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, refused: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.refused = refused or {}
+
+
+def permanent_answer(answer: str) -> bool:
+    """Whether a server's answer ("550 5.1.1 …") refuses for good: a 5xx code (4xx: try again later)."""
+    code = answer.split(" ", 1)[0]
+    return not (code.isdigit() and code.startswith("4"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +75,8 @@ def classify(exc: BaseException, *, server: str = "the mail server") -> Delivery
     match exc:
         case aiosmtplib.SMTPRecipientsRefused(recipients=refused):
             text = "; ".join(f"recipient <{r.recipient}> refused: {r.code} {r.message}" for r in refused)
-            return DeliveryError(text, permanent=any(r.code >= 500 for r in refused))
+            answers = {r.recipient: f"{r.code} {r.message}" for r in refused}
+            return DeliveryError(text, permanent=all(r.code >= 500 for r in refused), refused=answers)
         case aiosmtplib.SMTPAuthenticationError(code=code, message=text):
             return DeliveryError(f"authentication refused by {server}: {code} {text}", permanent=True)
         case aiosmtplib.SMTPSenderRefused(code=code, message=text, sender=sender):
@@ -190,7 +200,9 @@ class SmtpTransport:
             error = classify(exc, server=self._server)
             text = str(error)
             if self._password and self._password in text:
-                error = DeliveryError(text.replace(self._password, "***"), permanent=error.permanent)
+                error = DeliveryError(
+                    text.replace(self._password, "***"), permanent=error.permanent, refused=error.refused
+                )
                 raise error from None
             raise error from exc
         except BaseException:  # cancelled mid-transaction: the connection's state is unknown

@@ -73,6 +73,7 @@ class HttpEndpoint:
                 )
             ).all()
             counts = outbox.counts(conn)
+            refused = outbox.failed_recipients(conn)
             failures = conn.execute(
                 select(func.count()).select_from(attempt).where(attempt.c.outcome == "permanent")
             ).scalar_one()
@@ -101,6 +102,12 @@ class HttpEndpoint:
             "gauge",
             "Outbox messages by status.",
             [({"status": s}, n) for s, n in counts.items()],
+        )
+        family(
+            "monitor_outbox_recipients_failed",
+            "gauge",
+            "Recipients that refused a message for good while other recipients got it (status partial).",
+            [({}, refused)],
         )
         family(
             "monitor_delivery_failures_total",

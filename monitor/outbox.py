@@ -1,6 +1,12 @@
 """The outbox: messages as rows before anything is sent. Queue rows; claim them with a conditional
 UPDATE (only the process that changed a row sends it); record every attempt; release rows left
-`sending` by a dead process or an expired lease. Status: pending → sending → sent | failed.
+`sending` by a dead process or an expired lease. Status: pending → sending → sent | failed | partial.
+
+Delivery is tracked per recipient once the server answers differently for the recipients of one
+message (some accepted, some refused): outbox_recipient then holds each one's state and the server's
+answer, the next attempt goes to the pending ones alone, and the message is done when none is pending:
+`sent` (every recipient), `failed` (none) or `partial` (some refused for good). Until then a message
+goes to all its recipients at once and needs no recipient rows (the common case costs nothing more).
 """
 
 from __future__ import annotations
@@ -9,13 +15,18 @@ import datetime as dt
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from monitor.store import DELIVERY_ATTEMPT, OUTBOX, OUTBOX_MESSAGE, as_utc
+from monitor.store import DELIVERY_ATTEMPT, OUTBOX, OUTBOX_MESSAGE, OUTBOX_RECIPIENT, as_utc
+
+STATUSES = ("pending", "sending", "sent", "failed", "partial")
+DONE_BADLY = ("failed", "partial")  # need an operator's attention
 
 
 def worker_id() -> str:
@@ -98,7 +109,22 @@ def next_due_at(conn: Connection) -> dt.datetime | None:
     return as_utc(value) if value else None
 
 
-def claim_many(conn: Connection, ids: Sequence[int], worker: str, now: dt.datetime) -> list[Any]:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message claimed for sending: the recipients it goes to now (all of them, or the ones still
+    pending when the server answered differently for them before: `tracked`)."""
+
+    id: int
+    kind: str
+    reason: str
+    unit_code: str | None
+    recipients: tuple[str, ...]
+    raw: str
+    attempts: int
+    tracked: bool
+
+
+def claim_many(conn: Connection, ids: Sequence[int], worker: str, now: dt.datetime) -> list[Claimed]:
     """Take the pending rows among `ids` for sending in one statement; returns the rows this worker got."""
     at = as_utc(now)
     conn.execute(
@@ -113,7 +139,29 @@ def claim_many(conn: Connection, ids: Sequence[int], worker: str, now: dt.dateti
         OUTBOX.c.claimed_by == worker,
         OUTBOX.c.claimed_at == at,
     )
-    return list(conn.execute(q.order_by(OUTBOX.c.id)))
+    rows = list(conn.execute(q.order_by(OUTBOX.c.id)))
+    tracked: dict[int, list[str]] = {}
+    if rows:
+        r = OUTBOX_RECIPIENT.c
+        for oid, address in conn.execute(
+            select(r.outbox_id, r.address)
+            .where(r.outbox_id.in_([row.id for row in rows]), r.status == "pending")
+            .order_by(r.outbox_id, r.address)
+        ):
+            tracked.setdefault(oid, []).append(address)
+    return [
+        Claimed(
+            row.id,
+            row.kind,
+            row.reason,
+            row.unit_code,
+            tuple(tracked[row.id]) if row.id in tracked else tuple(row.recipients.split(";")),
+            row.raw,
+            row.attempts,
+            row.id in tracked,
+        )
+        for row in rows
+    ]
 
 
 def _attempt(
@@ -162,9 +210,73 @@ def mark_retry(
     _attempt(conn, outbox_id, worker, now, "transient", error)
 
 
-def mark_failed(conn: Connection, outbox_id: int, worker: str, now: dt.datetime, error: str) -> None:
-    _finish(conn, outbox_id, worker, {"status": "failed", "last_error": error})
+def mark_failed(conn: Connection, outbox_id: int, worker: str, now: dt.datetime, error: str) -> str:
+    """Failed for good: every recipient still pending fails with `error`; the message ends `failed`, or
+    `partial` when some recipients had accepted it earlier. Returns that status."""
+    r = OUTBOX_RECIPIENT.c
+    conn.execute(
+        update(OUTBOX_RECIPIENT)
+        .where(r.outbox_id == outbox_id, r.status == "pending")
+        .values(status="failed", answer=error, at=as_utc(now))
+    )
+    states = Counter(s for (s,) in conn.execute(select(r.status).where(r.outbox_id == outbox_id)))
+    status = "partial" if states["sent"] else "failed"
+    _finish(conn, outbox_id, worker, {"status": status, "last_error": error})
     _attempt(conn, outbox_id, worker, now, "permanent", error)
+    return status
+
+
+def settle(
+    conn: Connection,
+    outbox_id: int,
+    worker: str,
+    now: dt.datetime,
+    answers: Mapping[str, tuple[str, str | None]],
+    retry_at: dt.datetime,
+) -> str:
+    """Record what the server answered for each recipient of an attempt (address → (pending / sent /
+    failed, its answer)) and settle the message: pending again at `retry_at` while a recipient is
+    pending, else sent / partial / failed. Returns the message's status."""
+    at = as_utc(now)
+    r = OUTBOX_RECIPIENT.c
+    conn.execute(OUTBOX_RECIPIENT.delete().where(r.outbox_id == outbox_id, r.address.in_(list(answers))))
+    conn.execute(
+        insert(OUTBOX_RECIPIENT),
+        [
+            {"outbox_id": outbox_id, "address": a, "status": st, "answer": ans, "at": at}
+            for a, (st, ans) in answers.items()
+        ],
+    )
+    states = Counter(s for (s,) in conn.execute(select(r.status).where(r.outbox_id == outbox_id)))
+    refused = "; ".join(f"<{a}> {st}: {ans}" for a, (st, ans) in answers.items() if st != "sent")
+    values: dict[str, Any] = {"last_error": refused or None}
+    if states["pending"]:
+        values.update(status="pending", next_attempt_at=as_utc(retry_at))
+        outcome = "transient"
+    else:
+        values["status"] = "sent" if not states["failed"] else "partial" if states["sent"] else "failed"
+        outcome = {"sent": "sent", "partial": "partial", "failed": "permanent"}[values["status"]]
+    if any(st == "sent" for st, _ in answers.values()):
+        values["sent_at"] = at
+    _finish(conn, outbox_id, worker, values)
+    accepted = ", ".join(f"<{a}>" for a, (st, _) in answers.items() if st == "sent")
+    detail = "; ".join(x for x in (f"accepted for {accepted}" if accepted else "", refused) if x)
+    _attempt(conn, outbox_id, worker, now, outcome, detail)
+    return str(values["status"])
+
+
+def recipient_states(conn: Connection, ids: Sequence[int]) -> dict[int, list[tuple[str, str, str | None]]]:
+    """The recipients of messages `ids` tracked one by one: outbox id → [(address, status, answer)]."""
+    r = OUTBOX_RECIPIENT.c
+    out: dict[int, list[tuple[str, str, str | None]]] = {}
+    for i in range(0, len(ids), 500):
+        for oid, address, status, answer in conn.execute(
+            select(r.outbox_id, r.address, r.status, r.answer)
+            .where(r.outbox_id.in_(list(ids[i : i + 500])))
+            .order_by(r.outbox_id, r.address)
+        ):
+            out.setdefault(oid, []).append((address, status, answer))
+    return out
 
 
 def release_stale(
@@ -195,9 +307,15 @@ def release_stale(
 
 def counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status))
-    out = {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
+    out = dict.fromkeys(STATUSES, 0)
     out.update({r[0]: int(r[1]) for r in rows})
     return out
+
+
+def failed_recipients(conn: Connection) -> int:
+    """Recipients refused for good, not re-queued since."""
+    r = OUTBOX_RECIPIENT.c
+    return int(conn.execute(select(func.count()).where(r.status == "failed")).scalar_one())
 
 
 def messages(
@@ -209,17 +327,35 @@ def messages(
         q = q.where(OUTBOX.c.status == status)
     if checkpoint:
         q = q.where(OUTBOX.c.checkpoint == checkpoint)
-    return [dict(r._mapping) for r in conn.execute(q)]
+    out = [dict(r._mapping) for r in conn.execute(q)]
+    states = recipient_states(conn, [m["id"] for m in out if m["status"] != "sent"])
+    for m in out:
+        m["recipient_states"] = states.get(m["id"], [])
+    return out
 
 
 def requeue(conn: Connection, ids: Iterable[int] | None, now: dt.datetime) -> int:
-    """Put failed (or given) messages back to pending, attempts reset; never touches rows in flight."""
+    """Put failed and partly delivered (or given) messages back to pending, attempts reset: a partly
+    delivered one goes again to the recipients that refused it alone. Never touches rows in flight."""
     cond = (
-        OUTBOX.c.status == "failed"
+        OUTBOX.c.status.in_(DONE_BADLY)
         if ids is None
-        else and_(OUTBOX.c.id.in_(list(ids)), or_(OUTBOX.c.status == "failed", OUTBOX.c.status == "pending"))
+        else and_(
+            OUTBOX.c.id.in_(list(ids)), or_(OUTBOX.c.status.in_(DONE_BADLY), OUTBOX.c.status == "pending")
+        )
     )
-    res = conn.execute(
-        update(OUTBOX).where(cond).values(status="pending", attempts=0, next_attempt_at=as_utc(now))
-    )
-    return int(res.rowcount)
+    again = [int(i) for i in conn.execute(select(OUTBOX.c.id).where(cond)).scalars()]
+    r = OUTBOX_RECIPIENT.c
+    for i in range(0, len(again), 500):
+        chunk = again[i : i + 500]
+        conn.execute(
+            update(OUTBOX_RECIPIENT)
+            .where(r.outbox_id.in_(chunk), r.status == "failed")
+            .values(status="pending")
+        )
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(chunk), cond)
+            .values(status="pending", attempts=0, next_attempt_at=as_utc(now))
+        )
+    return len(again)

@@ -10,14 +10,14 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from monitor import outbox
-from monitor.delivery import DeliveryError, Envelope, Transport
+from monitor.delivery import DeliveryError, Envelope, Transport, permanent_answer
 from monitor.settings import RetryConfig
 
 log = logging.getLogger("monitor.send")
@@ -32,9 +32,15 @@ def backoff(retry: RetryConfig, attempts: int) -> dt.timedelta:
 
 @dataclass(frozen=True)
 class Outcome:
-    row: Any
-    result: str  # sent / retry / failed
+    row: outbox.Claimed
+    result: str  # sent (to every recipient not in `refused`) / retry / failed
     detail: str | None
+    refused: dict[str, str] = field(default_factory=dict)  # recipient → the server's answer
+
+    @property
+    def whole(self) -> bool:
+        """Sent to every recipient at once, with nothing to record per recipient."""
+        return self.result == "sent" and not self.refused and not self.row.tracked
 
 
 async def deliver_pending(
@@ -50,7 +56,7 @@ async def deliver_pending(
     batch: int | None = None,
 ) -> Counter[str]:
     """Send every due message; wait for retries due within `retry.inline_wait_seconds`. Returns counts
-    of outcomes (sent / retry / failed / released).
+    of outcomes (sent / retry / failed / partial / released).
 
     A pipeline, so that the connections never wait for the database: messages are claimed a batch at a
     time (one transaction) into a queue at most one batch ahead; `parallel` senders take them from the
@@ -84,16 +90,14 @@ async def deliver_pending(
     def record_all(outcomes: list[Outcome]) -> Counter[str]:
         counts: Counter[str] = Counter()
         with engine.begin() as conn:
-            sent = [o for o in outcomes if o.result == "sent"]
-            outbox.mark_sent_many(conn, [(o.row.id, o.detail) for o in sent], worker, clock())
+            sent = [o for o in outcomes if o.whole]
+            outbox.mark_sent_many(conn, [(o.row.id, None) for o in sent], worker, clock())
             counts["sent"] += len(sent)
             for o in outcomes:
-                if o.result != "sent":
+                if not o.whole:
                     counts[record(conn, o, retry, worker, clock())] += 1
         for o in sent:
             log.info("sent message %s (%s %s) to %s", o.row.id, o.row.kind, o.row.reason, o.row.recipients)
-            if o.detail:
-                log.warning("message %s: %s", o.row.id, o.detail)
         return counts
 
     async def flush(force: bool) -> None:
@@ -144,28 +148,47 @@ async def deliver_pending(
     return tally
 
 
-async def attempt(transport: Transport, row: Any, sender: str) -> Outcome:
-    """Send one claimed row; no database work here."""
+async def attempt(transport: Transport, row: outbox.Claimed, sender: str) -> Outcome:
+    """Send one claimed row to the recipients it goes to now; no database work here."""
     label = f"{row.id:06d}-{row.kind}-{row.unit_code or 'bureau'}"
-    envelope = Envelope(row.id, sender, tuple(row.recipients.split(";")), row.raw.encode("ascii"), label)
+    envelope = Envelope(row.id, sender, row.recipients, row.raw.encode("ascii"), label)
     try:
         delivered = await transport.send(envelope)
     except DeliveryError as exc:
+        if exc.refused:  # every recipient refused: each one's answer decides for it
+            return Outcome(row, "refused", str(exc), dict(exc.refused))
         return Outcome(row, "failed" if exc.permanent else "retry", str(exc))
     except Exception as exc:  # an unexpected failure is treated as transient, and logged
         return Outcome(row, "retry", f"{type(exc).__name__}: {exc}")
-    refused = "; ".join(f"{a}: {m}" for a, m in delivered.refused.items())
-    return Outcome(row, "sent", f"refused by the server: {refused}" if refused else None)
+    return Outcome(row, "sent", None, dict(delivered.refused))
 
 
 def record(conn: Connection, o: Outcome, retry: RetryConfig, worker: str, now: dt.datetime) -> str:
-    """Record a failed attempt: retry later with backoff, or failed for good (also after max attempts)."""
+    """Record an attempt that was not a plain success: per recipient when the server answered for them
+    differently (a temporary refusal is tried again for that recipient alone, after backoff; a permanent
+    one, or a temporary one at the last attempt, fails that recipient); else retry the whole message
+    later with backoff, or fail it for good (also after max attempts). Returns the tally key."""
     row = o.row
+    last = row.attempts >= retry.max_attempts
+    retry_at = now + backoff(retry, row.attempts)
+    if o.result in ("sent", "refused"):
+        answers: dict[str, tuple[str, str | None]] = {}
+        for address in row.recipients:
+            answer = o.refused.get(address)
+            if answer is None:
+                answers[address] = ("sent", None)
+            else:
+                answers[address] = ("failed" if last or permanent_answer(answer) else "pending", answer)
+        status = outbox.settle(conn, row.id, worker, now, answers, retry_at)
+        for address, (state, answer) in answers.items():
+            if state != "sent":
+                log.warning("message %s: recipient <%s> %s: %s", row.id, address, state, answer)
+        return {"pending": "retry"}.get(status, status)
     error = o.detail or "unknown error"
-    if o.result == "failed" or row.attempts >= retry.max_attempts:
-        outbox.mark_failed(conn, row.id, worker, now, error)
-        log.error("message %s to %s failed: %s", row.id, row.recipients, error)
-        return "failed"
-    outbox.mark_retry(conn, row.id, worker, now, error, now + backoff(retry, row.attempts))
-    log.warning("message %s to %s: %s; will retry", row.id, row.recipients, error)
+    if o.result == "failed" or last:
+        status = outbox.mark_failed(conn, row.id, worker, now, error)
+        log.error("message %s to %s failed: %s", row.id, ";".join(row.recipients), error)
+        return status
+    outbox.mark_retry(conn, row.id, worker, now, error, retry_at)
+    log.warning("message %s to %s: %s; will retry", row.id, ";".join(row.recipients), error)
     return "retry"

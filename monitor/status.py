@@ -67,6 +67,11 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         report.attention.append(
             f"{report.outbox['failed']} message(s) failed: see `monitor outbox --status failed`"
         )
+    if report.outbox.get("partial"):
+        report.attention.append(
+            f"{report.outbox['partial']} message(s) delivered in part (some recipients refused them): "
+            "see `monitor outbox --status partial`, then `monitor outbox retry --failed`"
+        )
     if first is not None:
         since = store.as_utc(first) - dt.timedelta(days=sched.catch_up_days)
         for duty in schedule.owed(sched, done, since, now, tz, follow_up=plan):

@@ -157,7 +157,9 @@ class OutboxRow(SQLModel, table=True):
     subject: str
     fingerprint: str = Field(max_length=64)
     snapshot: str = Field(sa_column=Column(Text, nullable=False))  # JSON: what the message stated
-    status: str = Field(default="pending", index=True, max_length=8)  # pending / sending / sent / failed
+    # pending / sending / sent / failed / partial (done: some recipients accepted it, some refused it
+    # for good; monitor.outbox: outbox_recipient)
+    status: str = Field(default="pending", index=True, max_length=8)
     attempts: int = 0
     next_attempt_at: dt.datetime
     claimed_by: str | None = None
@@ -179,6 +181,24 @@ class OutboxMessageRow(SQLModel, table=True):
         )
     )
     raw: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class OutboxRecipientRow(SQLModel, table=True):
+    """Where one recipient of an outbox message stands, written once the server has answered for the
+    recipients of a message differently (some accepted, some refused with 4xx or 5xx): the next
+    attempt goes to the `pending` ones alone. A message without such rows was (or will be) sent to every
+    recipient at once; with them, it is done when none is pending (sent / partial / failed)."""
+
+    __tablename__ = "outbox_recipient"
+    outbox_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+        )
+    )
+    address: str = Field(primary_key=True, max_length=255)
+    status: str = Field(max_length=8)  # pending / sent / failed
+    answer: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the server's last
+    at: dt.datetime  # when the server last answered for this recipient
 
 
 class DeliveryAttemptRow(SQLModel, table=True):

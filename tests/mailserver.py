@@ -66,6 +66,7 @@ class MailServer:
         self._connections = 0
         self._fail: list[str] = []
         self._refuse: dict[str, str] = {}
+        self._refuse_times: dict[str, int] = {}
         self._controller: _Controller | None = None
 
     # --- running ---------------------------------------------------------------------------------
@@ -110,10 +111,23 @@ class MailServer:
         """Close the connection instead of answering the next `n` DATA commands (the message is lost)."""
         self.fail_next(n, _DROP)
 
-    def refuse(self, address: str, answer: str = "550 5.1.1 mailbox unavailable") -> None:
-        """Answer RCPT TO:<address> with `answer` from now on."""
+    def refuse(
+        self, address: str, answer: str = "550 5.1.1 mailbox unavailable", times: int | None = None
+    ) -> None:
+        """Answer RCPT TO:<address> with `answer` from now on, or only the next `times` times (a
+        temporary refusal such as 451 that clears)."""
         with self._lock:
             self._refuse[address.lower()] = answer
+            if times is None:
+                self._refuse_times.pop(address.lower(), None)
+            else:
+                self._refuse_times[address.lower()] = times
+
+    def accept(self, address: str) -> None:
+        """Stop refusing `address`."""
+        with self._lock:
+            self._refuse.pop(address.lower(), None)
+            self._refuse_times.pop(address.lower(), None)
 
     # --- what arrived ----------------------------------------------------------------------------
 
@@ -146,6 +160,12 @@ class MailServer:
     ) -> str:
         with self._lock:
             answer = self._refuse.get(address.lower())
+            left = self._refuse_times.get(address.lower())
+            if answer and left is not None:
+                if left <= 1:
+                    del self._refuse[address.lower()], self._refuse_times[address.lower()]
+                else:
+                    self._refuse_times[address.lower()] = left - 1
         if answer:
             return answer
         envelope.rcpt_tos.append(address)

@@ -146,6 +146,11 @@ def test_refused_single_recipient_is_permanent_and_the_next_message_still_goes_o
     assert server.connections == 1
 
 
+def test_every_recipient_refused_carries_each_ones_answer() -> None:
+    error = classify(aiosmtplib.SMTPRecipientsRefused([REFUSED_451, REFUSED_550]))
+    assert error.refused == {"a@x.cn": "451 4.3.0 later", "b@x.cn": "550 5.1.1 unknown"}
+
+
 def test_one_of_two_recipients_refused_is_delivered_to_the_other_and_reported(server: MailServer) -> None:
     server.refuse("gone@example.cn", "550 5.1.1 mailbox unavailable")
     [result] = send_all(config(server), [envelope(1, "gone@example.cn", "here@example.cn")])
@@ -277,7 +282,9 @@ CLASSIFIED: list[tuple[BaseException, bool, str]] = [
     (aiosmtplib.SMTPResponseException(421, "4.4.2 closing"), False, "mail:25 answered: 421 4.4.2 closing"),
     (aiosmtplib.SMTPDataError(451, "4.3.0 Try again later"), False, "message refused: 451 4.3.0 Try again"),
     (aiosmtplib.SMTPRecipientsRefused([REFUSED_451]), False, "recipient <a@x.cn> refused: 451 4.3.0 later"),
-    (aiosmtplib.SMTPRecipientsRefused([REFUSED_451, REFUSED_550]), True, "<b@x.cn> refused: 550 5.1.1"),
+    # one recipient refused for good, one for now: retrying helps the other (per recipient, see refused)
+    (aiosmtplib.SMTPRecipientsRefused([REFUSED_451, REFUSED_550]), False, "<b@x.cn> refused: 550 5.1.1"),
+    (aiosmtplib.SMTPRecipientsRefused([REFUSED_550]), True, "<b@x.cn> refused: 550 5.1.1"),
     (aiosmtplib.SMTPDataError(554, "5.6.0 content rejected"), True, "message refused: 554 5.6.0 content"),
     (aiosmtplib.SMTPSenderRefused(553, "5.7.1 not owned", "s@x.cn"), True, "sender <s@x.cn> refused: 553"),
     (aiosmtplib.SMTPSenderRefused(452, "4.3.1 full", "s@x.cn"), False, "sender <s@x.cn> refused: 452"),

@@ -213,6 +213,23 @@ def test_the_outbox_page_counts_by_status_and_lists_failed_deliveries_without_se
     assert 'class="tag bad" id="outbox-failed">发送失败 <strong>1<' in client.get("/board").text
 
 
+def test_a_message_delivered_in_part_is_flagged_with_each_recipients_answer(may: Path) -> None:
+    app, client = bureau(may)
+    now = dt.datetime.now(dt.UTC)
+    with app.engine.begin() as conn:  # what the sender records when the server refuses one recipient
+        (row,) = [m for m in outbox.messages(conn, "pending", "2025-05") if m["unit_code"] == "301001"]
+        (claimed,) = outbox.claim_many(conn, [row["id"]], "test:1", now)
+        first, second = claimed.recipients
+        answers = {first: ("sent", None), second: ("failed", "550 5.1.1 no such user")}
+        assert outbox.settle(conn, row["id"], "test:1", now, answers, now) == "partial"
+    page = client.get("/board/outbox?checkpoint=2025-05").text
+    assert 'data-status="partial">1<' in section(page, "counts")
+    failed = section(page, "failed").split(f'id="message-{row["id"]}"', 1)[1]
+    assert f"{first}：已送达" in failed and f"{second}：拒收（550 5.1.1 no such user）" in failed
+    assert "部分送达" in failed
+    assert 'id="outbox-partial">部分送达 <strong>1<' in client.get("/board").text
+
+
 def test_the_overdue_list_uses_the_deadline_the_email_announced(may: Path) -> None:
     clock = Clock()
     app, client = bureau(may, clock)

@@ -26,7 +26,13 @@ KIND = {
     "all_clear": "无预警告知",
     "admin": "管理员通知",
 }
-STATUS = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
+STATUS = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "partial": "部分送达",
+    "failed": "发送失败",
+}
 EVENT = {"reminded": "催办", "escalated": "督办", "exempted": "豁免"}
 
 
@@ -80,7 +86,7 @@ def explanation_view(e: explain.Explanation) -> dict[str, Any]:
                 "kind": KIND.get(s.kind, s.kind),
                 "reason": REASON_LABEL.get(s.reason, s.reason),
                 "status": STATUS.get(s.status, s.status),
-                "failed": s.status == "failed",
+                "failed": s.status in ("failed", "partial"),
                 "sent_at": s.sent_at,
             }
             for s in e.notifications

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor import store
+from monitor import outbox, store
 from monitor import tables as t
 from monitor.store import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN
 
 CASE_EVENT = store.table(t.CaseEventRow)
 EXEMPTION = store.table(t.ExemptionRow)
-STATUSES = ("pending", "sending", "sent", "failed")
+STATUSES = ("pending", "sending", "sent", "partial", "failed")
 BATCH = 500  # IN lists stay well under every driver's parameter limit
 
 
@@ -100,8 +100,9 @@ def outbox_counts(conn: Connection, checkpoint: str) -> dict[str, Counter[str]]:
 
 
 def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[str, Any]]:
-    """Messages of `checkpoint` that failed for good, or wait for a retry after an error, with every
-    delivery attempt (newest message first). Never the raw message: it holds the units' signed links."""
+    """Messages of `checkpoint` that failed for good (for every recipient or some: partial), or wait for
+    a retry after an error, with each recipient's state where the server answered for them one by one,
+    every delivery attempt (newest message first). Never the raw message: it holds the units' signed links."""
     cols = (
         OUTBOX.c.id,
         OUTBOX.c.kind,
@@ -120,7 +121,7 @@ def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[s
         .where(
             OUTBOX.c.checkpoint == checkpoint,
             or_(
-                OUTBOX.c.status == "failed",
+                OUTBOX.c.status.in_(("failed", "partial")),
                 and_(OUTBOX.c.status == "pending", OUTBOX.c.last_error.is_not(None)),
             ),
         )
@@ -143,8 +144,10 @@ def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[s
         )
         for r in conn.execute(aq):
             tries.setdefault(r.outbox_id, []).append(dict(r._mapping))
+    states = outbox.recipient_states(conn, ids)
     for m in out:
         m["tries"] = tries.get(m["id"], [])
+        m["recipient_states"] = states.get(m["id"], [])
     return out
 
 

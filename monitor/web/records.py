@@ -27,8 +27,10 @@ OUTCOME = {
     "sent": "已送达",
     "transient": "暂时失败，稍后重试",
     "permanent": "永久失败",
+    "partial": "部分收件人拒收",
     "released": "中断后重新排队",
 }
+RECIPIENT = {"pending": "待重试", "sent": "已送达", "failed": "拒收"}
 MEDIA = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html; charset=utf-8",
@@ -50,9 +52,17 @@ async def outbox(site: Site, request: Request, user: str) -> Response:
             "kind": KIND.get(m["kind"], m["kind"]),
             "unit": names.get(m["unit_code"], m["unit_code"]) if m["unit_code"] else "财政局",
             "recipients": m["recipients"].replace(";", "; "),
+            "recipient_states": [
+                {
+                    "address": a,
+                    "status": RECIPIENT.get(st, st),
+                    "answer": site.redact(ans) if st != "sent" else "",
+                }
+                for a, st, ans in m["recipient_states"]
+            ],
             "subject": m["subject"],
             "status": STATUS.get(m["status"], m["status"]),
-            "failed": m["status"] == "failed",
+            "failed": m["status"] in ("failed", "partial"),
             "attempts": m["attempts"],
             "last_error": site.redact(m["last_error"]),
             "next_attempt_at": site.local(m["next_attempt_at"]) if m["status"] == "pending" else "",

@@ -9,7 +9,7 @@ import datetime as dt
 import io
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,9 +17,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from monitor.claims import Holder
 from monitor.delivery import Transport
 from monitor.model import Checkpoint
-from monitor.pipeline import Progress, RunOutcome
+from monitor.pipeline import Completed, Progress, RunOutcome
 from monitor.render import Templates
 from monitor.rules import RuleSet
 from monitor.settings import Settings
@@ -133,9 +134,13 @@ class App:
         progress: Progress | None = None,
         send: bool = True,
         rules_version: str = "current",
+        wait: float = 0,
+        on_wait: Callable[[Holder], None] | None = None,
     ) -> RunOutcome:
         """Evaluate, store, queue the messages and (unless send=False) deliver them. With
-        `rules_version="used"`, evaluate with the exact rules the checkpoint's last run used."""
+        `rules_version="used"`, evaluate with the exact rules the checkpoint's last run used. Another
+        run of the checkpoint under way: wait up to `wait` seconds for it (`on_wait` told once), else
+        claims.Busy with nothing written."""
         from monitor.pipeline import run_checkpoint
 
         rules = self.rules() if rules_version == "current" else self.rules_used(checkpoint)
@@ -150,7 +155,15 @@ class App:
             self.clock,
             transport=transport,
             progress=progress,
+            wait=wait,
+            on_wait=on_wait,
         )
+
+    def complete_runs(self) -> list[Completed]:
+        """Complete the runs stopped between storing their results and queueing their messages."""
+        from monitor.pipeline import complete_pending
+
+        return complete_pending(self.engine, self.settings, self.templates(), self.clock)
 
     def send(self) -> Counter[str]:
         from monitor.pipeline import deliver

@@ -122,25 +122,48 @@ def check(config: str | None, rules_dir: str | None) -> None:
     show_default=True,
     help="Evaluate with the rules folder now, or with the exact rules the checkpoint's last run used.",
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="If the checkpoint is being run (by the service or another command), wait this long for that"
+    " run to end instead of stopping at once.",
+)
 @common
 def run(
-    checkpoint: Any, no_send: bool, rules_version: str, config: str | None, rules_dir: str | None
+    checkpoint: Any,
+    no_send: bool,
+    rules_version: str,
+    wait: float,
+    config: str | None,
+    rules_dir: str | None,
 ) -> None:
     """Evaluate a checkpoint, store its results, queue and send the warning e-mails.
 
     Re-running replaces the results and keeps a record of each run; units whose results did not
-    change hear nothing again."""
+    change hear nothing again. One run of a checkpoint at a time: while another runs it, this one
+    stops (exit 1, nothing written) or, with --wait, waits for it."""
     app = make_app(config, rules_dir)
-    outcome = run_with_progress(app, checkpoint, send=not no_send, rules_version=rules_version)
+    outcome = run_with_progress(app, checkpoint, send=not no_send, rules_version=rules_version, wait=wait)
     print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
     print_mail(app, outcome.queued, outcome.delivery, sent=not no_send)
 
 
-def run_with_progress(app: App, checkpoint: Any, send: bool, rules_version: str = "current") -> Any:
+def run_with_progress(
+    app: App, checkpoint: Any, send: bool, rules_version: str = "current", wait: float = 0
+) -> Any:
     from rich.progress import Progress
 
+    from monitor.claims import Busy, Holder
+    from monitor.digests import ResultsChanged
+    from monitor.pipeline import QueuedMeanwhile
     from monitor.render import TemplateErrors
     from monitor.yamlfile import Invalid
+
+    def waiting(holder: Holder) -> None:
+        since = holder.since.astimezone().isoformat(timespec="seconds")
+        click.echo(f"waiting for the run of {checkpoint} by {holder.owner} (since {since}) to end…", err=True)
 
     try:
         app.rules() if rules_version == "current" else app.rules_used(checkpoint)
@@ -149,13 +172,42 @@ def run_with_progress(app: App, checkpoint: Any, send: bool, rules_version: str 
         fail([str(p) for p in exc.problems])
     except LookupError as exc:
         fail([str(exc.args[0]) if exc.args else str(exc)])
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"evaluating {checkpoint}", total=None)
-        return app.run(
-            checkpoint,
-            lambda done, total: bar.update(task, completed=done, total=total),
-            send=send,
-            rules_version=rules_version,
+    try:
+        with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task(f"evaluating {checkpoint}", total=None)
+            return app.run(
+                checkpoint,
+                lambda done, total: bar.update(task, completed=done, total=total),
+                send=send,
+                rules_version=rules_version,
+                wait=wait,
+                on_wait=waiting,
+            )
+    except Busy as exc:
+        again = f"wait for it with `monitor run --checkpoint {checkpoint} --wait SECONDS`"
+        fail([f"{exc}: nothing was written ({'waited ' + f'{wait:g} s; ' if wait else ''}{again})"])
+    except (QueuedMeanwhile, ResultsChanged) as exc:
+        fail([str(exc)])
+
+
+def complete_runs(app: App) -> None:
+    """Complete the runs a stopped process left between storing results and queueing messages."""
+    from collections import Counter
+
+    from monitor.render import TemplateErrors
+
+    try:
+        done = app.complete_runs()
+    except TemplateErrors as exc:
+        click.echo("runs left unfinished cannot be completed until the templates are fixed:", err=True)
+        for p in exc.problems:
+            click.echo(f"  {p}", err=True)
+        return
+    for c in done:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(q["kind"] for q in c.queued).items()))
+        queued = f"{len(c.queued)} message(s) queued ({kinds or 'none'})"
+        click.echo(
+            f"completed run #{c.run_id} of {c.checkpoint}, left unfinished by a stopped process: {queued}"
         )
 
 
@@ -199,6 +251,7 @@ def print_delivery(app: App, delivery: Any) -> None:
 def send(config: str | None, rules_dir: str | None) -> None:
     """Deliver every pending message (and messages a stopped process left half-sent)."""
     app = make_app(config, rules_dir)
+    complete_runs(app)
     delivery = app.send()
     print_delivery(app, delivery)
     if delivery.get("failed") or delivery.get("partial"):

@@ -51,7 +51,8 @@ def chunk_rows(
     conn: Connection, job: Job, templates: Templates, first: str, last: str
 ) -> list[dict[str, Any]]:
     """The outbox rows of the units with codes in [first, last]: results read, notices decided
-    (notify.unit_notices), messages composed."""
+    (notify.unit_notices) against what was last queued, messages composed; each row's `supersedes`
+    names the message it was decided against."""
     cp = job.checkpoint
     results = store.unit_results(conn, cp, first, last)
     if not results:
@@ -59,7 +60,8 @@ def chunk_rows(
     units = store.load_units(conn, {r["unit_code"] for r in results})
     units.update(store.load_units(conn, {u.supervisor_code for u in units.values() if u.supervisor_code}))
     previous = store.previous_lights(conn, cp, job.previous, first, last) if job.previous else {}
-    sent = outbox.sent_snapshots(conn, cp, (first, last))
+    last_queued = outbox.last_queued(conn, cp, (first, last))  # read now: the decision's basis
+    sent = {key: snapshot for key, (_, snapshot) in last_queued.items()}
     names = {r["project_code"]: r["project_name"] for r in results}
     told = {c for (kind, _), snap in sent.items() if kind == "warning" for c in snap}
     if told - names.keys():  # projects since moved to another unit or dropped
@@ -67,7 +69,10 @@ def chunk_rows(
     notices = notify.unit_notices(
         cp, results, units, previous, job.previous, sent, job.options, names, job.exempt
     )
-    return messages.compose_all(notices, cp, templates, job.settings, job.now)
+    rows = messages.compose_all(notices, cp, templates, job.settings, job.now)
+    for row in rows:  # what each was decided against travels with it (outbox.queue, uq_outbox_once)
+        row["supersedes"] = last_queued.get((row["kind"], row["unit_code"]), (0, None))[0]
+    return rows
 
 
 def workers_for(engine: Engine, projects: int) -> int:

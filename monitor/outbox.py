@@ -53,15 +53,26 @@ def sent_snapshots(
 ) -> dict[tuple[str, str | None], dict[str, Any]]:
     """What was last queued for each (kind, unit) at `checkpoint`: the basis for 'did anything change'.
     `units` (first, last): only the units whose codes lie in that range (one chunk of a large run)."""
+    return {key: snapshot for key, (_, snapshot) in last_queued(conn, checkpoint, units).items()}
+
+
+def last_queued(
+    conn: Connection, checkpoint: str, units: tuple[str, str] | None = None, kind: str | None = None
+) -> dict[tuple[str, str | None], tuple[int, dict[str, Any]]]:
+    """sent_snapshots with the id of each message: {(kind, unit): (outbox id, snapshot)}. A message
+    decided against it is queued with that id as `supersedes` (0 when there was none), so a decision
+    can be queued once only (uq_outbox_once). `kind`: that kind alone."""
     latest = select(func.max(OUTBOX.c.id)).where(OUTBOX.c.checkpoint == checkpoint)
     if units is not None:
         latest = latest.where(OUTBOX.c.unit_code.between(*units))
+    if kind is not None:
+        latest = latest.where(OUTBOX.c.kind == kind)
     rows = conn.execute(
-        select(OUTBOX.c.kind, OUTBOX.c.unit_code, OUTBOX.c.snapshot).where(
+        select(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.unit_code, OUTBOX.c.snapshot).where(
             OUTBOX.c.id.in_(latest.group_by(OUTBOX.c.kind, OUTBOX.c.unit_code))
         )
     )
-    return {(r.kind, r.unit_code): json.loads(r.snapshot) for r in rows}
+    return {(r.kind, r.unit_code): (int(r.id), json.loads(r.snapshot)) for r in rows}
 
 
 def sent_snapshot(
@@ -80,16 +91,41 @@ def sent_snapshot(
 
 def queue(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Persist composed messages (messages.compose rows): the row, and its serialised message apart.
-    Returns their outbox ids, in order."""
+    Returns their outbox ids, in order. A row's `supersedes` is the id of the message its decision was
+    based on (last_queued); a row without one supersedes what was last queued for its (checkpoint,
+    kind, unit) now. A decision queued twice breaks uq_outbox_once: IntegrityError, nothing queued."""
     if not rows:
         return []
     fields = [{k: v for k, v in r.items() if k != "raw"} for r in rows]
+    undecided = [f for f in fields if "supersedes" not in f]
+    if undecided:
+        keys = [(f["checkpoint"], f["kind"], f["unit_code"]) for f in undecided]
+        if len(set(keys)) < len(keys):  # one supersedes the other: queue them one by one
+            return [i for r in rows for i in queue(conn, [r])]
+        latest = _latest_ids(conn, set(keys))
+        for f, key in zip(undecided, keys, strict=True):
+            f["supersedes"] = latest.get(key, 0)
     stmt = insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True)
     ids = [int(i) for i in conn.execute(stmt, fields).scalars()]
     conn.execute(
         insert(OUTBOX_MESSAGE), [{"outbox_id": i, "raw": r["raw"]} for i, r in zip(ids, rows, strict=True)]
     )
     return ids
+
+
+def _latest_ids(
+    conn: Connection, keys: set[tuple[str, str, str | None]]
+) -> dict[tuple[str, str, str | None], int]:
+    """The id last queued for each (checkpoint, kind, unit) of `keys` (one query)."""
+    q = (
+        select(OUTBOX.c.checkpoint, OUTBOX.c.kind, OUTBOX.c.unit_code, func.max(OUTBOX.c.id))
+        .where(
+            OUTBOX.c.checkpoint.in_({k[0] for k in keys}),
+            OUTBOX.c.kind.in_({k[1] for k in keys}),
+        )
+        .group_by(OUTBOX.c.checkpoint, OUTBOX.c.kind, OUTBOX.c.unit_code)
+    )
+    return {(c, k, u): int(i) for c, k, u, i in conn.execute(q) if (c, k, u) in keys}
 
 
 def due(conn: Connection, now: dt.datetime, limit: int = 500) -> list[int]:

@@ -2,6 +2,12 @@
 load inputs → evaluate (pure) → store results → decide who is told what (pure) → compose messages
 → queue them in the outbox (persisted) → deliver. Each stage is a call to a small module; no stage
 calls the next one itself. The scheduler and the CLI only call `run_checkpoint` and `deliver`.
+
+A run holds its checkpoint's claim (`run_lock`, monitor.claims) from start to queueing, whoever calls it:
+a second run of the checkpoint waits or is refused (Busy). It is two transactions: the evaluation
+stores the results (run `evaluated`), then the cases are opened, the messages queued and the run marked
+`finished` together. A run stopped in between is completed by `complete_pending` (`monitor send`, the
+service's reconcile).
 """
 
 from __future__ import annotations
@@ -9,14 +15,29 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
-from monitor import compiled, digests, exemptions, halves, messages, notify, outbox, reasons, store, views
+from monitor import (
+    claims,
+    compiled,
+    digests,
+    exemptions,
+    failpoints,
+    halves,
+    messages,
+    notify,
+    outbox,
+    reasons,
+    store,
+    views,
+)
 from monitor.delivery import Transport
 from monitor.evaluate import evaluate
 from monitor.model import Checkpoint, Inputs
@@ -40,6 +61,55 @@ class RunOutcome:
         default_factory=list
     )  # kind, reason, unit of each new message
     delivery: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A run stopped after storing its results, completed: its cases opened, its messages queued."""
+
+    run_id: int
+    checkpoint: str
+    queued: list[dict[str, str | None]]
+
+
+class QueuedMeanwhile(RuntimeError):
+    """Messages of the checkpoint were queued by another process after this one decided its own."""
+
+
+@contextmanager
+def run_lock(
+    engine: Engine,
+    settings: Settings,
+    checkpoint: str,
+    *,
+    wait: float | None = 0,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_wait: Callable[[claims.Holder], None] | None = None,
+) -> Iterator[None]:
+    """Hold `checkpoint`'s run claim for the block (a heartbeat renews it): wait up to `wait` seconds
+    (None: until `should_stop()`) for another run of it to end, else claims.Busy, nothing written. A
+    run the claim finds `running` was stopped mid-evaluation (its transaction rolled back): abandoned."""
+    owner = outbox.worker_id()
+    lease = settings.schedule.lease_seconds
+    run = store.RUN
+    claims.acquire(
+        engine, claims.RUN_LOCK, checkpoint, owner, lease, checkpoint,
+        wait=wait, should_stop=should_stop, on_wait=on_wait,
+    )  # fmt: skip
+    try:
+        with engine.connect() as conn:
+            running = select(run.c.id).where(run.c.checkpoint == checkpoint, run.c.status == "running")
+            stopped = list(conn.execute(running).scalars())
+        if stopped:
+            with engine.begin() as conn:
+                conn.execute(update(run).where(run.c.id.in_(stopped)).values(status="abandoned"))
+        with claims.Heartbeat(engine, claims.RUN_LOCK, checkpoint, owner, lease / 4):
+            yield
+    finally:
+        try:
+            claims.release(engine, claims.RUN_LOCK, checkpoint, owner)
+        except Exception:  # it goes stale on its own; the run's own error matters more
+            claims.log.exception("could not release the run claim of %s", checkpoint)
 
 
 def evaluate_checkpoint(
@@ -101,7 +171,8 @@ def evaluate_checkpoint(
                     if progress:
                         progress(done, total)
             summary = parts.tally(conn, checkpoint, unsure) if parts else store.tally(conn, cp)
-            store.finish_run(conn, run_id, summary.run_counts(), clock())
+            evaluated = update(store.RUN).where(store.RUN.c.id == run_id)  # finished once its mail is queued
+            conn.execute(evaluated.values(status="evaluated", **summary.run_counts()))
     except BaseException:
         with engine.begin() as conn:
             failed = {"status": "failed", "finished_at": store.as_utc(clock())}
@@ -132,6 +203,21 @@ def queue_notifications(
     yellow/red projects are read with their indicators; the bureau summary is counted by the database),
     all in one transaction, so memory stays flat at national size. `workers`: processes composing the
     unit messages (monitor.digests; default: one per core for a large checkpoint, else none)."""
+    with engine.begin() as conn:
+        return _queue(engine, conn, settings, templates, checkpoint, clock, chunk_units, workers)
+
+
+def _queue(
+    engine: Engine,
+    conn: Connection,
+    settings: Settings,
+    templates: Templates,
+    checkpoint: Checkpoint,
+    clock: Clock,
+    chunk_units: int = 2000,
+    workers: int | None = None,
+) -> list[dict[str, str | None]]:
+    """queue_notifications in the transaction of `conn`."""
     cp = str(checkpoint)
     now = clock()
     options = messages.options(settings, checkpoint, now)
@@ -139,24 +225,36 @@ def queue_notifications(
     queued: list[dict[str, str | None]] = []
 
     def put(conn: Connection, rows: list[dict[str, Any]]) -> None:
-        outbox.queue(conn, rows)
+        _put(conn, cp, rows)
         queued.extend({"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows)
 
-    with engine.begin() as conn:
-        exempt = exemptions.active(conn, exemptions.local_day(now, settings.time_zone))
-        prev = str(previous_cp) if previous_cp and store.has_results(conn, str(previous_cp)) else None
-        job = digests.Job(settings, cp, now, options, prev, exempt)
-        if workers is None:
-            workers = digests.workers_for(engine, store.count_rows(conn, store.PROJECT))
-        for rows in digests.rows_by_chunk(engine, conn, job, templates, chunk_units, workers):
-            put(conn, rows)
-        units = store.load_units(conn)
-        figures = store.bureau_figures(conn, cp, prev, options.top_red)
-        view = views.bureau_summary(cp, figures, units, prev, options)
-        for notice in notify.summary_notice(view, outbox.sent_snapshot(conn, cp, "summary", None), options):
-            files = report_attachments(engine, settings, checkpoint, clock)
-            put(conn, [messages.compose(notice, cp, templates, settings, now, files)])
+    exempt = exemptions.active(conn, exemptions.local_day(now, settings.time_zone))
+    prev = str(previous_cp) if previous_cp and store.has_results(conn, str(previous_cp)) else None
+    job = digests.Job(settings, cp, now, options, prev, exempt)
+    if workers is None:
+        workers = digests.workers_for(engine, store.count_rows(conn, store.PROJECT))
+    for rows in digests.rows_by_chunk(engine, conn, job, templates, chunk_units, workers):
+        put(conn, rows)
+    units = store.load_units(conn)
+    figures = store.bureau_figures(conn, cp, prev, options.top_red)
+    view = views.bureau_summary(cp, figures, units, prev, options)
+    last_id, last = outbox.last_queued(conn, cp, kind="summary").get(("summary", None), (0, None))
+    for notice in notify.summary_notice(view, last, options):
+        files = report_attachments(engine, settings, checkpoint, clock)
+        row = messages.compose(notice, cp, templates, settings, now, files)
+        put(conn, [{**row, "supersedes": last_id}])
     return queued
+
+
+def _put(conn: Connection, checkpoint: str, rows: list[dict[str, Any]]) -> list[int]:
+    """outbox.queue, a decision queued twice (uq_outbox_once) told as what it is."""
+    try:
+        return outbox.queue(conn, rows)
+    except IntegrityError as exc:
+        raise QueuedMeanwhile(
+            f"messages of checkpoint {checkpoint} were queued by another run meanwhile;"
+            " nothing was queued by this one"
+        ) from exc
 
 
 def report_attachments(
@@ -179,13 +277,70 @@ def report_attachments(
         return [(p.name, p.read_bytes()) for p in write_all(app, checkpoint, outs)]
 
 
-def open_cases(engine: Engine, checkpoint: Checkpoint, clock: Clock, time_zone: str) -> None:
-    """Rectification: every yellow/red project gets an open warning case (once; not an exempted one);
-    earlier cases of projects that are green now are resolved."""
+def complete_run(
+    engine: Engine,
+    settings: Settings,
+    templates: Templates,
+    checkpoint: Checkpoint,
+    run_id: int,
+    clock: Clock,
+    chunk_units: int = 2000,
+    workers: int | None = None,
+) -> list[dict[str, str | None]]:
+    """In one transaction: open the cases of the checkpoint's stored results (rectification: every
+    yellow/red project gets an open warning case, once, not an exempted one; earlier cases of projects
+    green now are resolved), queue the messages they call for (queue_notifications), and mark run
+    `run_id` finished (earlier runs left `evaluated` abandoned: this one did their work). All of it or
+    none: no case is opened about a warning that is not queued."""
     from monitor.web.cases import open_and_resolve
 
+    cp, run = str(checkpoint), store.RUN
     with engine.begin() as conn:
-        open_and_resolve(conn, str(checkpoint), clock(), time_zone=time_zone)
+        open_and_resolve(conn, cp, clock(), time_zone=settings.time_zone)
+        failpoints.hit("run:after-cases-opened")
+        queued = _queue(engine, conn, settings, templates, checkpoint, clock, chunk_units, workers)
+        conn.execute(
+            update(run).where(run.c.id == run_id).values(status="finished", finished_at=store.as_utc(clock()))
+        )
+        conn.execute(
+            update(run)
+            .where(run.c.checkpoint == cp, run.c.status == "evaluated", run.c.id < run_id)
+            .values(status="abandoned")
+        )
+    return queued
+
+
+def unfinished(conn: Connection) -> list[tuple[str, int]]:
+    """(checkpoint, run id) of each checkpoint with a run left `evaluated` (its latest such run): its
+    results are stored but its messages were never queued, unless a run is working on it now."""
+    run = store.RUN
+    q = (
+        select(run.c.checkpoint, func.max(run.c.id))
+        .where(run.c.status == "evaluated")
+        .group_by(run.c.checkpoint)
+    )
+    return [(str(cp), int(i)) for cp, i in conn.execute(q.order_by(run.c.checkpoint))]
+
+
+def complete_pending(
+    engine: Engine, settings: Settings, templates: Templates, clock: Clock
+) -> list[Completed]:
+    """Complete every run stopped between storing its results and queueing its messages (complete_run)
+    that no process is working on (its checkpoint's run claim free or stale)."""
+    with engine.connect() as conn:
+        todo = unfinished(conn)
+    done = []
+    for cp, _ in todo:
+        try:
+            with run_lock(engine, settings, cp):
+                with engine.connect() as conn:
+                    again = dict(unfinished(conn))  # completed meanwhile by whoever held the claim?
+                if cp in again:
+                    queued = complete_run(engine, settings, templates, Checkpoint.parse(cp), again[cp], clock)
+                    done.append(Completed(again[cp], cp, queued))
+        except claims.Busy:
+            continue  # a run of it is under way: that run queues the messages
+    return done
 
 
 def queue_reminders(
@@ -200,16 +355,19 @@ def queue_reminders(
     cp = str(checkpoint)
     now = clock()
     with engine.begin() as conn:
+        last = outbox.last_queued(conn, cp)
         notices = notify.reminders(
             cp,
             store.unreported(conn, cp),
             store.load_units(conn),
             round_key,
-            outbox.sent_snapshots(conn, cp),
+            {key: snapshot for key, (_, snapshot) in last.items()},
             messages.options(settings, checkpoint, now),
         )
         rows = messages.compose_all(notices, cp, templates, settings, now)
-        outbox.queue(conn, rows)
+        for row in rows:
+            row["supersedes"] = last.get((row["kind"], row["unit_code"]), (0, None))[0]
+        _put(conn, cp, rows)
     return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
 
 
@@ -247,10 +405,18 @@ def run_checkpoint(
     *,
     transport: Transport | None = None,
     progress: Progress | None = None,
+    wait: float | None = 0,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_wait: Callable[[claims.Holder], None] | None = None,
 ) -> RunOutcome:
-    """The whole checkpoint: evaluate and store, queue the messages, deliver them if given a transport."""
-    run_id, summary = evaluate_checkpoint(engine, rules, checkpoint, clock, progress)
-    open_cases(engine, checkpoint, clock, settings.time_zone)
-    queued = queue_notifications(engine, settings, templates, checkpoint, clock)
-    delivery = deliver(engine, settings, transport, clock) if transport is not None else Counter[str]()
+    """The whole checkpoint under its run claim (run_lock: `wait`, `should_stop` and `on_wait` as
+    there; claims.Busy, nothing written, when another run holds it): evaluate and store, open the cases
+    and queue the messages, then deliver them if given a transport (until `should_stop()`)."""
+    with run_lock(engine, settings, str(checkpoint), wait=wait, should_stop=should_stop, on_wait=on_wait):
+        run_id, summary = evaluate_checkpoint(engine, rules, checkpoint, clock, progress)
+        failpoints.hit("run:after-results-stored")
+        queued = complete_run(engine, settings, templates, checkpoint, run_id, clock)
+    delivery = (
+        deliver(engine, settings, transport, clock, should_stop) if transport is not None else Counter[str]()
+    )
     return RunOutcome(run_id, str(checkpoint), rules.hash, summary, queued, delivery)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from monitor import chase, outbox, pipeline, schedule, store
+from monitor import chase, claims, outbox, pipeline, schedule, store
 from monitor.app import App
 from monitor.http import HttpEndpoint
 from monitor.render import TemplateErrors, Templates
@@ -230,6 +230,7 @@ class Service:
                     select(EVENTS.c.key).where(EVENTS.c.status.in_(["finished", "skipped"]))
                 )
             ]
+        self.complete_runs()
         carried = []
         follow_up = chase.follow_up_plan(self.engine, self.state.app.settings)
         for duty in schedule.owed(sched, done, since, now, self.tz, follow_up):
@@ -258,6 +259,26 @@ class Service:
         )
         return next((d for d in window if d.key == key), None)
 
+    def complete_runs(self) -> None:
+        """Complete the runs a stopped process left between storing results and queueing messages
+        (pipeline.complete_pending), then deliver what they queued."""
+        st = self.state
+        try:
+            done = pipeline.complete_pending(st.app.engine, st.app.settings, st.templates, self.clock)
+        except Exception:
+            log.exception("completing the runs left unfinished failed; trying again at the next reconcile")
+            return
+        for c in done:
+            log.warning(
+                "completed run %d of %s, left unfinished by a stopped process: %d message(s) queued",
+                c.run_id,
+                c.checkpoint,
+                len(c.queued),
+            )
+        if done:
+            self._replan("a completed run opened cases: their chase and escalate duties are on the calendar")
+            self.deliver()
+
     def fire(self, duty: Duty) -> bool:
         """Carry out `duty` unless it is done or another instance holds it; True if this call did it."""
         if self.stopping.is_set() or not self._claim(duty):
@@ -269,18 +290,19 @@ class Service:
             duty.checkpoint,
             f" (late: it was due {duty.due_at})" if late else "",
         )
-        beat = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(duty.key, beat), daemon=True)
-        heart.start()
+        period = self.state.app.settings.schedule.lease_seconds / 4
+        heart = claims.Heartbeat(self.engine, EVENTS, duty.key, self.instance, period, self.clock)
         try:
-            detail = self._carry_out(duty)
+            with heart:
+                detail = self._carry_out(duty)
+        except claims.Busy as exc:  # stopping while a hand run held the checkpoint: not done, owed again
+            claims.release(self.engine, EVENTS, duty.key, self.instance)
+            log.info("%s %s not carried out: %s; the service is stopping", duty.kind, duty.checkpoint, exc)
+            return False
         except Exception as exc:
             self._finish(duty.key, "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
             log.exception("%s %s failed: %s", duty.kind, duty.checkpoint, exc)
             return False
-        finally:
-            beat.set()
-            heart.join()
         self._finish(duty.key, "finished", detail)
         log.info("%s %s finished: %s", duty.kind, duty.checkpoint, detail)
         return True
@@ -297,6 +319,9 @@ class Service:
                 duty.checkpoint,
                 self.clock,
                 transport=app.transport(),
+                should_stop=self.stopping.is_set,
+                wait=None,  # a run of it by hand: wait for it to end (or for its claim to go stale)
+                on_wait=lambda h: log.info("run %s waits for the run by %s to end", duty.checkpoint, h.owner),
             )
             s = outcome.summary
             self._replan("the run opened cases: their chase and escalate duties are on the calendar now")
@@ -335,64 +360,37 @@ class Service:
             log.exception("re-planning failed (%s); reconcile will find the new duties", why)
 
     def _claim(self, duty: Duty) -> bool:
+        """Claim `duty` (monitor.claims): a new row, a `running` one whose owner is stale (dead on this
+        host, or silent for the lease elsewhere: taken over, late) or a `failed` one a lease after it
+        failed (tried again)."""
         now = self.clock()
-        row = {
-            "key": duty.key,
+        lease = self.state.app.settings.schedule.lease_seconds
+
+        def takeable(cur: Any) -> bool:
+            if cur.status == "running":
+                return claims.is_stale(EVENTS, duty.key, cur.owner or "", cur.heartbeat_at, now, lease)
+            failed_at = store.as_utc(cur.heartbeat_at)
+            return bool(cur.status == "failed" and failed_at <= now - dt.timedelta(seconds=lease))
+
+        new = {
             "kind": duty.kind,
             "checkpoint": str(duty.checkpoint),
             "due_at": duty.due_at,
             "status": "running",
-            "owner": self.instance,
-            "started_at": now,
-            "heartbeat_at": now,
             "late": now - duty.due_at > dt.timedelta(minutes=5),
         }
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(EVENTS).values(**row))
-            return True
-        except IntegrityError:
-            pass
-        lease = dt.timedelta(seconds=self.state.app.settings.schedule.lease_seconds)
-        with self.engine.begin() as conn:
-            cur = conn.execute(select(EVENTS).where(EVENTS.c.key == duty.key)).one()
-            if cur.status not in ("running", "failed") or store.as_utc(cur.heartbeat_at) > now - lease:
-                return False
-            taken = conn.execute(
-                update(EVENTS)
-                .where(
-                    EVENTS.c.key == duty.key,
-                    EVENTS.c.status == cur.status,
-                    EVENTS.c.heartbeat_at == cur.heartbeat_at,
-                )
-                .values(status="running", owner=self.instance, started_at=now, heartbeat_at=now, late=True)
-            ).rowcount
-            if taken and cur.status == "running":
-                # The owner died mid-run: its run row will never finish.
-                conn.execute(
-                    update(store.RUN)
-                    .where(store.RUN.c.checkpoint == str(duty.checkpoint), store.RUN.c.status == "running")
-                    .values(status="abandoned")
-                )
-        if taken:
-            log.warning(
-                "took over %s from %s (%s, last heartbeat %s)",
-                duty.key,
-                cur.owner,
-                cur.status,
-                cur.heartbeat_at,
-            )
-        return bool(taken)
-
-    def _heartbeat(self, key: str, done: threading.Event) -> None:
-        period = max(self.state.app.settings.schedule.lease_seconds / 4, 0.2)
-        while not done.wait(period):
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(EVENTS)
-                    .where(EVENTS.c.key == key, EVENTS.c.owner == self.instance)
-                    .values(heartbeat_at=self.clock())
-                )
+        held, _ = claims.take(
+            self.engine,
+            EVENTS,
+            duty.key,
+            self.instance,
+            now,
+            lease,
+            values=new,
+            takeable=takeable,
+            takeover={"status": "running", "late": True},
+        )
+        return held is None
 
     def _finish(self, key: str, status: str, detail: str | None) -> None:
         with self.engine.begin() as conn:
@@ -401,6 +399,7 @@ class Service:
                 .where(EVENTS.c.key == key, EVENTS.c.owner == self.instance)
                 .values(status=status, finished_at=self.clock(), heartbeat_at=self.clock(), detail=detail)
             )
+        claims.forget(EVENTS, key)
 
     def deliver(self) -> Any:
         """Send what is pending; one delivery at a time here (outbox claims guard across instances)."""

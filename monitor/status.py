@@ -61,6 +61,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         first = conn.execute(select(func.min(se.c.at)).where(se.c.kind == "start")).scalar()
         done = {r[0] for r in conn.execute(select(ev.c.key).where(ev.c.status.in_(["finished", "skipped"])))}
         states = {r.key: r.status for r in conn.execute(select(ev.c.key, ev.c.status))}
+        unfinished = _unfinished_runs(conn, settings)
     report.last_start = dict(starts[-1]._mapping) if starts else None
     report.last_reload = dict(reloads[0]._mapping) if reloads else None
     if report.outbox.get("failed"):
@@ -82,11 +83,31 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
             report.attention.append(
                 f"{duty.key} {what}: it was due {duty.due_at.isoformat(timespec='minutes')}"
             )
+    for run_id, cp in unfinished:
+        report.attention.append(
+            f"run #{run_id} of {cp}: evaluated, its messages were never queued (its process stopped);"
+            " `monitor send` or the service completes it"
+        )
     if report.last_reload is not None and not report.last_reload["ok"]:
         report.attention.append(
             "the last reload was rejected: " + (report.last_reload["detail"] or "").split("\n")[0]
         )
     return report
+
+
+def _unfinished_runs(conn: Any, settings: Settings) -> list[tuple[int, str]]:
+    """(run id, checkpoint) of the runs left `evaluated` that no live process is completing."""
+    from monitor import claims, pipeline
+
+    out = []
+    for cp, run_id in pipeline.unfinished(conn):
+        row = conn.execute(select(claims.RUN_LOCK).where(claims.RUN_LOCK.c.key == cp)).first()
+        lease = settings.schedule.lease_seconds
+        if row is None or claims.is_stale(
+            claims.RUN_LOCK, cp, row.owner, row.heartbeat_at, claims.wall_clock(), lease
+        ):
+            out.append((run_id, cp))
+    return out
 
 
 def _scheduler_jobs(conn: Any, tz: ZoneInfo) -> dict[str, dt.datetime]:

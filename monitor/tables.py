@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlmodel import Field, SQLModel
 
 # On SQLite, the tables the evaluation walks in key order are clustered on their keys (one B-tree,
@@ -92,7 +92,9 @@ class RunRow(SQLModel, table=True):
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
     rules_hash: str = Field(max_length=64)
-    status: str = "running"  # running / finished / failed
+    # running → evaluated (results stored) → finished (cases opened and messages queued, one transaction);
+    # failed; abandoned (stopped half-way, a later run or the completion of a later one did its work)
+    status: str = "running"
     projects: int = 0
     reported: int = 0
     green: int = 0
@@ -167,6 +169,20 @@ class OutboxRow(SQLModel, table=True):
     created_at: dt.datetime
     sent_at: dt.datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The id of the message last queued for the same (checkpoint, kind, unit) when this one was decided
+    # (0: none): with uq_outbox_once, one decision is queued once, whoever else queues meanwhile.
+    supersedes: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+# One message per (checkpoint, kind, unit) and what it was decided against (migration 0008).
+Index(
+    "uq_outbox_once",
+    OutboxRow.checkpoint,
+    OutboxRow.kind,
+    func.coalesce(OutboxRow.unit_code, ""),
+    "supersedes",
+    unique=True,
+)
 
 
 class OutboxMessageRow(SQLModel, table=True):
@@ -229,6 +245,18 @@ class ScheduledEventRow(SQLModel, table=True):
     finished_at: dt.datetime | None = None
     late: bool = False  # carried out after its due time (service was down, or a takeover)
     detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class RunLockRow(SQLModel, table=True):
+    """The run of a checkpoint in progress (monitor.claims: one at a time, from the CLI or the service);
+    the row is deleted when the run ends, and a stale one (dead owner, or no heartbeat for the lease)
+    is taken over."""
+
+    __tablename__ = "run_lock"
+    key: str = Field(primary_key=True, max_length=64)  # the checkpoint, e.g. "2025-05"
+    owner: str = Field(max_length=128)  # host:pid
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
 
 
 class ServiceEventRow(SQLModel, table=True):

@@ -361,16 +361,16 @@ class Service:
 
     def _claim(self, duty: Duty) -> bool:
         """Claim `duty` (monitor.claims): a new row, a `running` one whose owner is stale (dead on this
-        host, or silent for the lease elsewhere: taken over, late) or a `failed` one a lease after it
-        failed (tried again)."""
+        host, or silent for the lease elsewhere: taken over, late) or a `failed` one
+        `schedule.retry_failed_seconds` after it failed (tried again)."""
         now = self.clock()
         lease = self.state.app.settings.schedule.lease_seconds
 
         def takeable(cur: Any) -> bool:
             if cur.status == "running":
                 return claims.is_stale(EVENTS, duty.key, cur.owner or "", cur.heartbeat_at, now, lease)
-            failed_at = store.as_utc(cur.heartbeat_at)
-            return bool(cur.status == "failed" and failed_at <= now - dt.timedelta(seconds=lease))
+            retry = dt.timedelta(seconds=self.state.app.settings.schedule.retry_failed_seconds)
+            return bool(cur.status == "failed" and store.as_utc(cur.heartbeat_at) <= now - retry)
 
         new = {
             "kind": duty.kind,

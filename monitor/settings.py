@@ -59,10 +59,12 @@ class ScheduleConfig(Strict):
     catch_up_days: int = Field(default=30, ge=0)  # on a first start, duties due this recently still run
     misfire_grace_days: float = Field(default=30, gt=0)  # APScheduler runs a late job up to this late
     delivery_interval_minutes: float = Field(default=10, gt=0)  # retry pending deliveries this often
-    reconcile_seconds: float = Field(default=60, gt=0)  # compare the calendar with the database this often
-    lease_seconds: float = Field(
-        default=120, gt=0
-    )  # a running duty without heartbeat this long is taken over
+    # compare the calendar with the database this often (and complete runs a stopped process left)
+    reconcile_seconds: float = Field(default=5, gt=0)
+    # a duty or checkpoint run whose owner sent no heartbeat (every quarter of this) for this long is
+    # taken over; at once if the owner's process is gone from this host, never while it lives on it
+    lease_seconds: float = Field(default=20, gt=0)
+    retry_failed_seconds: float = Field(default=120, ge=0)  # a failed duty is tried again this long after
     watch_seconds: float = Field(default=5, ge=0)  # poll rules/ and config.yaml for changes (0 = SIGHUP only)
 
 

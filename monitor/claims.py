@@ -122,7 +122,9 @@ def take(
             with engine.connect() as conn:
                 cur = conn.execute(select(table).where(table.c.key == key)).first()
             if cur is None:
-                return take(engine, table, key, owner, now, lease, values=values, takeable=takeable)
+                return take(
+                    engine, table, key, owner, now, lease, values=values, takeable=takeable, takeover=takeover
+                )
     if takeable is None:
         taken_over = is_stale(table, key, cur.owner or "", cur.heartbeat_at, now, lease)
     else:

@@ -93,9 +93,16 @@ def run_lock(
     lease = settings.schedule.lease_seconds
     run = store.RUN
     claims.acquire(
-        engine, claims.RUN_LOCK, checkpoint, owner, lease, checkpoint,
-        wait=wait, should_stop=should_stop, on_wait=on_wait,
-    )  # fmt: skip
+        engine,
+        claims.RUN_LOCK,
+        checkpoint,
+        owner,
+        lease,
+        checkpoint,
+        wait=wait,
+        should_stop=should_stop,
+        on_wait=on_wait,
+    )
     try:
         with engine.connect() as conn:
             running = select(run.c.id).where(run.c.checkpoint == checkpoint, run.c.status == "running")

@@ -5,6 +5,7 @@ gives runs, lights, outbox and reload state in the Prometheus text format, read 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import threading
@@ -26,9 +27,14 @@ class HttpEndpoint:
     """/healthz and /metrics served from a daemon thread; `start()` returns the port actually bound."""
 
     def __init__(
-        self, port: int, engine_getter: Callable[[], Engine], is_stopping: Callable[[], bool]
+        self,
+        port: int,
+        engine_getter: Callable[[], Engine],
+        is_stopping: Callable[[], bool],
+        lease: dt.timedelta = dt.timedelta(seconds=30),
     ) -> None:
         self.port, self.engine_getter, self.is_stopping = port, engine_getter, is_stopping
+        self.lease = lease  # a `sending` claim not renewed this long counts as stuck
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -74,6 +80,7 @@ class HttpEndpoint:
             ).all()
             counts = outbox.counts(conn)
             refused = outbox.failed_recipients(conn)
+            stuck = outbox.stuck(conn, dt.datetime.now(dt.UTC), self.lease)
             failures = conn.execute(
                 select(func.count()).select_from(attempt).where(attempt.c.outcome == "permanent")
             ).scalar_one()
@@ -102,6 +109,12 @@ class HttpEndpoint:
             "gauge",
             "Outbox messages by status.",
             [({"status": s}, n) for s, n in counts.items()],
+        )
+        family(
+            "monitor_outbox_stuck_messages",
+            "gauge",
+            "Messages left 'sending' by a claim not renewed within its lease (a sender that stopped).",
+            [({}, sum(stuck.values()))],
         )
         family(
             "monitor_outbox_recipients_failed",

@@ -12,6 +12,7 @@ goes to all its recipients at once and needs no recipient rows (the common case 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import socket
@@ -30,13 +31,32 @@ DONE_BADLY = ("failed", "partial")  # need an operator's attention
 
 
 def worker_id() -> str:
-    """This process, as recorded in claimed_by: host:pid."""
+    """This process: host:pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def new_worker_id() -> str:
+    """One sender of this process, as recorded in claimed_by: host:pid:n (a process may run two
+    senders at once, e.g. a service's run and its delivery job; each releases only its own claims)."""
+    return f"{worker_id()}:{next(_senders)}"
+
+
+_senders = itertools.count(1)
+
+
+def _host_and_pid(worker: str) -> tuple[str, str]:
+    host, _, rest = worker.partition(":")
+    return host, rest.partition(":")[0]
+
+
+def on_this_host(worker: str) -> bool:
+    return _host_and_pid(worker)[0] == socket.gethostname()
+
+
 def process_is_dead(worker: str) -> bool:
-    """True only when `worker` ran on this host and its process no longer exists."""
-    host, _, pid = worker.rpartition(":")
+    """True only when `worker` (host:pid or host:pid:n) ran on this host and its process no longer
+    exists."""
+    host, pid = _host_and_pid(worker)
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
@@ -318,27 +338,94 @@ def recipient_states(conn: Connection, ids: Sequence[int]) -> dict[int, list[tup
 def release_stale(
     conn: Connection, now: dt.datetime, lease: dt.timedelta, is_dead: Callable[[str], bool] = process_is_dead
 ) -> list[int]:
-    """Put back rows left `sending` by a dead process (or whose lease expired): they will be sent again,
-    with the same Message-ID, so a server or client can recognise a duplicate."""
+    """Put back rows left `sending` by a dead process, or by one on another host whose claim was not
+    kept alive (outbox.keep_claims) for `lease`: they will be sent again, with the same Message-ID, so a
+    server or client can recognise a duplicate. A claim of a live process on this host stays: it is
+    sending, however slowly (`monitor status` flags it once it is older than the lease)."""
+    limit = as_utc(now - lease)
     rows = conn.execute(
         select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(OUTBOX.c.status == "sending")
     )
-    limit = as_utc(now - lease)
     stale = [
         r.id
         for r in rows
-        if (r.claimed_at is not None and r.claimed_at < limit) or is_dead(r.claimed_by or "")
+        if is_dead(r.claimed_by or "")
+        or (not on_this_host(r.claimed_by or "") and (r.claimed_at is None or as_utc(r.claimed_at) < limit))
     ]
-    for outbox_id in stale:
+    for i in range(0, len(stale), 500):
+        chunk = stale[i : i + 500]
         conn.execute(
             update(OUTBOX)
-            .where(OUTBOX.c.id == outbox_id, OUTBOX.c.status == "sending")
+            .where(OUTBOX.c.id.in_(chunk), OUTBOX.c.status == "sending")
             .values(status="pending", claimed_by=None, claimed_at=None, next_attempt_at=as_utc(now))
         )
-        _attempt(
-            conn, outbox_id, worker_id(), now, "released", "left 'sending' by a stopped process; queued again"
+        detail = "left 'sending' by a stopped process; queued again"
+        conn.execute(
+            insert(DELIVERY_ATTEMPT),
+            [
+                {
+                    "outbox_id": o,
+                    "at": as_utc(now),
+                    "worker": worker_id(),
+                    "outcome": "released",
+                    "detail": detail,
+                }
+                for o in chunk
+            ],
         )
     return stale
+
+
+def keep_claims(conn: Connection, worker: str, now: dt.datetime) -> None:
+    """Renew the lease of every row `worker` holds `sending` (claimed_at is its last renewal)."""
+    conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.status == "sending", OUTBOX.c.claimed_by == worker)
+        .values(claimed_at=as_utc(now))
+    )
+
+
+def release_mine(conn: Connection, worker: str, now: dt.datetime) -> int:
+    """Put back every row `worker` still holds `sending` (claimed, outcome never recorded: not sent, or
+    cut short by a stop): the attempt it counted is given back. Returns how many."""
+    ids = [
+        int(i)
+        for i in conn.execute(
+            select(OUTBOX.c.id).where(OUTBOX.c.status == "sending", OUTBOX.c.claimed_by == worker)
+        ).scalars()
+    ]
+    if not ids:
+        return 0
+    conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.status == "sending", OUTBOX.c.claimed_by == worker)
+        .values(
+            status="pending",
+            claimed_by=None,
+            claimed_at=None,
+            attempts=OUTBOX.c.attempts - 1,
+            next_attempt_at=as_utc(now),
+        )
+    )
+    detail = "claimed, not sent before the sender stopped; queued again"
+    conn.execute(
+        insert(DELIVERY_ATTEMPT),
+        [
+            {"outbox_id": i, "at": as_utc(now), "worker": worker, "outcome": "released", "detail": detail}
+            for i in ids
+        ],
+    )
+    return len(ids)
+
+
+def stuck(conn: Connection, now: dt.datetime, lease: dt.timedelta) -> dict[str, int]:
+    """Rows `sending` whose claim was not renewed for longer than `lease`: claimed_by → how many."""
+    rows = conn.execute(
+        select(OUTBOX.c.claimed_by, func.count())
+        .where(OUTBOX.c.status == "sending", OUTBOX.c.claimed_at < as_utc(now - lease))
+        .group_by(OUTBOX.c.claimed_by)
+    )
+    return {str(who): int(n) for who, n in rows}
 
 
 def counts(conn: Connection) -> dict[str, int]:

@@ -125,7 +125,8 @@ class Service:
         self.scheduler.resume()
         port = self.state.app.settings.service.http_port
         if port is not None:
-            self.http = HttpEndpoint(port, lambda: self.engine, self.stopping.is_set)
+            lease = dt.timedelta(seconds=self.state.app.settings.mail.retry.lease_seconds)
+            self.http = HttpEndpoint(port, lambda: self.engine, self.stopping.is_set, lease)
             log.info("http endpoint on 127.0.0.1:%d", self.http.start())
         self.reconcile()  # catch up on anything due while the service was down
 
@@ -165,6 +166,13 @@ class Service:
             id="deliver",
             replace_existing=True,
         )
+        self.scheduler.add_job(
+            "monitor.service:_claims_job",
+            "interval",
+            seconds=max(settings.mail.retry.lease_seconds / 2, 1),
+            id="claims",
+            replace_existing=True,
+        )
 
     def serve_forever(self) -> int:
         """Block until SIGTERM/SIGINT; SIGHUP (or a changed file) reloads. Returns the exit status."""
@@ -200,7 +208,10 @@ class Service:
         with self.engine.begin() as conn:  # nothing should be left claimed by us; release it if it is
             left = conn.execute(
                 update(store.OUTBOX)
-                .where(store.OUTBOX.c.status == "sending", store.OUTBOX.c.claimed_by == outbox.worker_id())
+                .where(
+                    store.OUTBOX.c.status == "sending",
+                    store.OUTBOX.c.claimed_by.startswith(outbox.worker_id() + ":"),
+                )
                 .values(status="pending", claimed_by=None, claimed_at=None)
             ).rowcount
         self._record("stop", True, self.state.rules.hash, f"released {left} message(s)" if left else None)
@@ -401,6 +412,23 @@ class Service:
             )
         claims.forget(EVENTS, key)
 
+    def take_over_claims(self) -> None:
+        """Deliver at once the messages another sender left `sending` (its process gone from this host,
+        or its lease run out elsewhere): the delivery releases them first."""
+        app = self.state.app
+        lease = dt.timedelta(seconds=app.settings.mail.retry.lease_seconds)
+        now = self.clock()
+        with app.engine.connect() as conn:
+            claimed, expired = outbox.stuck(conn, now, dt.timedelta(0)), outbox.stuck(conn, now, lease)
+        stale = [
+            who
+            for who in claimed
+            if outbox.process_is_dead(who) or (who in expired and not outbox.on_this_host(who))
+        ]
+        if stale:
+            log.warning("messages claimed by %s are released and sent again", ", ".join(sorted(stale)))
+            self.deliver()
+
     def deliver(self) -> Any:
         """Send what is pending; one delivery at a time here (outbox claims guard across instances)."""
         from collections import Counter
@@ -527,6 +555,11 @@ def _reconcile_job() -> None:
 def _deliver_job() -> None:
     if _current is not None:
         _current.deliver()
+
+
+def _claims_job() -> None:
+    if _current is not None:
+        _current.take_over_claims()
 
 
 def fixed_start_clock(start: dt.datetime) -> Clock:

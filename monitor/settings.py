@@ -95,7 +95,10 @@ class RetryConfig(Strict):
     backoff_seconds: float = Field(default=60, ge=0)  # first retry delay, doubled per attempt
     backoff_max_seconds: float = Field(default=3600, ge=0)
     inline_wait_seconds: float = Field(default=120, ge=0)  # `monitor send` waits this long for due retries
-    lease_seconds: float = Field(default=600, gt=0)  # a `sending` row older than this is released
+    # a sender renews its claims every quarter of this; a claim not renewed this long is released (and
+    # flagged by `monitor status`)
+    lease_seconds: float = Field(default=30, gt=0)
+    stop_grace_seconds: float = Field(default=3, ge=0)  # on stop, messages on the wire get this long
 
 
 class MailConfig(Strict):

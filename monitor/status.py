@@ -54,6 +54,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         report.duties = [dict(r._mapping) for r in rows]
         report.runs = store.runs(conn)[-5:]
         report.outbox = outbox.counts(conn)
+        stuck = outbox.stuck(conn, now, dt.timedelta(seconds=settings.mail.retry.lease_seconds))
         starts = conn.execute(select(se).where(se.c.kind == "start").order_by(se.c.id)).all()
         reloads = conn.execute(
             select(se).where(se.c.kind == "reload").order_by(se.c.id.desc()).limit(1)
@@ -67,6 +68,13 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     if report.outbox.get("failed"):
         report.attention.append(
             f"{report.outbox['failed']} message(s) failed: see `monitor outbox --status failed`"
+        )
+    if stuck:
+        who = ", ".join(f"{n} by {owner}" for owner, n in sorted(stuck.items()))
+        report.attention.append(
+            f"{sum(stuck.values())} message(s) stuck in 'sending' beyond their lease "
+            f"({settings.mail.retry.lease_seconds:g} s): {who}; a sender releases them when their process "
+            "is gone from this host or their lease ran out elsewhere (`monitor send`, or the service)"
         )
     if report.outbox.get("partial"):
         report.attention.append(

@@ -39,13 +39,12 @@ def configured(workdir: Path, server: MailServer) -> Path:
     cfg = workdir / "config.yaml"
     cfg.write_text(
         cfg.read_text(encoding="utf-8")
-        + """mail:
+        + f"""mail:
   mode: smtp
   bureau_recipients: [jxk@czj.example.gov.cn]
-  smtp: {host: 127.0.0.1, port: %d}
-  retry: {backoff_seconds: 0.2, inline_wait_seconds: 5, max_attempts: 4}
-"""
-        % server.port,
+  smtp: {{host: 127.0.0.1, port: {server.port}}}
+  retry: {{backoff_seconds: 0.2, inline_wait_seconds: 5, max_attempts: 4}}
+""",
         encoding="utf-8",
     )
     res = cli(workdir, "import", str(EXAMPLES))

@@ -267,7 +267,9 @@ def test_explain_lists_the_notifications_sent_about_the_project(sampled: Path) -
     with connect(sampled) as conn:
         ids = [
             r.id
-            for r in conn.execute(select(store.OUTBOX).where(store.OUTBOX.c.checkpoint == CP))
+            for r in conn.execute(
+                select(store.OUTBOX).where(store.OUTBOX.c.checkpoint == CP).order_by(store.OUTBOX.c.id)
+            )
             if r.kind in ("warning", "summary") and code in r.snapshot
         ]
     out = ok(sampled, "explain", code, "--checkpoint", CP).output

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
-from monitor import outbox, store
+from monitor import outbox, pipeline, store
 
 log = logging.getLogger("monitor.http")
 TEXT = "text/plain; charset=utf-8"
@@ -81,6 +81,7 @@ class HttpEndpoint:
             counts = outbox.counts(conn)
             refused = outbox.failed_recipients(conn)
             stuck = outbox.stuck(conn, dt.datetime.now(dt.UTC), self.lease)
+            unfinished = len(pipeline.unfinished(conn))
             failures = conn.execute(
                 select(func.count()).select_from(attempt).where(attempt.c.outcome == "permanent")
             ).scalar_one()
@@ -109,6 +110,12 @@ class HttpEndpoint:
             "gauge",
             "Outbox messages by status.",
             [({"status": s}, n) for s, n in counts.items()],
+        )
+        family(
+            "monitor_runs_missing_messages",
+            "gauge",
+            "Checkpoints with a run that stored results and has not queued its messages (a stopped process).",
+            [({}, unfinished)],
         )
         family(
             "monitor_outbox_stuck_messages",

@@ -501,8 +501,12 @@ class Service:
             view,
         )
         row = messages.compose(notice, "admin", self.state.templates, app.settings, self.clock())
-        with app.engine.begin() as conn:
-            outbox.queue(conn, [row])
+        try:
+            with app.engine.begin() as conn:
+                outbox.queue(conn, [row])
+        except IntegrityError:  # the other instance queued its own mail about this reload at the same moment
+            log.warning("the admins are told of this rejected reload by another instance's e-mail")
+            return
         self.deliver()
 
     def _record(self, kind: str, ok: bool, rules_hash: str | None, detail: str | None) -> None:

@@ -62,7 +62,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         first = conn.execute(select(func.min(se.c.at)).where(se.c.kind == "start")).scalar()
         done = {r[0] for r in conn.execute(select(ev.c.key).where(ev.c.status.in_(["finished", "skipped"])))}
         states = {r.key: r.status for r in conn.execute(select(ev.c.key, ev.c.status))}
-        unfinished = _unfinished_runs(conn, settings)
+        unfinished = unfinished_runs(conn, settings)
     report.last_start = dict(starts[-1]._mapping) if starts else None
     report.last_reload = dict(reloads[0]._mapping) if reloads else None
     if report.outbox.get("failed"):
@@ -103,7 +103,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     return report
 
 
-def _unfinished_runs(conn: Any, settings: Settings) -> list[tuple[int, str]]:
+def unfinished_runs(conn: Any, settings: Settings) -> list[tuple[int, str]]:
     """(run id, checkpoint) of the runs left `evaluated` that no live process is completing."""
     from monitor import claims, pipeline
 

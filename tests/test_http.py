@@ -91,6 +91,7 @@ def test_metrics_after_the_may_run_are_exact_prometheus_lines(engine: Engine) ->
         'monitor_outbox_messages{status="sent"} 0',
         'monitor_outbox_messages{status="failed"} 0',
         'monitor_outbox_messages{status="partial"} 0',
+        "monitor_runs_missing_messages 0",
         "monitor_outbox_stuck_messages 0",
         "monitor_outbox_recipients_failed 0",
         "monitor_delivery_failures_total 0",

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,6 +24,7 @@ from test_web import ANSWER, EXAMPLES, PASSWORD, SECRET, Clock, answer, cli, csr
 from monitor import messages, outbox, store
 from monitor import tables as t
 from monitor.app import App
+from monitor.http import HttpEndpoint
 from monitor.model import Checkpoint
 from monitor.settings import load_settings
 from monitor.web.app import create_app
@@ -228,6 +233,30 @@ def test_a_message_delivered_in_part_is_flagged_with_each_recipients_answer(may:
     assert f"{first}：已送达" in failed and f"{second}：拒收（550 5.1.1 no such user）" in failed
     assert "部分送达" in failed
     assert 'id="outbox-partial">部分送达 <strong>1<' in client.get("/board").text
+
+
+def test_a_run_killed_before_queueing_and_claims_left_by_a_dead_sender_are_flagged(may: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env["MONITOR_FAILPOINTS"] = "run:after-results-stored"
+    command = ["run", "--checkpoint", "2025-08", "--no-send", "--config", str(may / "config.yaml")]
+    killed = subprocess.run(
+        [sys.executable, "-m", "monitor", *command],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    app, client = bureau(may)
+    now = dt.datetime.now(dt.UTC)
+    with app.engine.begin() as conn:  # a sender on another host claimed two messages, then fell silent
+        outbox.claim_many(
+            conn, outbox.due(conn, now, limit=2), "other-host:7:1", now - dt.timedelta(minutes=5)
+        )
+    attention = client.get("/board").text.split('id="attention"', 1)[1].split("</ul>", 1)[0]
+    assert "2 封邮件超过租约仍处于“发送中”" in attention
+    assert "2025-08 批次的监控结果已保存，但预警邮件尚未排队" in attention
+    metrics = HttpEndpoint(0, lambda: app.engine, lambda: False).metrics()
+    assert "monitor_runs_missing_messages 1" in metrics and "monitor_outbox_stuck_messages 2" in metrics
 
 
 def test_the_overdue_list_uses_the_deadline_the_email_announced(may: Path) -> None:

@@ -6,6 +6,7 @@ deliveries, exemptions, reports). Site in, Starlette routes out; every page asks
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from monitor import outbox as outboxes
 from monitor import rectification as rc
-from monitor import store
+from monitor import status, store
 from monitor.model import Unit
 from monitor.views import light, period
 from monitor.web import auth, cases, project, queries, records
@@ -99,6 +101,9 @@ async def board(site: Site, request: Request, user: str) -> Response:
         events = queries.case_events(conn, [c["id"] for c in overdue])
         exempt = queries.exempted(conn, today)
         outbox = queries.outbox_counts(conn, checkpoint)["*"] if checkpoint else Counter()
+        lease = dt.timedelta(seconds=site.app.settings.mail.retry.lease_seconds)
+        stuck = sum(outboxes.stuck(conn, site.now(), lease).values())
+        unfinished = [cp for _, cp in status.unfinished_runs(conn, site.app.settings)]
         departments: dict[str, str] = {}
         rows = []
         for unit_code in sorted(counts):
@@ -168,6 +173,8 @@ async def board(site: Site, request: Request, user: str) -> Response:
             "to_review": [c for c in every if c["reviewable"]],
             "overdue": overdue,
             "outbox": dict(outbox),
+            "stuck": stuck,
+            "unfinished": unfinished,
             "n_exemptions": n_exemptions,
             "unit_names": {code: u.name for code, u in units.items()},
             "notice": q.get("done", ""),

@@ -165,10 +165,10 @@ class App:
 
         return complete_pending(self.engine, self.settings, self.templates(), self.clock)
 
-    def send(self) -> Counter[str]:
+    def send(self, should_stop: Callable[[], bool] = lambda: False) -> Counter[str]:
         from monitor.pipeline import deliver
 
-        return deliver(self.engine, self.settings, self.transport(), self.clock)
+        return deliver(self.engine, self.settings, self.transport(), self.clock, should_stop)
 
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
         from monitor import outbox

@@ -250,10 +250,22 @@ def print_delivery(app: App, delivery: Any) -> None:
 @common
 def send(config: str | None, rules_dir: str | None) -> None:
     """Deliver every pending message (and messages a stopped process left half-sent)."""
+    import signal
+    import threading
+
     app = make_app(config, rules_dir)
     complete_runs(app)
-    delivery = app.send()
+    stop = threading.Event()  # SIGTERM/SIGINT: send nothing new, put the claimed messages back, exit
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        delivery = app.send(stop.is_set)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     print_delivery(app, delivery)
+    if stop.is_set():
+        click.echo("stopped by a signal: messages not sent are back in the queue (`monitor send` again)")
+        sys.exit(1)
     if delivery.get("failed") or delivery.get("partial"):
         sys.exit(1)
 

@@ -96,6 +96,35 @@ def test_sigterm_while_delivering_to_a_silent_server_exits_within_seconds_and_re
     assert "service" in log.read_text(encoding="utf-8") and "stopped" in log.read_text(encoding="utf-8")
 
 
+def test_sigterm_of_monitor_send_to_a_silent_server_exits_within_seconds_and_releases_every_claim(
+    workdir: Path, db_url: str, silent_server: int
+) -> None:
+    cfg = configure(workdir, silent_server)
+    res = CliRunner().invoke(main, ["run", "--checkpoint", "2025-05", "--no-send", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    queued = counts(db_url)["pending"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "monitor", "send", "--config", str(cfg)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while counts(db_url)["sending"] == 0:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < 10 and proc.returncode == 1, (took, proc.returncode)
+    assert "stopped by a signal" in out
+    after = counts(db_url)
+    assert after["sending"] == 0 and after["pending"] == queued
+
+
 def test_a_claim_whose_owner_went_silent_is_flagged_and_released_after_its_lease(
     workdir: Path, db_url: str
 ) -> None:

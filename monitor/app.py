@@ -4,7 +4,6 @@ tests, and later the service) call these functions; nothing here runs at import 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -187,6 +186,7 @@ class App:
         from email import message_from_bytes, policy
 
         from monitor import exemptions, messages, notify, store
+        from monitor.safe import safe_name
 
         templates = self.templates()
         now = self.clock()
@@ -205,14 +205,15 @@ class App:
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for i, row in enumerate(messages.compose_all(notices, cp, templates, self.settings, now), 1):
-            stem = out / f"{i:04d}-{row['kind']}-{row['unit_code'] or 'bureau'}"
+            # a code from an older database may hold '/' or '..': the name is built from its safe form
+            stem = safe_name(f"{i:04d}-{row['kind']}-{row['unit_code'] or 'bureau'}")
             raw = row["raw"].encode("ascii")
-            stem.with_suffix(".eml").write_bytes(raw)
+            (out / f"{stem}.eml").write_bytes(raw)
             msg = message_from_bytes(raw, policy=policy.default)
             html = msg.get_body(("html",))
             if html is not None:
-                stem.with_suffix(".html").write_text(html.get_content(), encoding="utf-8")
-            written.append(stem.with_suffix(".eml"))
+                (out / f"{stem}.html").write_text(html.get_content(), encoding="utf-8")
+            written.append(out / f"{stem}.eml")
         return written
 
     def results(
@@ -253,8 +254,11 @@ def results_json(rows: list[dict[str, Any]]) -> str:
 
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
+    """The CSV of `monitor results`: text cells a spreadsheet would run are neutralised (safe.CsvWriter)."""
+    from monitor.safe import CsvWriter
+
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
+    w = CsvWriter(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
         w.writerow(

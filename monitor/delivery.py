@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 import aiosmtplib
 from aiosmtplib.typing import Default
 
+from monitor.safe import safe_name
 from monitor.settings import MailConfig, SmtpConfig
 
 
@@ -239,7 +240,8 @@ def _healthy_after(conn: aiosmtplib.SMTP, exc: BaseException) -> bool:
 
 
 class FileTransport:
-    """Writes each message to `folder/<name or outbox id>.eml`, atomically (temp file, then rename)."""
+    """Writes each message to `folder/<name or outbox id>.eml`, atomically (temp file, then rename); the
+    name is made safe first (`safe.safe_name`), so a message never lands outside `folder`."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -251,7 +253,7 @@ class FileTransport:
         return None
 
     async def send(self, envelope: Envelope) -> Delivered:
-        target = self.folder / f"{envelope.name or envelope.outbox_id}.eml"
+        target = self.folder / f"{safe_name(envelope.name or str(envelope.outbox_id))}.eml"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{target.name}.", suffix=".tmp")

@@ -319,11 +319,14 @@ def write_template(
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
+    from monitor.safe import put
+
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "整改反馈"
-    ws.cell(1, 1, f"{period(checkpoint)}预算绩效运行监控预警整改反馈表").font = Font(bold=True, size=14)
-    ws.cell(
+    put(ws, 1, 1, f"{period(checkpoint)}预算绩效运行监控预警整改反馈表").font = Font(bold=True, size=14)
+    put(
+        ws,
         2,
         1,
         "请在黄色栏目中逐项填写（偏差原因类别、整改措施从下拉列表选择，预计完成时间填日期如 "
@@ -331,7 +334,7 @@ def write_template(
     )
     fill = PatternFill("solid", fgColor="FFF2CC")
     for i, header in enumerate(HEADERS, 1):
-        cell = ws.cell(HEADER_ROW, i, header)
+        cell = put(ws, HEADER_ROW, i, header)
         cell.font = Font(bold=True)
         if i >= FIRST_ANSWER_COLUMN:
             cell.fill = fill
@@ -347,7 +350,7 @@ def write_template(
             c.get("comment", ""),
         )
         for i, value in enumerate(values, 1):
-            ws.cell(n, i, value).number_format = "@"  # codes stay text
+            put(ws, n, i, value).number_format = "@"  # codes and names stay text, never formulas
         for i in range(FIRST_ANSWER_COLUMN, len(HEADERS) + 1):
             ws.cell(n, i).fill = fill
             ws.cell(n, i).alignment = Alignment(wrap_text=True, vertical="top")

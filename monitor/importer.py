@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from monitor import columns as cols
-from monitor import store
+from monitor import safe, store
 from monitor import values as v
 from monitor.columns import Rows
 from monitor.model import Direction, Indicator, IndicatorReport, Kind, Project, ProjectReport, Unit, wan
@@ -157,8 +157,8 @@ class _Row:
         self.problems.append(self.source.problem(self.number, column, value, message, index))
 
 
-_unit_code = partial(v.parse_code, max_length=32)
-_project_code = partial(v.parse_code, max_length=21)
+_unit_code = partial(safe.parse_code, max_length=32)  # a code is also a file name: see monitor.safe
+_project_code = partial(safe.parse_code, max_length=21)
 _budget = partial(v.parse_amount, positive=True)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DECIMAL = re.compile(r"^-?\d+(?:\.\d+)?$")

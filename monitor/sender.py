@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from monitor import outbox
 from monitor.delivery import DeliveryError, Envelope, Transport, permanent_answer
+from monitor.safe import safe_name
 from monitor.settings import RetryConfig
 
 log = logging.getLogger("monitor.send")
@@ -270,7 +271,7 @@ async def _first(*events: asyncio.Event, timeout: float | None = None) -> bool:
 
 async def attempt(transport: Transport, row: outbox.Claimed, sender: str) -> Outcome:
     """Send one claimed row to the recipients it goes to now; no database work here."""
-    label = f"{row.id:06d}-{row.kind}-{row.unit_code or 'bureau'}"
+    label = safe_name(f"{row.id:06d}-{row.kind}-{row.unit_code or 'bureau'}")
     envelope = Envelope(row.id, sender, row.recipients, row.raw.encode("ascii"), label)
     try:
         delivered = await transport.send(envelope)

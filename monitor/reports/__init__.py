@@ -19,8 +19,10 @@ _NAMES = {"xlsx": "预警清单", "html": "监控报告"}
 
 
 def default_name(fmt: Format, checkpoint: Checkpoint | str) -> str:
-    """'预警清单-2025-08.xlsx' / '监控报告-2025-08.html'."""
-    return f"{_NAMES[fmt]}-{checkpoint}.{fmt}"
+    """'预警清单-2025-08.xlsx' / '监控报告-2025-08.html' (a file name whatever `checkpoint` holds)."""
+    from monitor.safe import safe_name
+
+    return f"{safe_name(f'{_NAMES[fmt]}-{checkpoint}')}.{fmt}"
 
 
 def write_report(app: App, checkpoint: Checkpoint | str, fmt: Format, out: Path) -> Path:

@@ -17,6 +17,7 @@ from monitor.reports.data import ReportData, Row
 from monitor.reports.figures import Tally, departments, total
 from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS
 from monitor.reports.xlsx import COUNT, PERCENT, WAN, Col, Lit, share, wan_number, write_notes, write_table
+from monitor.safe import put
 from monitor.views import indicator_view
 from monitor.wording import wan
 
@@ -200,7 +201,7 @@ def write_workbook(data: ReportData, path: Path) -> Path:
 def write_table_total(ws: Any, row: int, cells: list[Any]) -> None:
     """The 合计 row under the department table (outside the filter range, so sorting keeps it last)."""
     for j, (col, value) in enumerate(zip(DEPT_COLS, cells, strict=True), 1):
-        cell = ws.cell(row=row, column=j, value=value)
+        cell = put(ws, row, j, value)
         cell.font = Font(bold=True)
         if col.number_format:
             cell.number_format = col.number_format

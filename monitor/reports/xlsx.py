@@ -1,6 +1,7 @@
 """A small table writer over openpyxl: a header and rows of plain values in, a formatted sheet out
 (bold frozen header, autofilter, number formats, light cells filled in the light's colour and carrying
-its word, column widths that fit Chinese text, where a CJK character counts as two).
+its word, column widths that fit Chinese text, where a CJK character counts as two). Text is always
+written as text (`safe.put`), never as a formula.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from openpyxl.utils import get_column_letter
 
 from monitor.model import FEN_PER_WAN
 from monitor.reports.figures import display_width
+from monitor.safe import put
 from monitor.views import COLOUR, WORD
 
 WAN = "#,##0.00"  # 万元 with two decimals
@@ -78,7 +80,7 @@ def write_table(ws: Any, cols: Sequence[Col], rows: Sequence[Sequence[Any]], sta
     """Write a header and rows at `start_row`; freeze and filter when the table starts the sheet.
     Returns the last row written."""
     for j, col in enumerate(cols, 1):
-        cell = ws.cell(row=start_row, column=j, value=col.header)
+        cell = put(ws, start_row, j, col.header)
         cell.font = Font(bold=True)
         cell.fill = HEADER_FILL
         cell.border = BORDER
@@ -86,7 +88,7 @@ def write_table(ws: Any, cols: Sequence[Col], rows: Sequence[Sequence[Any]], sta
     widths = [width(c.header) for c in cols]
     for i, values in enumerate(rows, start_row + 1):
         for j, (col, value) in enumerate(zip(cols, values, strict=True), 1):
-            cell = ws.cell(row=i, column=j, value=value.text if isinstance(value, Lit) else value)
+            cell = put(ws, i, j, value.text if isinstance(value, Lit) else value)
             cell.border = BORDER
             if isinstance(value, Lit):
                 cell.fill, cell.font = fill(value.light)
@@ -106,4 +108,4 @@ def write_table(ws: Any, cols: Sequence[Col], rows: Sequence[Sequence[Any]], sta
 def write_notes(ws: Any, row: int, lines: Sequence[str]) -> None:
     """Plain lines under a table (totals, criteria), bold, starting at `row`."""
     for i, line in enumerate(lines):
-        ws.cell(row=row + i, column=1, value=line).font = Font(bold=True)
+        put(ws, row + i, 1, line).font = Font(bold=True)

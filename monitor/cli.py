@@ -375,7 +375,7 @@ def serve(
         service = Service(config_path(config), rules_dir, clock, name=instance)
     except (Invalid, TemplateErrors) as exc:
         fail([str(p) for p in exc.problems])
-    sys.exit(service.serve_forever())
+    sys.exit(service.serve_forever())  # waits for the database, unhealthy on /healthz meanwhile
 
 
 @main.command()
@@ -384,10 +384,16 @@ def status(config: str | None, rules_dir: str | None) -> None:
     """The service at a glance: next duties, last runs, outbox, last reload.
 
     Exit status 1 when something needs attention (a failed delivery, a missed run, a rejected reload)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from monitor import logs
     from monitor.status import as_text, build
 
     app = make_app(config, rules_dir)
-    report = build(app.engine, app.settings, app.clock())
+    try:
+        report = build(app.engine, app.settings, app.clock())
+    except (OperationalError, InterfaceError) as exc:
+        fail([f"database unreachable: {app.settings.redacted_url()}: {logs.one_line(exc)}"])
     for line in as_text(report, app.settings.redacted_url()):
         click.echo(line)
     if report.attention:

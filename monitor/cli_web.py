@@ -1,5 +1,5 @@
 """CLI commands for rectification and the web pages: `monitor cases open`, `monitor link`,
-`monitor user add`, `monitor web`."""
+`monitor user add|disable`, `monitor secret`, `monitor web`."""
 
 from __future__ import annotations
 
@@ -69,7 +69,28 @@ def register(main: click.Group) -> None:
                 add_user(conn, name, password, app.clock())
         except ValueError as exc:
             fail([str(exc)])
-        click.echo(f"user {name} saved")
+        click.echo(f"user {name} saved (any session it had is ended)")
+
+    @user_group.command("disable")
+    @click.argument("name")
+    @common
+    def user_disable(name: str, config: str | None, rules_dir: str | None) -> None:
+        """Refuse a board user's logins and end every session it has (`monitor user add NAME` with a new
+        password enables it again)."""
+        from monitor.web.auth import disable_user
+
+        app = make_app(config, rules_dir)
+        with app.engine.begin() as conn:
+            if not disable_user(conn, name):
+                fail([f"unknown user: {name}"])
+        click.echo(f"user {name} disabled, its sessions ended")
+
+    @main.command("secret")
+    def secret() -> None:
+        """Print a new random secret for MONITOR_WEB_SECRET (48 random bytes, URL-safe)."""
+        import secrets
+
+        click.echo(secrets.token_urlsafe(48))
 
     @main.command("web")
     @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: web.port).")
@@ -78,6 +99,7 @@ def register(main: click.Group) -> None:
         """Serve the unit pages and the bureau board on web.host (127.0.0.1 by default)."""
         import uvicorn
 
+        from monitor import logs
         from monitor.web.app import MissingSecret, create_app
 
         app = make_app(config, rules_dir)
@@ -86,4 +108,12 @@ def register(main: click.Group) -> None:
         except MissingSecret as exc:
             fail([str(exc)])
         settings = app.settings.web
-        uvicorn.run(asgi, host=settings.host, port=port or settings.port, log_level="info")
+        logs.setup("text")  # every line masks unit link tokens, uvicorn's access log included
+        uvicorn.run(
+            asgi,
+            host=settings.host,
+            port=port or settings.port,
+            log_config=None,
+            log_level="info",
+            proxy_headers=False,  # forwarded headers: only from web.trusted_proxies (create_app)
+        )

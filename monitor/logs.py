@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 
 
@@ -23,13 +24,47 @@ class _Json(logging.Formatter):
             "msg": record.getMessage(),
         }
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = record.exc_text or self.formatException(record.exc_info)  # masked by MaskTokens
         return json.dumps(out, ensure_ascii=False)
 
 
+UNIT_LINK = re.compile(r"/u/([A-Za-z0-9_\-]{6})[A-Za-z0-9_.\-]*")
+
+
+def mask_tokens(text: str) -> str:
+    """`text` with every unit link token cut to its first 6 characters: /u/WyIzMD… (a whole token opens
+    the unit's page)."""
+    return UNIT_LINK.sub(r"/u/\1…", text)
+
+
+class MaskTokens(logging.Filter):
+    """Rewrites each record it sees (message and traceback) with the unit link tokens masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_tokens(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_tokens(record.exc_text)
+        return True
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: the first line of the underlying error's message (a database driver's,
+    for SQLAlchemy's wrappers), or its type."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0].strip() if lines else type(orig).__name__
+
+
 def setup(fmt: str = "text", level: int = logging.INFO) -> None:
-    """Route the `monitor` loggers (and APScheduler's warnings) to stderr in `fmt`."""
+    """Route the `monitor` loggers (and APScheduler's warnings) to stderr in `fmt`, unit link tokens
+    masked in every line."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(MaskTokens())
     handler.setFormatter(
         _Json() if fmt == "json" else _Text("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from monitor import chase, claims, outbox, pipeline, schedule, store
+from monitor import chase, claims, logs, outbox, pipeline, schedule, store
 from monitor.app import App
 from monitor.http import HttpEndpoint
 from monitor.render import TemplateErrors, Templates
@@ -100,6 +100,13 @@ class Service:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        port = self.state.app.settings.service.http_port
+        if port is not None:  # first: /healthz answers 503 while the database does not
+            lease = dt.timedelta(seconds=self.state.app.settings.mail.retry.lease_seconds)
+            self.http = HttpEndpoint(port, lambda: self.engine, self.stopping.is_set, lease)
+            log.info("http endpoint on 127.0.0.1:%d", self.http.start())
+        if not self._wait_for_database():
+            return  # stopped before the database answered
         self._record("start", True, self.state.rules.hash, f"config {self.config_path}")
         log.info(
             "service %s starting: rules %s, database %s",
@@ -123,12 +130,25 @@ class Service:
         self.scheduler.start(paused=True)
         self.plan()
         self.scheduler.resume()
-        port = self.state.app.settings.service.http_port
-        if port is not None:
-            lease = dt.timedelta(seconds=self.state.app.settings.mail.retry.lease_seconds)
-            self.http = HttpEndpoint(port, lambda: self.engine, self.stopping.is_set, lease)
-            log.info("http endpoint on 127.0.0.1:%d", self.http.start())
         self.reconcile()  # catch up on anything due while the service was down
+
+    def _wait_for_database(self) -> bool:
+        """Try the database until it answers (True) or the service is told to stop (False): 1, 2, 4 …
+        up to 60 seconds between tries, one log line for each failed one."""
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return True
+            except (OperationalError, InterfaceError) as exc:
+                url = self.state.app.settings.redacted_url()
+                log.warning(
+                    "database unreachable: %s: %s; retrying in %.0f s", url, logs.one_line(exc), delay
+                )
+            self.stopping.wait(delay)
+            delay = min(delay * 2, 60.0)
+        return False
 
     def plan(self) -> None:
         """(Re)add the jobs: the next duties, periodic reconcile, delivery and file watching."""
@@ -203,6 +223,10 @@ class Service:
         self.stopping.set()
         if self.http is not None:
             self.http.stop()
+        if self.scheduler is None:  # stopped before the database ever answered: nothing to release
+            log.info("service %s stopped", self.instance)
+            _current = None
+            return
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
         with self.engine.begin() as conn:  # nothing should be left claimed by us; release it if it is

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork
 
 from monitor.yamlfile import Document, Invalid, Problem, load_yaml, validate_model
 
@@ -155,8 +155,14 @@ class WebConfig(Strict):
     base_url: str = "http://127.0.0.1:8650"  # how units reach the pages (links in e-mails start with it)
     host: str = "127.0.0.1"
     port: int = Field(default=8650, ge=1, le=65535)
-    login_max_failures: int = Field(default=5, ge=1)  # failed logins per user and address ...
-    login_window_minutes: int = Field(default=15, ge=1)  # ... within this window lock the login
+    # Login limiting: the n-th failed login within the window makes the next attempt wait 2^n seconds
+    # (capped), counted per address and per account (there, each address counts once).
+    login_window_minutes: int = Field(default=15, ge=1)
+    login_max_delay_seconds: int = Field(default=300, ge=1, le=86400)
+    login_max_failures: int = Field(default=5, ge=1)  # no longer used (kept so older files load)
+    # Reverse proxies (IP addresses or networks) whose X-Forwarded-For names the client; from any other
+    # peer the header is ignored and the socket's address is the client. Default: none.
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
 
 
 class ConfigFile(Strict):
@@ -203,6 +209,24 @@ class Settings:
         return make_url(self.database_url).render_as_string(hide_password=True)
 
 
+SECRET_MIN_LENGTH = 43  # 32 random bytes in URL-safe base64
+SECRET_MIN_DISTINCT = 12
+MAKE_SECRET = (
+    "make one with `monitor secret` (or python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+)
+
+
+def weak_secret(secret: str) -> bool:
+    """Whether a signing secret is too weak to stand for 32 random bytes: shorter than 43 characters,
+    fewer than 12 different characters, or one piece repeated (like 'abcabc…'). A heuristic: it refuses
+    what a person types, and never what `monitor secret` makes."""
+    return (
+        len(secret) < SECRET_MIN_LENGTH
+        or len(set(secret)) < SECRET_MIN_DISTINCT
+        or secret in (secret + secret)[1:-1]  # a whole repetition of a shorter piece
+    )
+
+
 def config_path(explicit: str | None, env: Mapping[str, str] = os.environ) -> Path:
     return Path(explicit or env.get("MONITOR_CONFIG") or "config.yaml")
 
@@ -234,6 +258,10 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         raise Invalid(
             [doc.problem(("time_zone",), "unknown time zone", value=cfg.time_zone, has_value=True)]
         ) from exc
+    secret = env.get(cfg.web.secret_env) or None
+    if secret is not None and weak_secret(secret):  # the value itself is never shown
+        why = f"too weak to sign unit links and sessions (at least {SECRET_MIN_LENGTH} random characters)"
+        raise Invalid([Problem(cfg.web.secret_env, None, "", f"{why}: {MAKE_SECRET}")])
     mail = _mail_from_env(cfg.mail, env, doc)
     override = cfg.notifications.template_override_dir
     return Settings(
@@ -253,7 +281,7 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         progress_bar_min_projects=cfg.monitoring.progress_bar_min_projects,
         results_application=cfg.results_application,
         web=cfg.web,
-        web_secret=env.get(cfg.web.secret_env) or None,
+        web_secret=secret,
     )
 
 

@@ -329,6 +329,8 @@ class WebUserRow(SQLModel, table=True):
     salt: str = Field(max_length=64)  # hex
     password_hash: str = Field(max_length=128)  # hex scrypt
     created_at: dt.datetime
+    session_version: int = 0  # sessions carry it; raised by logout, a new password, disabling
+    disabled: bool = False
 
 
 class LoginAttemptRow(SQLModel, table=True):

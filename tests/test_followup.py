@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 RULE = FollowUpRule(10, 0, 5)
 BUREAU = followup.Bureau("州财政局", ("jxk@czj.example.gov.cn",))
-SECRET = "follow-up-link-secret-0123456789"
+SECRET = "follow-up-link-secret-8Hn2Qw5Er7Ty1Ui4Op6As9Df3"
 
 
 def at(*args: int) -> dt.datetime:

@@ -22,7 +22,7 @@ from monitor.web.app import create_app
 from monitor.web.cases import cases
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-web-secret-4Kq9Zx2Lm7Rt8Vb3Nw6Hc1Jd5Fy0GsPe"  # strong: weak ones are refused
 ENV = {"MONITOR_WEB_SECRET": SECRET}
 PASSWORD = "correct horse battery"
 
@@ -186,13 +186,14 @@ def test_invalid_answers_are_explained_in_chinese_and_not_stored(may: Path) -> N
         assert [c["state"] for c in cases(conn, unit_code="302")] == ["open"]
 
 
-def test_five_failed_logins_lock_the_user_for_this_address(may: Path) -> None:
+def test_each_failed_login_doubles_the_wait_before_the_next(may: Path) -> None:
     clock = Clock()
     _, client = make(may, clock)
-    for _ in range(5):
+    for n in range(1, 6):
         assert login(client, password="wrong password") == 401
-    assert login(client) == 429  # even the right password is refused now
-    clock.now += dt.timedelta(minutes=16)
+        clock.now += dt.timedelta(seconds=2**n - 1)
+        assert login(client) == 429  # even the right password waits 2^n s after the n-th failure
+        clock.now += dt.timedelta(seconds=1)
     assert login(client) == 200
     assert "待审核的反馈" in client.get("/board").text
 

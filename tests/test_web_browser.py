@@ -39,7 +39,7 @@ ARGS = [
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 REFRESH_DOCS = os.environ.get("MONITOR_SCREENSHOTS") == "1"
-SECRET = "browser-test-secret-0123456789"
+SECRET = "browser-test-secret-5Gh7Jk2Lz9Xc4Vb1Nm8Qw3Er6Ty0"
 PASSWORD = "correct horse battery"
 
 # No skip: tests/system-packages.sh (part of the README's test command) installs Debian's chromium.

@@ -16,7 +16,7 @@ from monitor.settings import load_settings
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
-ENV = {"MONITOR_WEB_SECRET": "mail-link-secret-0123456789"}
+ENV = {"MONITOR_WEB_SECRET": "mail-link-secret-3Po9Iu6Yt2Re5Wq8Lk1Jh7Gf4Ds0"}
 
 
 def test_the_link_in_a_warning_email_opens_only_that_units_page(workdir: Path) -> None:

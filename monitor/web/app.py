@@ -8,6 +8,7 @@ Starlette application out; every form carries a session-bound CSRF token.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Mapping
 
 from starlette.applications import Starlette
@@ -16,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from monitor import rectification as rc
 from monitor import store
@@ -145,18 +147,21 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
             return site.message(request, "无法登录", STALE_FORM, 403)
         name, password = fields.get("name", "").strip(), fields.get("password", "")
         after = board.safe_next(fields.get("next"))
+        # the socket's peer, or the client a trusted proxy names (ProxyHeadersMiddleware below)
         address = request.client.host if request.client else "?"
         window = dt.timedelta(minutes=web.login_window_minutes)
         with app.engine.begin() as conn:
-            if auth.locked(conn, name, address, now(), web.login_max_failures, window):
-                error = f"登录失败次数过多，请{web.login_window_minutes}分钟后再试。"
+            wait = auth.login_wait(conn, name, address, now(), window, web.login_max_delay_seconds)
+            if wait > 0:  # refused unchecked and not counted: waiting out the delay is enough
+                error = f"登录尝试过于频繁，请{math.ceil(wait)}秒后再试。"
                 return login_page(request, error, name, after, 429)
-            ok = bool(name) and auth.check_password(conn, name, password)
-            auth.record_attempt(conn, name, address, ok, now())
-        if not ok:
+            version = auth.check_password(conn, name, password) if name else None
+            auth.record_attempt(conn, name, address, version is not None, now())
+        if version is None:
             return login_page(request, "用户名或密码不正确。", name, after, 401)
         request.session.clear()
         request.session["user"] = name
+        request.session["v"] = version
         return RedirectResponse(after, status_code=303)
 
     async def logout(request: Request) -> Response:
@@ -164,6 +169,11 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
         sent = form.get("csrf")
         if not auth.csrf_ok(request.session, sent if isinstance(sent, str) else None):
             return site.message(request, "无法退出", STALE_FORM, 403)
+        user = request.session.get("user")
+        if isinstance(user, str):
+            with app.engine.begin() as conn:  # every session of the user ends, copies of this one too
+                if auth.session_valid(conn, user, request.session.get("v")):
+                    auth.end_sessions(conn, user)
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -180,6 +190,12 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
         *board.routes(site),
     ]
     middleware = [
+        # X-Forwarded-For believed from the configured proxies only (none by default)
+        *(
+            [Middleware(ProxyHeadersMiddleware, trusted_hosts=[str(p) for p in web.trusted_proxies])]
+            if web.trusted_proxies
+            else []
+        ),
         Middleware(
             SessionMiddleware,
             secret_key=secret,
@@ -187,6 +203,6 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
             max_age=8 * 3600,
             same_site="lax",
             https_only=web.base_url.startswith("https://"),
-        )
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware)

@@ -57,11 +57,17 @@ def login_redirect(request: Request) -> RedirectResponse:
 
 
 def guarded(site: Site, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint: the page for a logged-in bureau user, else the login page and no data at all."""
+    """The endpoint: the page for a logged-in bureau user whose session still stands (no logout, new
+    password or disabling since it was made), else the login page and no data at all."""
 
     async def endpoint(request: Request) -> Response:
         user = user_of(request)
+        if user is not None:
+            with site.app.engine.connect() as conn:
+                if not auth.session_valid(conn, user, request.session.get("v")):
+                    user = None
         if user is None:
+            request.session.clear()
             return login_redirect(request)
         return await handler(site, request, user)
 

@@ -145,9 +145,10 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(may: Path) -
     assert try_login(proxied, "wrong password", forwarded="203.0.113.7") == 401
     # the same address again within its delay (2 s after one failure): refused unchecked
     assert try_login(proxied, "wrong password", forwarded="203.0.113.7") == 429
-    # a proxy not named in the config: its header is ignored, the socket's address counts
+    # the account waits as long, whoever asks (one failing address: 2 s)
     assert try_login(client(may, clock, peer="10.9.9.9"), "wrong", forwarded="203.0.113.99") == 429
     clock.now += dt.timedelta(seconds=5)
+    # a peer not named in the config: its header is ignored, the socket's address is the client
     assert try_login(client(may, clock, peer="10.9.9.9"), "wrong", forwarded="203.0.113.99") == 401
     assert attempts(may) == [("kz", "203.0.113.7", False), ("kz", "10.9.9.9", False)]
 

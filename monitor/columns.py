@@ -8,16 +8,20 @@ from __future__ import annotations
 import codecs
 import csv
 import functools
+import itertools
+import math
 import re
 import unicodedata
+import zipfile
 from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any, TextIO
 
 import openpyxl
-from openpyxl.utils import column_index_from_string
+from openpyxl.utils import column_index_from_string, get_column_letter
 
 from monitor import values as v
 
@@ -179,6 +183,39 @@ def map_headers(kind: str, headers: Sequence[object]) -> dict[str, tuple[int, ..
     return {canonical: tuple(i for _, i in sorted(hits)) for canonical, hits in found.items()}
 
 
+# Columns two headers may both give: the first non-blank wins (调整后预算数 blank: 年初预算数). Any other
+# column given twice (`unit_code` and `单位编码`, `1-5月执行数` and `1-8月执行数`) is a mistake.
+FALLBACK_COLUMNS = frozenset({"budget"})
+
+
+def duplicate_columns(
+    columns: dict[str, tuple[int, ...]], headers: Sequence[object]
+) -> list[tuple[str, int, int]]:
+    """(canonical column, first index, second index) of each column the header row gives twice: two
+    headers for it, or (for a fallback column) the same header twice."""
+    found = []
+    for canonical, indexes in columns.items():
+        if len(indexes) < 2:
+            continue
+        if canonical not in FALLBACK_COLUMNS:
+            first, second = sorted(indexes)[:2]
+            found.append((canonical, first, second))
+            continue
+        seen: dict[str, int] = {}
+        for i in sorted(indexes):
+            key = normalize_header(headers[i])
+            if key in seen:
+                found.append((canonical, seen[key], i))
+                break
+            seen[key] = i
+    return found
+
+
+def letter(index: int) -> str:
+    """The column letter of a 0-based cell index (0 -> A), as Excel shows it."""
+    return str(get_column_letter(index + 1))
+
+
 def kind_from_name(name: str | None) -> str | None:
     """The kind a sheet or file name announces (项目 -> projects, indicator_reports.csv -> ...)."""
     if not name:
@@ -304,20 +341,121 @@ def alias_table_markdown() -> str:
 
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
 
+# Limits on a workbook (README: Data in), checked from the archive's directory and each sheet's declared
+# dimension before anything is parsed, and on the cells actually read. A workbook is a zip of XML parts;
+# the sheet XML of 1,048,576 rows of 15 columns is about 500 MB, and real sheets compress 5-30 times.
+XLSX_MAX_PART_BYTES = 512 << 20  # one part (a sheet's XML, the shared strings) uncompressed
+XLSX_MAX_TOTAL_BYTES = 1 << 30  # all parts together, uncompressed
+XLSX_MAX_RATIO = 100  # uncompressed / compressed size, of any part over XLSX_RATIO_FROM and of the whole
+XLSX_RATIO_FROM = 1 << 20  # small parts (styles, a sheet of a few rows) may compress better
+XLSX_MAX_ROWS = 1_048_576  # Excel's own limit
+XLSX_MAX_CELLS = 50_000_000  # per sheet: its declared dimension, and the cells read (blank ones too)
+
+
+class Unreadable(ValueError):
+    """A file that cannot be read (or is refused before reading), with the line where it is known."""
+
+    def __init__(self, message: str, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+
 
 def read_tables(path: Path) -> Generator[tuple[str | None, Rows]]:
     """The tables of a file as (sheet name, rows): one per worksheet of a workbook, one (sheet None)
-    for a CSV file. Rows are numbered as Excel shows them; the file closes when done."""
+    for a CSV file. Rows are numbered as Excel shows them; the file closes when done. A workbook
+    beyond the limits above, or one whose XML declares entities, raises Unreadable."""
     if path.suffix.lower() == ".csv":
         with path.open(encoding=_encoding(path), newline="") as f:
             yield None, _csv_rows(f)
         return
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    check_archive(path)
+    with _workbook_errors():
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        for ws in wb.worksheets:
+        with _workbook_errors():
+            sheets = wb.worksheets
+        for ws in sheets:
+            _check_dimension(ws)
             yield ws.title, _xlsx_rows(ws)
     finally:
         wb.close()
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a workbook whose parts, as its zip directory declares them, exceed the limits (Python's
+    zipfile never inflates a part beyond its declared size: a lie fails its CRC check)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise Unreadable(f"not an .xlsx workbook (not a zip archive): {exc}") from None
+    total = packed = 0
+    for part in parts:
+        total, packed = total + part.file_size, packed + part.compress_size
+        if part.file_size > XLSX_MAX_PART_BYTES:
+            raise Unreadable(
+                f"part {part.filename} inflates to {part.file_size:,} bytes, over the limit of "
+                f"{XLSX_MAX_PART_BYTES:,} bytes; split the data over several files（工作簿过大，请拆分）"
+            )
+        if part.file_size > XLSX_RATIO_FROM and part.file_size > XLSX_MAX_RATIO * max(part.compress_size, 1):
+            raise Unreadable(_ratio_message(part.filename, part.file_size, part.compress_size))
+    if total > XLSX_MAX_TOTAL_BYTES:
+        raise Unreadable(
+            f"inflates to {total:,} bytes in all, over the limit of {XLSX_MAX_TOTAL_BYTES:,} bytes; "
+            "split the data over several files（工作簿过大，请拆分）"
+        )
+    if total > XLSX_RATIO_FROM and total > XLSX_MAX_RATIO * max(packed, 1):
+        raise Unreadable(_ratio_message("(all parts)", total, packed))
+
+
+def _ratio_message(part: str, size: int, packed: int) -> str:
+    return (
+        f"part {part} inflates from {packed:,} to {size:,} bytes, a compression ratio of "
+        f"{size // max(packed, 1):,}:1, over the limit of {XLSX_MAX_RATIO}:1 (a zip bomb?)"
+        "（压缩比异常，拒绝读取）"
+    )
+
+
+def _check_dimension(ws: Any) -> None:
+    """Refuse a sheet whose declared dimension (`<dimension ref="A1:XFD1048576"/>`) is beyond the limits."""
+    rows, cols = ws.max_row, ws.max_column  # as declared (read-only mode reads the dimension record)
+    if rows is None or cols is None:
+        return
+    if rows > XLSX_MAX_ROWS or rows * cols > XLSX_MAX_CELLS:
+        ref = f"{get_column_letter(ws.min_column or 1)}{ws.min_row or 1}:{get_column_letter(cols)}{rows}"
+        raise Unreadable(
+            f"sheet {ws.title!r} declares the dimension {ref}: over {XLSX_MAX_ROWS:,} rows or "
+            f"{XLSX_MAX_CELLS:,} cells（工作表范围过大）"
+        )
+
+
+@contextmanager
+def _workbook_errors(sheet: str | None = None) -> Iterator[None]:
+    """openpyxl's (and the XML parser's) errors on a broken or hostile workbook as Unreadable."""
+    try:
+        yield
+    except Unreadable:
+        raise
+    except Exception as exc:
+        where = f"sheet {sheet!r}: " if sheet is not None else ""
+        if _entities(exc):
+            message = (
+                "declares XML entities (a DOCTYPE), which a workbook never needs and which can expand "
+                "to gigabytes (an XML bomb); re-save the file in Excel（工作簿含XML实体声明，拒绝读取）"
+            )
+        else:
+            message = (
+                f"not a workbook that can be read: {type(exc).__name__}: {exc}（工作簿已损坏或格式不对）"
+            )
+        raise Unreadable(where + message) from None
+
+
+def _entities(exc: Exception) -> bool:
+    """An XML entity or DTD refused by defusedxml, or expat's own amplification limit."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"DefusedXmlException", "EntitiesForbidden", "DTDForbidden"}) or (
+        "amplification" in str(exc) or "entit" in str(exc).lower()
+    )
 
 
 def _encoding(path: Path) -> str:
@@ -329,15 +467,48 @@ def _encoding(path: Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _scanned_encoding(path: Path, size: int, mtime_ns: int) -> str:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    if _first_error(path, "utf-8") is None:
+        return "utf-8-sig"
+    bad = _first_error(path, "gb18030")
+    if bad is not None:
+        offset, byte = bad
+        line = _line_of(path, offset)
+        raise Unreadable(
+            f"line {line} holds the byte 0x{byte:02x}, which is neither UTF-8 nor GB18030/GBK text; "
+            "save the file as UTF-8 CSV（第{line}行含有无法识别的字符，请另存为 UTF-8 编码的 CSV）".replace(
+                "{line}", str(line)
+            ),
+            row=line,
+        )
+    return "gb18030"
+
+
+def _first_error(path: Path, encoding: str) -> tuple[int, int] | None:
+    """The offset and value of the first byte of the file that does not decode, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
     with path.open("rb") as f:
-        try:
-            while chunk := f.read(1 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return "gb18030"
-    return "utf-8-sig"
+        while True:
+            chunk = f.read(1 << 20)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                at = offset - pending + exc.start
+                return at, exc.object[exc.start]
+            if not chunk:
+                return None
+            offset += len(chunk)
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """The 1-based line the byte at `offset` is on."""
+    lines, done = 1, 0
+    with path.open("rb") as f:
+        while done < offset and (chunk := f.read(min(1 << 20, offset - done))):
+            lines += chunk.count(b"\n")
+            done += len(chunk)
+    return lines
 
 
 def _csv_rows(f: TextIO) -> Rows:
@@ -359,8 +530,14 @@ def _merged_ranges(ws: Any) -> list[Merge]:
     path, archive = getattr(ws, "_worksheet_path", None), getattr(ws.parent, "_archive", None)
     if path is None or archive is None:
         return []
-    with archive.open(path) as f:
-        found = _MERGE_REF.findall(f.read())
+    found, tail = [], b""
+    with archive.open(path) as f:  # a chunk at a time: a sheet's XML may be hundreds of megabytes
+        while chunk := f.read(1 << 20):
+            text = tail + chunk
+            cut = max(0, len(text) - 200)  # a match may straddle two chunks: keep the last bytes
+            found += [m.groups() for m in _MERGE_REF.finditer(text) if m.start() < cut]
+            tail = text[cut:]
+        found += _MERGE_REF.findall(tail)
     ranges = []
     for c1, r1, c2, r2 in found:
         first = (int(r1), column_index_from_string(c1.decode()))
@@ -371,7 +548,12 @@ def _merged_ranges(ws: Any) -> list[Merge]:
 def _cell_value(cell: Any) -> object:
     """A cell's value; a number formatted as a percentage (0.417 shown as 41.7%) becomes `41.7%`."""
     value = cell.value
-    if isinstance(value, int | float) and not isinstance(value, bool) and "%" in (cell.number_format or ""):
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and "%" in (cell.number_format or "")
+        and math.isfinite(value)
+    ):
         return v.canonical_decimal(v.to_decimal(value) * 100) + "%"
     return value
 
@@ -384,13 +566,38 @@ def _xlsx_rows(ws: Any) -> Rows:
         starts.setdefault(m[0], []).append(m)
     active: list[tuple[Merge, object]] = []
     ws.reset_dimensions()  # exporters often write wrong dimensions
-    for number, cells in enumerate(ws.iter_rows(min_row=1), start=1):
+    read, rows = 0, ws.iter_rows(min_row=1)
+    for number in itertools.count(1):
+        with _workbook_errors(ws.title):
+            cells = next(rows, None)
+        if cells is None:
+            break
+        read += len(cells) or 1
+        if number > XLSX_MAX_ROWS or read > XLSX_MAX_CELLS:
+            raise Unreadable(
+                f"sheet {ws.title!r} has more than {XLSX_MAX_ROWS:,} rows or {XLSX_MAX_CELLS:,} cells "
+                f"(row {number:,} reached); delete what lies beyond the table（工作表行数或单元格过多）",
+                row=number,
+            )
+        if len(cells) > _WIDE and cells[-1].value is None:  # a stray formatted cell far to the right
+            cells = cells[: _last_value(cells) + 1]
         row = [_cell_value(c) for c in cells]
         active += [(m, row[m[1] - 1] if m[1] <= len(row) else None) for m in starts.get(number, ())]
         if active:
             row = _fill_merged(row, active)
             active = [a for a in active if a[0][2] > number]
         yield number, row
+
+
+_WIDE = 256
+
+
+def _last_value(cells: Sequence[Any]) -> int:
+    """The index of the last cell holding a value (-1 if none)."""
+    for i in range(len(cells) - 1, -1, -1):
+        if cells[i].value is not None:
+            return i
+    return -1
 
 
 def _fill_merged(row: list[object], active: list[tuple[Merge, object]]) -> list[object]:

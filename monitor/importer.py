@@ -8,24 +8,29 @@ all back. Every problem names file, sheet, row, column and value, and all are re
 from __future__ import annotations
 
 import csv
+import ctypes
 import datetime as dt
 import gc
 import multiprocessing
 import operator
+import os
 import re
+import signal
 import sys
+import tempfile
 import threading
 import traceback
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import groupby
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from monitor import columns as cols
@@ -76,6 +81,33 @@ class ImportFailed(Exception):
         )
 
 
+SHOWN_PROBLEMS = 50  # problems printed on the terminal; all of them go to a file beyond that
+
+
+def problem_report(problems: Sequence[Problem], errors: Path | None = None) -> list[str]:
+    """The lines to print for a refused import: the first SHOWN_PROBLEMS problems, the count of problems
+    per column, and the file that holds them all: `errors` if given, else (when some are not shown)
+    a new file in the temporary folder."""
+    lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"… and {len(problems) - SHOWN_PROBLEMS} more")
+        per_column = Counter(p.column or "(file)" for p in problems)
+        lines.append("problems per column: " + ", ".join(f"{c}: {n}" for c, n in per_column.most_common()))
+    if errors is not None or len(problems) > SHOWN_PROBLEMS:
+        try:
+            if errors is None:
+                fd, name = tempfile.mkstemp(prefix="monitor-import-errors-", suffix=".txt")
+                os.close(fd)
+                errors = Path(name)
+            with errors.open("w", encoding="utf-8") as f:
+                f.writelines(f"{p}\n" for p in problems)
+            lines.append(f"all problems: {errors}")
+        except OSError as exc:
+            lines.append(f"could not write the list of all problems: {exc}")
+    lines.append(f"{len(problems)} problem(s); nothing was imported.")
+    return lines
+
+
 @dataclass(frozen=True)
 class Source:
     """A table read from a file or sheet: its kind, and its header cells as written."""
@@ -120,9 +152,11 @@ class _Row:
         self.number, self.ok = 0, True
         self.cells: Sequence[object] = ()
         self.used: dict[str, int] = {}  # column -> index the value came from (for the header shown)
+        self.values: dict[str, object] = {}  # column -> parsed value (references of a failed row)
 
     def load(self, number: int, cells: Sequence[object]) -> None:
         self.number, self.cells, self.ok = number, cells, True
+        self.values = {}
 
     def raw(self, column: str) -> object:
         indexes = self.source.columns.get(column, ())
@@ -146,10 +180,12 @@ class _Row:
                 self.fail(column, None, "a value is required（不能为空）")
             return None
         try:
-            return parse(value)
+            parsed = parse(value)
         except ValueError as exc:
             self.fail(column, value, str(exc))
             return None
+        self.values[column] = parsed
+        return parsed
 
     def fail(self, column: str, value: object, message: str) -> None:
         self.ok = False
@@ -503,11 +539,18 @@ def _locate_table(
         )
         out.append(source.problem(header.number, None, None, message))
         incomplete.update(KINDS)
-    elif found.missing:
+    elif found.missing or cols.duplicate_columns(found.columns, header.cells):
         for column in found.missing:
             accepted = "/".join((column, *cols.aliases_of(found.kind, column)))
             message = f"missing required column of {found.kind}; accepted headers: {accepted}（缺少必填列）"
             out.append(source.problem(header.number, column, None, message))
+        for column, first, second in cols.duplicate_columns(found.columns, header.cells):
+            a, b = source.headers[first], source.headers[second]
+            message = (
+                f"columns {cols.letter(first)} and {cols.letter(second)} both give {column}: {a!r} and "
+                f"{b!r}; keep one（同一列出现两次：{a} 与 {b}，请删除其一）"
+            )
+            out.append(source.problem(header.number, column, None, message, first))
         incomplete.add(found.kind)
     else:
         return True, _Table(path, position, source, tuple(header.cells))
@@ -518,7 +561,8 @@ _READ_ERRORS = (OSError, ValueError, KeyError, csv.Error, zipfile.BadZipFile)
 
 
 def _cannot_read(path: Path, exc: Exception) -> Problem:
-    return Problem(str(path), None, None, None, f"cannot read this file: {exc}（文件无法读取）")
+    row = exc.row if isinstance(exc, cols.Unreadable) else None
+    return Problem(str(path), row, None, None, f"cannot read this file: {exc}（文件无法读取）")
 
 
 def _locate(paths: Sequence[Path], out: list[Problem], incomplete: set[str]) -> list[_Table]:
@@ -591,9 +635,26 @@ def _skipped(cells: Sequence[object], key_cell: object, header_key: object) -> b
 Chunk = tuple[list[int], list[Record]]  # row numbers as Excel shows them, and their records
 
 
-def _chunks(table: _Table, out: list[Problem], unreadable: set[Hashable], memos: Memos) -> Iterator[Chunk]:
-    """The readable rows of `table`, _CHUNK at a time; the problems of the others go to `out` and
-    their keys (as far as they could be read) to `unreadable`."""
+Loose = tuple[str, Source, int, dict[str, object]]  # kind, table, row and the readable cells of a failed row
+_REFERENCES = {
+    "units": ("supervisor_code",),
+    "projects": ("unit_code",),
+    "indicators": ("project_code",),
+    "project_reports": ("project_code",),
+    "indicator_reports": ("project_code", "indicator_code"),
+}
+
+
+def _chunks(
+    table: _Table,
+    out: list[Problem],
+    unreadable: set[Hashable],
+    memos: Memos,
+    loose: list[Loose] | None = None,
+) -> Iterator[Chunk]:
+    """The readable rows of `table`, _CHUNK at a time; the problems of the others go to `out`, their
+    keys (as far as they could be read) to `unreadable`, and the references they hold that could be
+    read to `loose` (checked all the same: one wrong cell must not hide an unknown code)."""
     source, width = table.source, len(table.header)
     fast = _csv_parser(source.kind, source, width, memos) if table.path.suffix.lower() == ".csv" else None
     fallbacks = [(ix[0], ix[1:]) for ix in source.columns.values() if len(ix) > 1]
@@ -624,6 +685,10 @@ def _chunks(table: _Table, out: list[Problem], unreadable: set[Hashable], memos:
             record, record_key = build(reference)
             if record is None:
                 unreadable.add(record_key)
+                if loose is not None:
+                    refs = {c: reference.values[c] for c in _REFERENCES[source.kind] if c in reference.values}
+                    if refs:
+                        loose.append((source.kind, source, number, refs))
             else:
                 records.append(record)
                 numbers.append(number)
@@ -703,6 +768,9 @@ class _Checker:
         self.refs: list[tuple[tuple[str, ...], Problem]] = []  # (kinds that must be complete, problem)
         self.duplicates: dict[str, list[tuple[int, Hashable]]] = {k: [] for k in KINDS}  # index in out
         self.supervisors: list[tuple[str, Where, int]] = []
+        self.unit_rows: dict[str, tuple[str, str | None, Where, int]] = {}  # code -> name, supervisor, place
+        self.db_units_info: dict[str, tuple[str, str | None]] = {}  # code -> name, supervisor
+        self.warnings: list[str] = []
         self.counts = dict.fromkeys(KINDS, 0)
 
     @property
@@ -725,13 +793,45 @@ class _Checker:
     def check(self, kind: str, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
         """Check `records` of `kind` (given after every record of the kinds before it), found at `rows`
         of `where`."""
-        if kind == "indicator_reports" and self.db_indicators:  # the import's indicators are all in
-            for project, codes in self.db_indicators.items():
-                p = self._entry(project)
-                p.codes += [c for c in codes if c not in p.codes]
-            self.db_indicators = {}
+        if kind == "indicator_reports":  # the import's indicators are all in
+            self._all_indicators_in()
         self.counts[kind] += len(records)
         getattr(self, "_" + kind)(records, rows, where)
+
+    def _all_indicators_in(self) -> None:
+        for project, codes in self.db_indicators.items():
+            p = self._entry(project)
+            p.codes += [c for c in codes if c not in p.codes]
+        self.db_indicators = {}
+
+    def check_loose(self, loose: Sequence[Loose]) -> None:
+        """The references of rows that failed (given after every readable record): unknown codes are
+        problems too, unless what they refer to could not be read."""
+        self._all_indicators_in()
+        unreadable_projects = self.unreadable["projects"]
+        for kind, where, row, refs in loose:
+            if kind == "units":
+                self.supervisors.append((str(refs["supervisor_code"]), where, row))
+            elif kind == "projects":
+                unit = str(refs["unit_code"])
+                if not self._unit_known(unit):
+                    self._unknown(("units",), where, row, "unit_code", unit, _UNKNOWN_UNIT)
+                continue
+            project = refs.get("project_code")
+            if not isinstance(project, str) or project in unreadable_projects:
+                continue
+            p = self.projects.get(project)
+            if p is None or not p.known():
+                self._unknown(("projects",), where, row, "project_code", project, _UNKNOWN_PROJECT)
+                continue
+            code = refs.get("indicator_code")
+            if (
+                kind == "indicator_reports"
+                and isinstance(code, str)
+                and code not in p.codes
+                and (project, code) not in self.unreadable["indicators"]
+            ):
+                self._unknown(("indicators",), where, row, "indicator_code", code, _UNKNOWN_INDICATOR)
 
     def _entry(self, code: str) -> _Project:
         p = self.projects.get(code)
@@ -757,6 +857,7 @@ class _Checker:
             if r[0] in self.units:
                 self._duplicate("units", r[0], where, row, "unit_code")
             self.units.add(r[0])
+            self.unit_rows.setdefault(r[0], (r[1], r[3], where, row))
             if r[3] is not None:  # checked at the end: a supervisor may come later
                 self.supervisors.append((r[3], where, row))
 
@@ -849,6 +950,8 @@ class _Checker:
             if not self._unit_known(code)
         ]
         self.supervisors = []
+        self._cycles()
+        self._renamed()
         for kind, found in self.duplicates.items():
             if found:
                 places = first(kind, {key for _, key in found})
@@ -857,6 +960,54 @@ class _Checker:
                         self.out[i], message=self.out[i].message.format(places.get(key, "?"))
                     )
         self.out += [p for needs, p in self.refs if not self.incomplete.intersection(needs)]
+
+    def _cycles(self) -> None:
+        """Units whose chain of supervising departments comes back to them: each cycle once, at the first
+        of its units in this import."""
+        above = {code: sup for code, (_, sup) in self.db_units_info.items()}
+        above.update((code, sup) for code, (_, sup, _, _) in self.unit_rows.items())
+        settled: set[str] = set()  # units whose chain was followed already
+        for code in self.unit_rows:
+            chain, at = [code], {code: 0}
+            up = above.get(code)
+            while up is not None and up not in settled and up not in at:
+                at[up] = len(chain)
+                chain.append(up)
+                up = above.get(up)
+            settled.update(chain)
+            if up is None or up not in at:
+                continue  # the chain ends, or joins one followed before
+            cycle = chain[at[up] :]
+            first = next((i for i, c in enumerate(cycle) if c in self.unit_rows), None)
+            if first is None:
+                continue  # a cycle the database held already, this import does not touch
+            cycle = cycle[first:] + cycle[:first]
+            _, sup, where, row = self.unit_rows[cycle[0]]
+            shown = " → ".join([*cycle, cycle[0]])
+            message = (
+                f"the chain of supervising departments comes back to the unit: {shown}"
+                f"（主管部门形成循环：{shown}）"
+            )
+            self.out.append(_place(where, row, "supervisor_code", sup, message))
+
+    def _renamed(self) -> None:
+        """A warning for each unit of this import named like a unit in the database that this import
+        does not give: its code may have changed, which makes a second unit of the same name."""
+        if not self.db_units_info:
+            return
+        by_name: dict[str, list[str]] = {}
+        for code, (name, _) in self.db_units_info.items():
+            if code not in self.unit_rows:
+                by_name.setdefault(name, []).append(code)
+        for code, (name, _, where, row) in self.unit_rows.items():
+            old = by_name.get(name)
+            if old and code not in self.db_units_info:
+                self.warnings.append(
+                    f"{_where(where, row)}: unit_code: new unit {code!r} has the name {name!r} of unit "
+                    f"{', '.join(map(repr, sorted(old)))} already in the database; if its code changed, the "
+                    "old unit stays as a second unit of that name（新单位与库中已有单位同名，若为编码变更，"
+                    "旧单位仍保留）"
+                )
 
 
 def _key(kind: str, record: Record) -> Hashable:
@@ -889,12 +1040,17 @@ class _Reading:
         self.tables = [t for t in tables if t.source.kind in KINDS]
         self.responses = [t for t in tables if t.source.kind == "responses"]  # see import_responses
         self.failed_files: set[Path] = set()
+        self.loose: list[Loose] = []
 
     def chunks(self, table: _Table, out: list[Problem] | None = None) -> Iterator[Chunk]:
         """The readable records of a table, a chunk at a time; a file that cannot be read is one problem."""
         try:
             yield from _chunks(
-                table, self.out if out is None else out, self.unreadable[table.source.kind], self.memos
+                table,
+                self.out if out is None else out,
+                self.unreadable[table.source.kind],
+                self.memos,
+                self.loose if out is None else None,
             )
         except _READ_ERRORS as exc:
             if out is None and table.path not in self.failed_files:
@@ -965,6 +1121,9 @@ def validate(batch: Batch, known: KnownCodes) -> list[Problem]:
 def _know_database(conn: Connection, checker: _Checker, kinds: set[str]) -> None:
     """Load the database's codes the checks of `kinds` can refer to (nothing, for an empty database)."""
     children = {"indicators", "project_reports", "indicator_reports"}
+    if "units" in kinds:
+        query = select(store.UNIT.c.code, store.UNIT.c.name, store.UNIT.c.supervisor_code)
+        checker.db_units_info = {r[0]: (r[1], r[2]) for r in conn.execute(query)}
     checker.know(
         store.known_unit_codes(conn) if kinds & {"units", "projects"} else iter(()),
         store.known_project_budgets(conn) if kinds & children else iter(()),
@@ -972,10 +1131,17 @@ def _know_database(conn: Connection, checker: _Checker, kinds: set[str]) -> None
     )
 
 
-def import_paths(engine: Engine, paths: Sequence[Path], now: dt.datetime | None = None) -> dict[str, int]:
-    """Read, validate and write in ONE transaction; returns counts per kind. Raises ImportFailed with
-    ALL problems (sorted by file, sheet and row) and writes nothing. Units' answers to warning cases
-    (kind `responses`, answered at `now`) are stored by monitor.import_responses in the same transaction.
+def import_paths(
+    engine: Engine,
+    paths: Sequence[Path],
+    now: dt.datetime | None = None,
+    warnings: list[str] | None = None,
+) -> dict[str, int]:
+    """Read, validate and write in ONE transaction; returns counts per kind, and adds to `warnings`
+    what was imported but looks like a mistake (a unit named like one in the database under another
+    code). Raises ImportFailed with ALL problems (sorted by file, sheet and row) and writes nothing.
+    Units' answers to warning cases (kind `responses`, answered at `now`) are stored by
+    monitor.import_responses in the same transaction.
 
     Rows are written as they are checked (parents first) while no problem has been found; any problem
     rolls the transaction back, so the database is exactly as before. Large inputs are read and
@@ -996,8 +1162,54 @@ def import_paths(engine: Engine, paths: Sequence[Path], now: dt.datetime | None 
 
                 checker.counts["responses"] = store_responses(conn, reading.responses, reading.out, now)
             if reading.out:
+                _name_formulas(reading.tables, reading.out)
                 raise ImportFailed(sorted(reading.out, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
+        if warnings is not None:
+            warnings += checker.warnings
         return checker.counts
+
+
+def _name_formulas(tables: Sequence[_Table], problems: list[Problem]) -> None:
+    """Blank required cells of workbooks that hold a formula: the workbook is read for values (a formula's
+    result as last calculated), and a formula never calculated (a file written by a program, not saved
+    by Excel) reads as blank. Such problems say so (the sheet is read again, for formulas)."""
+    blanks: dict[tuple[str, str | None], dict[tuple[int, int], int]] = {}
+    for i, p in enumerate(problems):
+        if p.message == _REQUIRED and p.row is not None and p.column and not p.file.lower().endswith(".csv"):
+            blanks.setdefault((p.file, p.sheet), {})[(p.row, -1)] = i
+    for table in tables:
+        wanted = blanks.get((table.source.file, table.source.sheet))
+        if not wanted:
+            continue
+        cells = {}
+        for (row, _), i in wanted.items():
+            columns = table.source.columns.get(problems[i].column or "", ())
+            cells[(row, columns[0] if columns else -1)] = i
+        with suppress(*_READ_ERRORS):  # then the problems stand as they are
+            _formulas_at(table, cells, problems)
+
+
+def _formulas_at(table: _Table, cells: dict[tuple[int, int], int], problems: list[Problem]) -> None:
+    import openpyxl
+
+    last = max(row for row, _ in cells)
+    cols.check_archive(table.path)
+    wb = openpyxl.load_workbook(table.path, read_only=True, data_only=False)
+    try:
+        ws = wb.worksheets[table.position]
+        ws.reset_dimensions()
+        for number, row in enumerate(ws.iter_rows(min_row=1, max_row=last), start=1):
+            for (at, index), i in cells.items():
+                if at == number and 0 <= index < len(row) and row[index].data_type == "f":
+                    formula = str(row[index].value)[:200]
+                    message = (
+                        "is a formula with no calculated value; values are expected, not formulas: paste "
+                        "the column as values, or open and save the file in Excel"
+                        "（该单元格为公式且无计算结果，请粘贴为数值）"
+                    )
+                    problems[i] = replace(problems[i], value=formula, message=message)
+    finally:
+        wb.close()
 
 
 def _read_and_check(reading: _Reading, checker: _Checker, emit: Callable[[str, list[Record]], None]) -> None:
@@ -1009,6 +1221,8 @@ def _read_and_check(reading: _Reading, checker: _Checker, emit: Callable[[str, l
             checker.check(kind, records, numbers, table.source)
             if not checker.failed:
                 emit(kind, records)
+    checker.check_loose(reading.loose)
+    reading.loose = []
     checker.finish(reading.first)
 
 
@@ -1055,7 +1269,9 @@ def _read_in_child(reading: _Reading, checker: _Checker, write: Callable[[str, l
     taken back into `reading` and `checker` at the end."""
     fork = multiprocessing.get_context("fork")
     receiver, sender = fork.Pipe(duplex=False)
-    child = fork.Process(target=_reader_child, args=(reading, checker, sender), name="monitor-import-reader")
+    child = fork.Process(
+        target=_reader_child, args=(reading, checker, sender, receiver), name="monitor-import-reader"
+    )
     child.start()
     sender.close()
     try:
@@ -1070,7 +1286,7 @@ def _read_in_child(reading: _Reading, checker: _Checker, write: Callable[[str, l
             if message[0] == "records":
                 write(message[1], message[2])
             elif message[0] == "done":
-                reading.out[:], checker.counts = message[1], message[2]
+                reading.out[:], checker.counts, checker.warnings = message[1], message[2], message[3]
                 break
             else:
                 raise RuntimeError(f"reading the import files failed in the reader process:\n{message[1]}")
@@ -1082,11 +1298,37 @@ def _read_in_child(reading: _Reading, checker: _Checker, write: Callable[[str, l
         child.join()
 
 
-def _reader_child(reading: _Reading, checker: _Checker, sender: Any) -> None:
+def _reader_child(reading: _Reading, checker: _Checker, sender: Any, receiver: Any) -> None:
+    """Read and check, sending the records; ends when the parent does: the pipe's reading end is the
+    parent's alone (so a write fails once it is gone), and on Linux the kernel kills this process
+    when the parent dies (PR_SET_PDEATHSIG), also while it reads a large file."""
+    receiver.close()
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
     try:
         _read_and_check(reading, checker, lambda kind, records: sender.send(("records", kind, records)))
-        sender.send(("done", reading.out, checker.counts))
+        sender.send(("done", reading.out, checker.counts, checker.warnings))
+    except (BrokenPipeError, ConnectionResetError):
+        os._exit(1)  # the parent is gone: nobody to tell
     except BaseException:
-        sender.send(("error", traceback.format_exc()))
+        with suppress(OSError):
+            sender.send(("error", traceback.format_exc()))
     finally:
-        sender.close()
+        with suppress(OSError):
+            sender.close()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (nothing elsewhere, or without libc)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass

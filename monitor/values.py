@@ -78,6 +78,8 @@ def parse_code(value: object, max_length: int = 32) -> str:
     characters, at most `max_length` characters."""
     if type(value) is str and len(value) <= max_length and _PLAIN_CODE.fullmatch(value):
         return value
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        _check_code_type(value)
     if isinstance(value, float) and abs(value) >= 1e15:
         raise ValueError(
             "was stored as a number in Excel and lost digits; format the column as text"
@@ -93,6 +95,19 @@ def parse_code(value: object, max_length: int = 32) -> str:
             f"must be at most {max_length} characters, got {len(text)}（编码最长{max_length}个字符）"
         )
     return text
+
+
+def _check_code_type(value: object) -> None:
+    """A code cell must be text or a whole number: not TRUE/FALSE, a date or a fraction."""
+    if isinstance(value, bool):
+        shown = "a TRUE/FALSE cell"
+    elif isinstance(value, dt.date | dt.time | dt.timedelta):
+        shown = "a date or time cell"
+    elif isinstance(value, float) and not value.is_integer():
+        shown = "a decimal number"
+    else:
+        return
+    raise ValueError(f"is {shown}; a code must be text or a whole number（编码须为文本或整数）")
 
 
 _EMAIL_SPLIT = re.compile(r"[;,；，、\s]+")

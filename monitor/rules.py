@@ -10,18 +10,24 @@ import json
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from monitor.yamlfile import Document, Invalid, Loc, Problem, load_yaml, validation_problems
+from monitor.yamlfile import Document, Invalid, Loc, Problem, load_yaml, places, validation_problems
 
-Share = Decimal
 _M = TypeVar("_M", bound=BaseModel)
+# Every number in a rule file is finite and within its documented range (README, "How colours are
+# decided"), with few enough decimal places that exact arithmetic on it stays cheap.
+THRESHOLD_MAX = Decimal(10)  # r thresholds are ratios to time progress: 10 is ten times the schedule
+AMOUNT_MAX = Decimal(100_000_000)  # 万元: a budget bound beyond 1万亿元 is a typo
+Share = Annotated[Decimal, places(12)]  # profile shares: 0..1 is checked by profile_problems
+Threshold = Annotated[Decimal, Field(ge=0, le=THRESHOLD_MAX), places(12)]
+Amount = Annotated[Decimal, Field(ge=0, le=AMOUNT_MAX), places(6)]  # 万元, to the fen
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def order_problems(doc: Document, loc: Loc, values: list[tuple[str, Decimal | None]]) -> list[Problem]:
@@ -113,22 +119,22 @@ class BudgetPatch(Strict):
     """Budget execution light: r = (executed / base) / P; r < red_below → red, < yellow_below → yellow."""
 
     base: Literal["budget", "budget_plus_carryover"] | None = None
-    red_below: Decimal | None = Field(default=None, ge=0)
-    yellow_below: Decimal | None = Field(default=None, ge=0)
+    red_below: Threshold | None = None
+    yellow_below: Threshold | None = None
 
 
 class CumulativePatch(Strict):
     """Cumulative indicators: r = actual / (target × P); red / yellow below, blue from."""
 
-    red_below: Decimal | None = Field(default=None, ge=0)
-    yellow_below: Decimal | None = Field(default=None, ge=0)
-    blue_from: Decimal | None = Field(default=None, ge=0)
+    red_below: Threshold | None = None
+    yellow_below: Threshold | None = None
+    blue_from: Threshold | None = None
 
 
 class LevelPatch(Strict):
     """Level indicators: met → green; missed by at most `tolerance` of the target → yellow; else red."""
 
-    tolerance: Decimal | None = Field(default=None, ge=0, lt=1)
+    tolerance: Annotated[Decimal, places(12)] | None = Field(default=None, ge=0, lt=1)
 
 
 class QualitativePatch(Strict):
@@ -157,8 +163,8 @@ class Match(Strict):
     project: tuple[str, ...] | None = None
     category: tuple[str, ...] | None = None
     level2: tuple[str, ...] | None = None  # indicator 二级 (only indicator settings may then be set)
-    budget_min: Decimal | None = Field(default=None, ge=0)  # 万元, inclusive
-    budget_max: Decimal | None = Field(default=None, ge=0)  # 万元, exclusive
+    budget_min: Amount | None = None  # 万元, inclusive
+    budget_max: Amount | None = None  # 万元, exclusive
 
     @field_validator("fund_flag", "unit", "department", "project", "category", "level2", mode="before")
     @classmethod

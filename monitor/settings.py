@@ -13,9 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork
 
-from monitor.yamlfile import Document, Invalid, Problem, load_yaml, validate_model
+from monitor.yamlfile import Document, Invalid, Problem, load_yaml, places, validate_model
 
 # Every environment variable the program reads, with what it overrides (documented in the README).
 ENV_VARS = {
@@ -29,8 +29,25 @@ ENV_VARS = {
 }
 
 
+def _written_out(kind: str, example: str) -> object:
+    """A before-validator refusing numbers where a time or date is expected: pydantic reads a number as
+    seconds, and YAML reads an unquoted 10:30 as the number 630 (base 60)."""
+
+    def check(v: object) -> object:
+        if isinstance(v, int | float | Decimal):
+            raise ValueError(f'a {kind} is written as "{example}" (in quotes), not as a number')
+        return v
+
+    return BeforeValidator(check)
+
+
+TimeOfDay = Annotated[dt.time, _written_out("time of day", "09:30")]
+Day = Annotated[dt.date, _written_out("date", "2025-10-01")]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # every number finite (no .inf, .nan) and within the range its Field gives (README, Configuration)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatabaseConfig(Strict):
@@ -49,23 +66,26 @@ class CheckpointSchedule(Strict):
     month: int = Field(ge=1, le=12)
     report_deadline_days: int = Field(default=10, ge=0, le=60)  # deadline = month end + N days
     run_days_after_deadline: int = Field(default=1, ge=0, le=60)  # run N days after the deadline
-    run_time: dt.time = dt.time(9, 0)
-    reminder_days_before_deadline: tuple[int, ...] = (3, 1)
-    reminder_time: dt.time = dt.time(9, 0)
+    run_time: TimeOfDay = dt.time(9, 0)
+    reminder_days_before_deadline: tuple[Annotated[int, Field(ge=0, le=60)], ...] = (3, 1)
+    reminder_time: TimeOfDay = dt.time(9, 0)
 
 
 class ScheduleConfig(Strict):
     checkpoints: tuple[CheckpointSchedule, ...] = (CheckpointSchedule(month=5), CheckpointSchedule(month=8))
-    catch_up_days: int = Field(default=30, ge=0)  # on a first start, duties due this recently still run
-    misfire_grace_days: float = Field(default=30, gt=0)  # APScheduler runs a late job up to this late
-    delivery_interval_minutes: float = Field(default=10, gt=0)  # retry pending deliveries this often
+    # on a first start, duties due this recently still run
+    catch_up_days: int = Field(default=30, ge=0, le=366)
+    misfire_grace_days: float = Field(default=30, gt=0, le=366)  # APScheduler runs a late job up to this late
+    delivery_interval_minutes: float = Field(default=10, gt=0, le=1440)  # retry pending deliveries this often
     # compare the calendar with the database this often (and complete runs a stopped process left)
-    reconcile_seconds: float = Field(default=5, gt=0)
+    reconcile_seconds: float = Field(default=5, gt=0, le=3600)
     # a duty or checkpoint run whose owner sent no heartbeat (every quarter of this) for this long is
     # taken over; at once if the owner's process is gone from this host, never while it lives on it
-    lease_seconds: float = Field(default=20, gt=0)
-    retry_failed_seconds: float = Field(default=120, ge=0)  # a failed duty is tried again this long after
-    watch_seconds: float = Field(default=5, ge=0)  # poll rules/ and config.yaml for changes (0 = SIGHUP only)
+    lease_seconds: float = Field(default=20, gt=0, le=3600)
+    # a failed duty is tried again this long after
+    retry_failed_seconds: float = Field(default=120, ge=0, le=86400)
+    # poll rules/ and config.yaml for changes (0 = SIGHUP only)
+    watch_seconds: float = Field(default=5, ge=0, le=3600)
 
 
 class ServiceConfig(Strict):
@@ -85,20 +105,21 @@ class SmtpConfig(Strict):
     username: str | None = None
     password_env: str = "MONITOR_SMTP_PASSWORD"
     verify_certificates: bool = True
-    timeout_seconds: float = Field(default=30, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0, le=3600)
     connections: int = Field(default=4, ge=1, le=64)  # parallel connections, each reused for many messages
-    rate_per_second: float = Field(default=0, ge=0)  # 0 = unlimited; government servers throttle
+    rate_per_second: float = Field(default=0, ge=0, le=10000)  # 0 = unlimited; government servers throttle
 
 
 class RetryConfig(Strict):
-    max_attempts: int = Field(default=8, ge=1)
-    backoff_seconds: float = Field(default=60, ge=0)  # first retry delay, doubled per attempt
-    backoff_max_seconds: float = Field(default=3600, ge=0)
-    inline_wait_seconds: float = Field(default=120, ge=0)  # `monitor send` waits this long for due retries
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_seconds: float = Field(default=60, ge=0, le=86400)  # first retry delay, doubled per attempt
+    backoff_max_seconds: float = Field(default=3600, ge=0, le=604800)
+    # `monitor send` waits this long for due retries
+    inline_wait_seconds: float = Field(default=120, ge=0, le=86400)
     # a sender renews its claims every quarter of this; a claim not renewed this long is released (and
     # flagged by `monitor status`)
-    lease_seconds: float = Field(default=30, gt=0)
-    stop_grace_seconds: float = Field(default=3, ge=0)  # on stop, messages on the wire get this long
+    lease_seconds: float = Field(default=30, gt=0, le=3600)
+    stop_grace_seconds: float = Field(default=3, ge=0, le=600)  # on stop, messages on the wire get this long
 
 
 class MailConfig(Strict):
@@ -117,12 +138,13 @@ class MailConfig(Strict):
 
 
 class NotificationsConfig(Strict):
-    response_working_days: int = Field(default=10, ge=1)  # units answer within N working days of the run
-    holidays: tuple[dt.date, ...] = ()  # public holidays (no working day); weekends are never working days
-    extra_workdays: tuple[dt.date, ...] = ()  # weekend days worked in lieu (调休上班)
+    # units answer within N working days of the run
+    response_working_days: int = Field(default=10, ge=1, le=366)
+    holidays: tuple[Day, ...] = ()  # public holidays (no working day); weekends are never working days
+    extra_workdays: tuple[Day, ...] = ()  # weekend days worked in lieu (调休上班)
     cc_supervisor_on_red: bool = True
     send_all_clear: bool = False  # units with only green projects get a short confirmation
-    top_red: int = Field(default=10, ge=0)  # red projects by amount in the bureau summary
+    top_red: int = Field(default=10, ge=0, le=10000)  # red projects by amount in the bureau summary
     template_override_dir: str | None = None  # admins' templates of the same name win
     # Follow-up of warnings nobody answered (monitor.followup): a reminder to the unit (催办) on the
     # (chase_after_working_days + 1)-th working day after its response deadline, then an escalation to the
@@ -130,7 +152,7 @@ class NotificationsConfig(Strict):
     follow_up: bool = True  # the service chases and escalates on schedule (`monitor chase` works regardless)
     chase_after_working_days: int = Field(default=0, ge=0, le=60)  # 0 = the working day after the deadline
     escalate_after_working_days: int = Field(default=5, ge=0, le=60)  # after the reminder, in working days
-    follow_up_time: dt.time = dt.time(9, 0)  # time of day of both, in time_zone
+    follow_up_time: TimeOfDay = dt.time(9, 0)  # time of day of both, in time_zone
 
 
 class ResultsApplicationConfig(Strict):
@@ -139,11 +161,14 @@ class ResultsApplicationConfig(Strict):
 
     # checkpoint months at which the lists are drawn up (default: the end of August)
     months: tuple[Annotated[int, Field(ge=1, le=12)], ...] = (8,)
-    reduction_rate_below: Decimal = Field(default=Decimal("0.30"), ge=0, le=1)  # red and executed below this
+    # red and executed below this
+    reduction_rate_below: Annotated[Decimal, places(12)] = Field(default=Decimal("0.30"), ge=0, le=1)
     reduction_persistent_red: bool = True  # red at the previous checkpoint and still red
     reduction_possibilities: tuple[str, ...] = ("完全不可能",)  # 完成目标可能性 answers that make a candidate
-    key_budget_min: Decimal = Field(default=Decimal("200"), ge=0)  # 万元: budget at least this ...
-    key_rate_below: Decimal = Field(default=Decimal("0.60"), ge=0, le=1)  # ... and executed below this
+    # 万元: budget at least this ...
+    key_budget_min: Annotated[Decimal, places(6)] = Field(default=Decimal("200"), ge=0, le=100_000_000)
+    # ... and executed below this
+    key_rate_below: Annotated[Decimal, places(12)] = Field(default=Decimal("0.60"), ge=0, le=1)
 
 
 class WebConfig(Strict):

@@ -39,9 +39,14 @@ def register(main: click.Group) -> None:
         app = make_app(config, rules_dir)
         kind: Format = "xlsx" if fmt == "xlsx" else "html"
         path = Path(out) if out else Path("reports") / default_name(kind, checkpoint)
+        from monitor.render import TemplateErrors
+
         try:
             written = write_report(app, checkpoint, kind, path)
         except NoResults as exc:
             fail([str(exc)])
+            return
+        except TemplateErrors as exc:  # an admin's report template that fails or reaches outside the sandbox
+            fail([str(p) for p in exc.problems])
             return
         click.echo(str(written))

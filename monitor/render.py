@@ -1,6 +1,8 @@
 """Templates and messages: a Notice's flat view in, a complete RFC 5322 message out (Chinese subject
 and display names RFC 2047-encoded, a text part always and an HTML alternative, a stable
 Message-ID). Templates are compiled once with StrictUndefined; admins' files of the same name win.
+Templates are content, not code: they run in Jinja2's immutable sandbox, so `cycler.__init__.__globals__`
+and the like are a SecurityError (a `file:line` problem in `monitor check`), never a call into Python.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.exceptions
+import jinja2.sandbox
 
 KINDS = ("warning", "reminder", "summary", "all_clear", "admin", "case_reminder", "case_escalation")
 PARTS = ("subject.txt", "body.txt", "body.html")
@@ -36,9 +40,9 @@ class Rendered:
 
 
 class TemplateProblem(Exception):
-    def __init__(self, name: str, line: int | None, message: str) -> None:
+    def __init__(self, name: str, line: int | None, message: str, unsafe: bool = False) -> None:
         super().__init__(f"{name}:{line}: {message}" if line else f"{name}: {message}")
-        self.name, self.line, self.message = name, line, message
+        self.name, self.line, self.message, self.unsafe = name, line, message, unsafe
 
 
 class Templates:
@@ -48,7 +52,7 @@ class Templates:
         loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(folder))]
         if override:
             loaders.insert(0, jinja2.FileSystemLoader(str(override)))
-        self.env = jinja2.Environment(
+        self.env = jinja2.sandbox.ImmutableSandboxedEnvironment(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -69,6 +73,24 @@ class Templates:
                     problems.append(TemplateProblem(str(folder / name), None, "template not found"))
         if problems:
             raise TemplateErrors(problems)
+        unsafe = self._unsafe()
+        if unsafe:
+            raise TemplateErrors(unsafe)
+
+    def _unsafe(self) -> list[TemplateProblem]:
+        """Every template rendered once against the example of its kind: one that reaches outside the
+        sandbox is refused when loaded (by `monitor check`, a run, preview-mail and the service's reload
+        alike), not in the middle of a run."""
+        from monitor import followup, views
+
+        out = []
+        for kind, view in {**views.examples(), **followup.examples()}.items():
+            try:
+                self.render(kind, view)
+            except TemplateProblem as p:
+                if p.unsafe:
+                    out.append(p)
+        return out
 
     def render(self, kind: str, view: dict[str, Any]) -> Rendered:
         out = []
@@ -80,6 +102,13 @@ class Templates:
                 raise TemplateProblem(
                     template.filename or part, _error_line(exc, template), str(exc)
                 ) from exc
+            except jinja2.exceptions.SecurityError as exc:
+                raise TemplateProblem(
+                    template.filename or part, _error_line(exc, template), f"unsafe template: {exc}", True
+                ) from exc
+            except Exception as exc:  # {{ 1 / 0 }}, {{ "a" + 1 }}: a template's own error, with its line
+                message = f"{type(exc).__name__}: {exc}"
+                raise TemplateProblem(template.filename or part, _error_line(exc, template), message) from exc
         subject = " ".join(out[0].split())
         return Rendered(subject, out[1], out[2])
 

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -73,7 +74,7 @@ class Site:
 
     @classmethod
     def make(cls, app: App, now: Callable[[], dt.datetime]) -> Site:
-        env = Environment(
+        env = ImmutableSandboxedEnvironment(  # templates are content, never code
             loader=FileSystemLoader(str(Path(app.settings.templates_dir) / "web")),
             autoescape=True,
             undefined=StrictUndefined,

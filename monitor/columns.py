@@ -430,32 +430,40 @@ def _check_dimension(ws: Any) -> None:
 
 
 @contextmanager
-def _workbook_errors(sheet: str | None = None) -> Iterator[None]:
+def _workbook_errors() -> Iterator[None]:
     """openpyxl's (and the XML parser's) errors on a broken or hostile workbook as Unreadable."""
     try:
         yield
     except Unreadable:
         raise
     except Exception as exc:
-        where = f"sheet {sheet!r}: " if sheet is not None else ""
-        if _entities(exc):
-            message = (
-                "declares XML entities (a DOCTYPE), which a workbook never needs and which can expand "
-                "to gigabytes (an XML bomb); re-save the file in Excel（工作簿含XML实体声明，拒绝读取）"
-            )
-        else:
-            message = (
-                f"not a workbook that can be read: {type(exc).__name__}: {exc}（工作簿已损坏或格式不对）"
-            )
-        raise Unreadable(where + message) from None
+        raise _unreadable(exc) from None
 
 
-def _entities(exc: Exception) -> bool:
-    """An XML entity or DTD refused by defusedxml, or expat's own amplification limit."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"DefusedXmlException", "EntitiesForbidden", "DTDForbidden"}) or (
-        "amplification" in str(exc) or "entit" in str(exc).lower()
-    )
+def _unreadable(exc: Exception, sheet: str | None = None) -> Unreadable:
+    where = f"sheet {sheet!r}: " if sheet is not None else ""
+    if _entities(exc):
+        message = (
+            "declares XML entities (a DOCTYPE), which a workbook never needs and which can expand "
+            "to gigabytes (an XML bomb); re-save the file in Excel（工作簿含XML实体声明，拒绝读取）"
+        )
+    else:
+        message = f"not a workbook that can be read: {type(exc).__name__}: {exc}（工作簿已损坏或格式不对）"
+    return Unreadable(where + message)
+
+
+def _entities(exc: BaseException | None) -> bool:
+    """An XML entity or DTD refused by defusedxml, or expat's own amplification limit (also when
+    openpyxl raised another exception while handling it)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if names & {"DefusedXmlException", "EntitiesForbidden", "DTDForbidden"} or "amplification" in str(
+            exc
+        ):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _encoding(path: Path) -> str:
@@ -545,9 +553,16 @@ def _merged_ranges(ws: Any) -> list[Merge]:
     return ranges
 
 
+class ExcelError(str):
+    """The value of a cell holding an Excel error (#N/A, #VALUE!, #REF! …): not text to store."""
+
+
 def _cell_value(cell: Any) -> object:
-    """A cell's value; a number formatted as a percentage (0.417 shown as 41.7%) becomes `41.7%`."""
+    """A cell's value; a number formatted as a percentage (0.417 shown as 41.7%) becomes `41.7%`, an
+    error value an ExcelError."""
     value = cell.value
+    if cell.data_type == "e" and value is not None:
+        return ExcelError(value)
     if (
         isinstance(value, int | float)
         and not isinstance(value, bool)
@@ -568,8 +583,10 @@ def _xlsx_rows(ws: Any) -> Rows:
     ws.reset_dimensions()  # exporters often write wrong dimensions
     read, rows = 0, ws.iter_rows(min_row=1)
     for number in itertools.count(1):
-        with _workbook_errors(ws.title):
+        try:
             cells = next(rows, None)
+        except Exception as exc:  # openpyxl's or the XML parser's, on a broken or hostile sheet
+            raise _unreadable(exc, ws.title) from None
         if cells is None:
             break
         read += len(cells) or 1

@@ -179,6 +179,9 @@ class _Row:
             if required:
                 self.fail(column, None, "a value is required（不能为空）")
             return None
+        if type(value) is cols.ExcelError:
+            self.fail(column, value, _EXCEL_ERROR)
+            return None
         try:
             parsed = parse(value)
         except ValueError as exc:
@@ -222,6 +225,9 @@ def _project(r: _Row) -> tuple[Record | None, Hashable]:
 
 
 _REQUIRED = "a value is required（不能为空）"
+_EXCEL_ERROR = (
+    "is an Excel error value; a value is expected: correct the formula or type the value（单元格为错误值）"
+)
 Failure = tuple[str, object, str]  # column, value, message
 
 
@@ -229,6 +235,8 @@ def _cell(parse: Callable[[object], T], value: object) -> tuple[T | None, str | 
     """A required cell parsed, or the message saying why it is not."""
     if v.is_blank(value):
         return None, _REQUIRED
+    if type(value) is cols.ExcelError:
+        return None, _EXCEL_ERROR
     try:
         return parse(value), None
     except ValueError as exc:

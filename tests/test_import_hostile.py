@@ -241,6 +241,12 @@ def test_a_formula_without_a_stored_value_is_named_as_a_formula(
     assert out.count("is a formula") == 2 and "value is required" not in out
 
 
+def test_an_excel_error_value_is_not_taken_for_text(loaded: Path, db_url: str, tmp_path: Path) -> None:
+    book = units_workbook(tmp_path / "error.xlsx", [["901", "#N/A", "czj@example.gov.cn", None]])
+    out = refused(loaded, db_url, str(book))
+    assert f"{book}[单位]:row 2: unit_name" in out and "Excel error value" in out
+
+
 @pytest.mark.parametrize(
     ("rows", "cycle"),
     [

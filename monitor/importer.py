@@ -1193,7 +1193,7 @@ def _name_formulas(tables: Sequence[_Table], problems: list[Problem]) -> None:
         for (row, _), i in wanted.items():
             columns = table.source.columns.get(problems[i].column or "", ())
             cells[(row, columns[0] if columns else -1)] = i
-        with suppress(*_READ_ERRORS):  # then the problems stand as they are
+        with suppress(Exception):  # a best effort (the file was read once): else the problems stand
             _formulas_at(table, cells, problems)
 
 

@@ -453,7 +453,7 @@ def test_the_migration_chains_the_doubles_a_database_already_holds(db_url: str) 
             [("warning", "301"), ("warning", "302"), ("warning", "301"), ("summary", None), ("summary", None)]
         ):
             conn.execute(text(row), {"mid": f"<{i}@x>", "kind": kind, "unit": unit, "at": at})
-    assert migrate.upgrade(engine) == ["0008"]
+    assert migrate.upgrade(engine, "0008") == ["0008"]
     with engine.connect() as conn:
         chain = conn.execute(text("SELECT id, supersedes FROM outbox ORDER BY id")).all()
     assert [tuple(r) for r in chain] == [(1, 0), (2, 0), (3, 1), (4, 0), (5, 4)]

@@ -34,7 +34,12 @@ def test_production_config_passes_check_in_the_installed_layout(
 def test_env_example_sets_only_variables_the_program_reads() -> None:
     lines = (DEPLOY / "env.example").read_text(encoding="utf-8").splitlines()
     names = {line.lstrip("#").split("=", 1)[0] for line in lines if "=" in line and " " not in line}
-    assert names == {"MONITOR_SMTP_PASSWORD", "MONITOR_DATABASE_URL", "MONITOR_MAIL_MODE"}
+    assert names == {
+        "MONITOR_SMTP_PASSWORD",
+        "MONITOR_DATABASE_URL",
+        "MONITOR_MAIL_MODE",
+        "MONITOR_WEB_SECRET",
+    }
     assert names <= set(ENV_VARS)
 
 

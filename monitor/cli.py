@@ -79,17 +79,26 @@ def main() -> None:
 
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--errors",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write every problem to this file (default: a temporary file when there are more than 50).",
+)
 @common
-def import_cmd(paths: tuple[str, ...], config: str | None, rules_dir: str | None) -> None:
+def import_cmd(paths: tuple[str, ...], errors: str | None, config: str | None, rules_dir: str | None) -> None:
     """Import units, projects, indicators and reports from CSV/XLSX files or folders (one transaction)."""
-    from monitor.importer import ImportFailed
+    from monitor.importer import ImportFailed, import_paths, problem_report
 
     app = make_app(config, rules_dir)
+    warnings: list[str] = []
     try:
-        counts = app.import_paths([Path(p) for p in paths])
+        counts = import_paths(app.engine, [Path(p) for p in paths], app.clock(), warnings)
     except ImportFailed as exc:
-        fail([*(str(p) for p in exc.problems), f"{len(exc.problems)} problem(s); nothing was imported."])
+        fail(problem_report(exc.problems, Path(errors) if errors else None))
     click.echo("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 @main.command()
@@ -435,7 +444,14 @@ def preview_mail(
     app = make_app(config, rules_dir)
     if not app_has_run(app, checkpoint):
         fail([f"no results for {checkpoint}: run `monitor run --checkpoint {checkpoint} --no-send` first"])
-    written = app.preview_mail(checkpoint, Path(out), unit)
+    from monitor.render import TemplateErrors, TemplateProblem
+
+    try:
+        written = app.preview_mail(checkpoint, Path(out), unit)
+    except TemplateErrors as exc:
+        fail([str(p) for p in exc.problems])
+    except TemplateProblem as exc:
+        fail([str(exc)])
     click.echo(f"wrote {len(written)} message(s) to {Path(out).resolve()}")
 
 

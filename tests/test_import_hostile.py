@@ -168,7 +168,7 @@ def test_rows_beyond_excel_limits_are_refused_quickly(loaded: Path, db_url: str,
         f'<row r="{r}"><c r="XFD{r}" t="inlineStr"><is><t>x</t></is></c></row>' for r in range(2, 60_000)
     )
     replace_part(wide, SHEET, [sheet_xml(f'<row r="1">{HEADER_ROW}</row>{rows}')])
-    out = refused(loaded, db_url, str(wide), seconds=30)
+    out = refused(loaded, db_url, str(wide), "--errors", str(tmp_path / "errors.txt"), seconds=30)
     assert str(wide) in out and "cells" in out
 
 

@@ -182,9 +182,9 @@ class WebConfig(Strict):
     port: int = Field(default=8650, ge=1, le=65535)
     # Login limiting: the n-th failed login within the window makes the next attempt wait 2^n seconds
     # (capped), counted per address and per account (there, each address counts once).
-    login_window_minutes: int = Field(default=15, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1, le=10080)  # at most a week
     login_max_delay_seconds: int = Field(default=300, ge=1, le=86400)
-    login_max_failures: int = Field(default=5, ge=1)  # no longer used (kept so older files load)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)  # no longer used (kept so older files load)
     # Reverse proxies (IP addresses or networks) whose X-Forwarded-For names the client; from any other
     # peer the header is ignored and the socket's address is the client. Default: none.
     trusted_proxies: tuple[IPvAnyNetwork, ...] = ()

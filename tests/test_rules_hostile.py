@@ -217,3 +217,12 @@ def test_the_service_reload_refuses_a_bomb_and_keeps_the_rules_in_force(workdir:
         assert "zz_local.yaml:2: a1[0]: YAML aliases (*a0) are not allowed" in rows[0].detail
     finally:
         svc.shutdown()
+
+
+def test_the_login_window_is_bounded(workdir: Path) -> None:
+    cfg = workdir / "config.yaml"
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8") + "web:\n  login_window_minutes: 99999999999999\n", encoding="utf-8"
+    )
+    res = check(workdir)
+    assert res.exit_code == 1 and f"{cfg}:6: web.login_window_minutes" in res.output, res.output

@@ -238,7 +238,7 @@ def print_mail(app: App, queued: list[dict[str, Any]], delivery: Any, sent: bool
         )
     if sent:
         print_delivery(app, delivery)
-    else:
+    elif queued:
         click.echo("not sent (--no-send): deliver them with `monitor send`")
 
 
@@ -490,7 +490,12 @@ def print_summary(s: Summary, run_id: int | None = None, rules_hash: str | None 
 @checkpoint_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.option("--unit", default=None, help="Only this unit's projects.")
-@click.option("--light", type=click.Choice(["green", "yellow", "red"]), default=None)
+@click.option(
+    "--light",
+    type=click.Choice(["green", "yellow", "red", "not_reported"]),
+    default=None,
+    help="Only projects with this light (not_reported: 未报送).",
+)
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Write to a file (CSV gets a BOM for Excel)."
 )

@@ -718,7 +718,9 @@ def load_results(
     q = select(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint)
     if unit:
         q = q.where(PROJECT_RESULT.c.unit_code == unit)
-    if light:
+    if light == "not_reported":  # a not-reported project has no light
+        q = q.where(PROJECT_RESULT.c.light.is_(None))
+    elif light:
         q = q.where(PROJECT_RESULT.c.light == light)
     q = q.order_by(PROJECT_RESULT.c.unit_code, PROJECT_RESULT.c.project_code)
     projects = [dict(r._mapping) for r in conn.execute(q)]

@@ -1,0 +1,48 @@
+"""Issue 18, operators: what the CLI, the rule files and /healthz tell the people who run the service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from monitor.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "tests" / "data" / "import" / "worked_examples"
+
+
+def cli(workdir: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, [*args, "--config", str(workdir / "config.yaml")], catch_exceptions=False)
+
+
+@pytest.fixture
+def loaded(workdir: Path) -> Path:
+    res = cli(workdir, "import", str(EXAMPLES))
+    assert res.exit_code == 0, res.output
+    return workdir
+
+
+def test_results_can_filter_the_not_reported_projects(loaded: Path) -> None:
+    # nothing is reported for June in the worked examples; May has every project reported
+    for cp in ("2025-05", "2025-06"):
+        assert cli(loaded, "run", "--checkpoint", cp, "--no-send").exit_code == 0
+    res = cli(loaded, "results", "--checkpoint", "2025-06", "--light", "not_reported", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"not_reported"}
+    res = cli(loaded, "results", "--checkpoint", "2025-05", "--light", "not_reported", "--format", "json")
+    assert res.exit_code == 0 and json.loads(res.output) == []
+    red = cli(loaded, "results", "--checkpoint", "2025-05", "--light", "red", "--format", "json")
+    assert len(json.loads(red.output)) == 4
+
+
+def test_a_run_with_nothing_new_does_not_say_it_held_messages_back(loaded: Path) -> None:
+    first = cli(loaded, "run", "--checkpoint", "2025-06", "--no-send")
+    assert "not sent (--no-send)" in first.output
+    again = cli(loaded, "run", "--checkpoint", "2025-06", "--no-send")
+    assert again.exit_code == 0, again.output
+    assert "messages: none new" in again.output
+    assert "not sent" not in again.output

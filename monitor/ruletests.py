@@ -357,9 +357,13 @@ def differences(code: str, expect: Expect, r: ProjectResult) -> list[str]:
         "target": r.target_light.value if r.target_light else "na",
     }
     out = [
-        f"{code} {name} light: expected {want}, got {got[name]}"
-        for name, want in (("light", expect.light), ("budget", expect.budget), ("target", expect.target))
-        if want is not None and want != got[name]
+        f"{code} {name}: expected {want}, got {got[key]}"
+        for key, name, want in (
+            ("light", "project light", expect.light),
+            ("budget", "budget light", expect.budget),
+            ("target", "target light", expect.target),
+        )
+        if want is not None and want != got[key]
     ]
     lights = {i.indicator_code: i.light.value for i in r.indicators}
     for ind, want in (expect.indicators or {}).items():

@@ -46,3 +46,17 @@ def test_a_run_with_nothing_new_does_not_say_it_held_messages_back(loaded: Path)
     assert again.exit_code == 0, again.output
     assert "messages: none new" in again.output
     assert "not sent" not in again.output
+
+
+def test_a_failing_rule_case_names_each_light_once(workdir: Path) -> None:
+    case = workdir / "wrong.yaml"
+    case.write_text(
+        "checkpoint: 2025-05\ncases:\n  - name: wrong on purpose\n    projects:\n"
+        "      - {budget: 300, executed: 30, expect: {budget: green, light: green}}\n",
+        encoding="utf-8",
+    )
+    res = cli(workdir, "test-rules", str(case))
+    assert res.exit_code == 1, res.output
+    assert "light light" not in res.output and "budget light light" not in res.output
+    assert "project light: expected green, got red" in res.output
+    assert "budget light: expected green, got red" in res.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,18 @@ def test_a_failing_rule_case_names_each_light_once(workdir: Path) -> None:
     assert "light light" not in res.output and "budget light light" not in res.output
     assert "project light: expected green, got red" in res.output
     assert "budget light: expected green, got red" in res.output
+
+
+FILE_NAME = re.compile(r"[\w./-]+\.(?:yaml|yml|md|csv|xlsx|py|html|j2|txt)\b")
+
+
+def test_every_file_the_shipped_rules_name_is_in_the_repository() -> None:
+    missing = []
+    for path in sorted((ROOT / "rules").rglob("*.yaml")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            comment = line.partition("#")[2]
+            for name in FILE_NAME.findall(comment):
+                places = [(base / name).resolve() for base in (ROOT, path.parent, ROOT / "rules")]
+                if not any(p.exists() and p.is_relative_to(ROOT) for p in places):
+                    missing.append(f"{path.relative_to(ROOT)}:{n}: {name}")
+    assert missing == []

@@ -76,3 +76,17 @@ def test_every_file_the_shipped_rules_name_is_in_the_repository() -> None:
                 if not any(p.exists() and p.is_relative_to(ROOT) for p in places):
                     missing.append(f"{path.relative_to(ROOT)}:{n}: {name}")
     assert missing == []
+
+
+def test_check_says_it_only_checked_the_syntax_of_rule_tests(workdir: Path) -> None:
+    (workdir / "rules" / "tests" / "wrong.yaml").write_text(
+        "checkpoint: 2025-05\ncases:\n  - name: fails under these rules\n    projects:\n"
+        "      - {budget: 300, executed: 30, expect: {budget: green}}\n",
+        encoding="utf-8",
+    )
+    res = cli(workdir, "check")
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "wrong.yaml" in x)
+    assert line.endswith("wrong.yaml: syntax OK (run `monitor test-rules` to run its cases)")
+    assert "default.yaml: OK" in res.output
+    assert cli(workdir, "test-rules").exit_code == 1

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from monitor.cli import main
@@ -90,3 +91,22 @@ def test_check_says_it_only_checked_the_syntax_of_rule_tests(workdir: Path) -> N
     assert line.endswith("wrong.yaml: syntax OK (run `monitor test-rules` to run its cases)")
     assert "default.yaml: OK" in res.output
     assert cli(workdir, "test-rules").exit_code == 1
+
+
+def test_no_shipped_yaml_splits_a_number_in_a_flow_list() -> None:
+    """`[序时目标50,000头, …]` is two items, `序时目标50` and `000头`: a comma glued to the next item
+    in a [flow list] is a thousands separator someone meant as text (yamllint's commas rule)."""
+    glued = []
+    for path in sorted([*(ROOT / "rules").rglob("*.yaml"), *(ROOT / "deploy").rglob("*.yaml")]):
+        text = path.read_text(encoding="utf-8")
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, yaml.FlowEntryToken):
+                after = text[token.end_mark.index : token.end_mark.index + 1]
+                if after not in (" ", "\n", "\r", ""):
+                    glued.append(f"{path.relative_to(ROOT)}:{token.start_mark.line + 1}")
+    assert glued == []
+    cases = yaml.safe_load((ROOT / "rules" / "tests" / "indicators.yaml").read_text(encoding="utf-8"))
+    reasons = [
+        r for c in cases["cases"] for p in c["projects"] for r in p.get("expect", {}).get("reasons", [])
+    ]
+    assert "序时目标50,000头" in reasons

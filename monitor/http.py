@@ -1,12 +1,14 @@
-"""The service's optional HTTP endpoint on 127.0.0.1 (`service.http_port`): `GET /healthz` answers 200
-"ok" while the database answers and the service is not stopping, else 503 with the reason; `GET /metrics`
-gives runs, lights, outbox and reload state in the Prometheus text format, read from the database.
+"""The service's optional HTTP endpoint on 127.0.0.1 (`service.http_port`): `GET /healthz` (and HEAD)
+answers 200 while the database answers and the service is not stopping, else 503 with the reason, with a
+small JSON body (status, database reachable, last run, outbox backlog); `GET /metrics` gives runs,
+lights, outbox and reload state in the Prometheus text format, read from the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from monitor import outbox, pipeline, store
 
 log = logging.getLogger("monitor.http")
 TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 LIGHTS = ("green", "yellow", "red", "not_reported")
 
@@ -54,16 +57,47 @@ class HttpEndpoint:
             self._thread.join()
         self._server = self._thread = None
 
-    def health(self) -> tuple[int, str]:
-        """(status, body): 200 "ok", or 503 and why not."""
-        if self.is_stopping():
-            return 503, "stopping"
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """(status, body): 200 and status "ok" while the database answers and the service is not
+        stopping, else 503, status "unhealthy" and the reason; with the last run and the outbox backlog
+        (messages pending or being sent) when the database can tell them."""
+        body: dict[str, Any] = {"status": "ok", "database": False, "last_run": None, "outbox_backlog": None}
+        reason = "stopping" if self.is_stopping() else None
         try:
             with self.engine_getter().connect() as conn:
                 conn.execute(text("SELECT 1"))
+                body["database"] = True
+                body.update(self._figures(conn))
         except Exception as exc:
-            return 503, f"database: {type(exc).__name__}: {exc}".split("\n")[0]
-        return 200, "ok"
+            if not body["database"]:
+                reason = reason or f"database: {type(exc).__name__}: {exc}".split("\n")[0]
+            else:  # the database answers, its tables do not (yet): healthy as before, figures unknown
+                log.debug("healthz figures: %s", exc)
+        if reason:
+            return 503, {**body, "status": "unhealthy", "reason": reason}
+        return 200, body
+
+    @staticmethod
+    def _figures(conn: Any) -> dict[str, Any]:
+        run = store.RUN
+        last = conn.execute(
+            select(run.c.id, run.c.checkpoint, run.c.status, run.c.started_at, run.c.finished_at)
+            .order_by(run.c.id.desc())
+            .limit(1)
+        ).first()
+        counts = outbox.counts(conn)
+        when = {
+            k: None
+            if last is None or last._mapping[k] is None
+            else store.as_utc(last._mapping[k]).isoformat()
+            for k in ("started_at", "finished_at")
+        }
+        return {
+            "last_run": None
+            if last is None
+            else {"id": last.id, "checkpoint": last.checkpoint, "status": last.status, **when},
+            "outbox_backlog": counts.get("pending", 0) + counts.get("sending", 0),
+        }
 
     def metrics(self) -> str:
         """The current figures in the Prometheus text exposition format."""
@@ -172,11 +206,18 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
+    def do_HEAD(self) -> None:
+        self.answer(head=True)
+
     def do_GET(self) -> None:
+        self.answer(head=False)
+
+    def answer(self, head: bool) -> None:
         endpoint = self.server.endpoint
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
-            status, body, kind = *endpoint.health(), TEXT
+            status, health = endpoint.health()
+            body, kind = json.dumps(health, ensure_ascii=False), JSON
         elif path == "/metrics":
             try:
                 status, body, kind = 200, endpoint.metrics(), PROMETHEUS
@@ -190,7 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not head:
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

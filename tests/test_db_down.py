@@ -4,6 +4,7 @@ masked) and exits 1; `monitor serve` keeps trying with a growing delay, one log 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -92,7 +93,7 @@ def test_serve_waits_for_the_database_unhealthy_meanwhile_and_starts_once_it_app
     try:
         port = int(wait_for(log, r"http endpoint on 127\.0\.0\.1:(\d+)").group(1))
         code, body = get(port, "/healthz")
-        assert code == 503 and body.startswith("database"), body
+        assert code == 503 and json.loads(body)["reason"].startswith("database"), body
         wait_for(log, r"(?s)database unreachable.*database unreachable")  # tried again
         text = log.read_text(encoding="utf-8")
         tries = [line for line in text.splitlines() if "database unreachable" in line]

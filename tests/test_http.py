@@ -5,10 +5,13 @@ stops it with `service.http_port`."""
 from __future__ import annotations
 
 import datetime as dt
+import http.client
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -36,6 +39,25 @@ def get(port: int, path: str) -> tuple[int, str, str]:
         return err.code, err.headers["Content-Type"], err.read().decode("utf-8")
 
 
+def health(port: int) -> tuple[int, dict[str, Any]]:
+    """(status, JSON body) of GET /healthz, which always answers JSON."""
+    status, kind, body = get(port, "/healthz")
+    assert kind == "application/json", (kind, body)
+    data: dict[str, Any] = json.loads(body)
+    return status, data
+
+
+def head(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of HEAD http://127.0.0.1:port/path, over a raw connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("HEAD", path)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def engine(workdir: Path, db_url: str) -> Iterator[Engine]:
     """The worked examples imported and the May checkpoint run without sending."""
@@ -51,9 +73,31 @@ def test_healthz_is_ok_while_the_database_answers_and_503_once_stopping(engine: 
     endpoint = HttpEndpoint(0, lambda: engine, lambda: stopping)
     port = endpoint.start()
     try:
-        assert get(port, "/healthz") == (200, "text/plain; charset=utf-8", "ok\n")
+        status, body = health(port)
+        assert status == 200
+        run = body.pop("last_run")
+        assert body == {"status": "ok", "database": True, "outbox_backlog": 5}  # the May run's messages
+        assert (run["id"], run["checkpoint"], run["status"]) == (1, "2025-05", "finished")
+        assert dt.datetime.fromisoformat(run["finished_at"]).tzinfo is not None
         stopping = True
-        assert get(port, "/healthz") == (503, "text/plain; charset=utf-8", "stopping\n")
+        status, body = health(port)
+        assert status == 503 and body["status"] == "unhealthy" and body["reason"] == "stopping"
+        assert body["database"] is True
+    finally:
+        endpoint.stop()
+
+
+def test_healthz_answers_head_like_get_without_a_body(engine: Engine) -> None:
+    stopping = False
+    endpoint = HttpEndpoint(0, lambda: engine, lambda: stopping)
+    port = endpoint.start()
+    try:
+        status, headers, body = head(port, "/healthz")
+        assert status == 200 and headers["Content-Type"] == "application/json" and body == b""
+        assert int(headers["Content-Length"]) == len(get(port, "/healthz")[2].encode("utf-8"))
+        stopping = True
+        assert head(port, "/healthz")[0] == 503
+        assert head(port, "/metrics")[0] == 200 and head(port, "/nowhere")[0] == 404
     finally:
         endpoint.stop()
 
@@ -63,8 +107,9 @@ def test_healthz_says_why_when_the_database_does_not_answer(tmp_path: Path) -> N
     endpoint = HttpEndpoint(0, lambda: broken, lambda: False)
     port = endpoint.start()
     try:
-        status, _, body = get(port, "/healthz")
-        assert status == 503 and body.startswith("database: OperationalError")
+        status, body = health(port)
+        assert status == 503 and body["reason"].startswith("database: OperationalError")
+        assert body["status"] == "unhealthy" and body["database"] is False and body["last_run"] is None
     finally:
         endpoint.stop()
         broken.dispose()
@@ -120,7 +165,7 @@ def test_the_service_serves_http_port_and_reports_a_rejected_reload(workdir: Pat
     try:
         assert svc.http is not None
         port = svc.http.port
-        assert get(port, "/healthz") == (200, "text/plain; charset=utf-8", "ok\n")
+        assert health(port)[0] == 200 and health(port)[1]["status"] == "ok"
         (workdir / "rules" / "local.yaml").write_text("no_such_key: 1\n", encoding="utf-8")
         assert not svc.reload("test")
         body = get(port, "/metrics")[2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,47 @@ from sqlalchemy.exc import DBAPIError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+# what tools (not tests) keep in the checkout: left out of the working-tree check below
+TOOL_FOLDERS = (".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", "__pycache__")
+
+
+def tree_state() -> dict[str, tuple[int, int]] | None:
+    """Every untracked or ignored file of the checkout (tool caches aside) with its (mtime, size);
+    None when ROOT is not a git checkout. Tests write only into temporary folders, so this is the
+    same at the end of the suite as at its start (a demo's reports/ overwritten shows here)."""
+    try:
+        res = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "-z"], cwd=ROOT, capture_output=True, timeout=120
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if res.returncode != 0:
+        return None
+    state: dict[str, tuple[int, int]] = {}
+    for entry in res.stdout.decode("utf-8", "replace").split("\0"):
+        if entry[:3] not in ("?? ", "!! "):
+            continue
+        top = ROOT / entry[3:]
+        if any(part in TOOL_FOLDERS or part.endswith(".egg-info") for part in Path(entry[3:]).parts):
+            continue
+        files = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file()]
+        for f in files:
+            if not any(part in TOOL_FOLDERS for part in f.relative_to(ROOT).parts):
+                st = f.stat()
+                state[str(f.relative_to(ROOT))] = (st.st_mtime_ns, st.st_size)
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def working_tree_unchanged() -> Iterator[None]:
+    """The suite leaves the checkout as it found it: no file created or overwritten outside tmp folders."""
+    before = tree_state()
+    yield
+    if before is None:
+        return
+    after = tree_state() or {}
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert changed == [], f"tests wrote into the working tree {ROOT}: {changed[:20]}"
 
 
 @pytest.fixture

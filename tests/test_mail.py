@@ -74,8 +74,9 @@ def by_kind(server: MailServer, kind: str) -> list[EmailMessage]:
 
 
 def test_checkpoint_run_on_sample_data_sends_one_digest_per_warned_unit(
-    workdir: Path, server: MailServer, db_url: str
+    workdir: Path, server: MailServer, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(workdir)  # the demo writes its reports into ./reports
     smtp_config(workdir, server.port)
     res = cli(workdir, "demo", "--out", str(workdir / "data"), "--projects", "150")
     assert res.exit_code == 0, res.output

@@ -172,7 +172,8 @@ def test_run_with_a_broken_rule_file_stops_with_file_line_errors(loaded: Path) -
     assert res.exit_code == 1 and "local.yaml:2: budget.red_below" in res.output
 
 
-def test_demo_runs_the_main_job_on_a_small_sample(workdir: Path) -> None:
+def test_demo_runs_the_main_job_on_a_small_sample(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(workdir)  # the demo writes its reports into ./reports
     res = cli(workdir, "demo", "--out", str(workdir / "demo"), "--projects", "60")
     assert res.exit_code == 0, res.output
     assert "检查点 2025-05" in res.output and "检查点 2025-08" in res.output

@@ -98,7 +98,7 @@ def test_rule_test_mistakes_are_file_line_errors_in_check_and_test_rules(workdir
         [f"{bad}:18", "cases[3].rules.budget.yelow_below"],
         [f"{bad}:22", "cases[3].projects[0].expect.indicators.I09"],
     ]
-    assert f"{workdir / 'rules' / 'tests' / 'budget.yaml'}: OK" in res.output
+    assert f"{workdir / 'rules' / 'tests' / 'budget.yaml'}: syntax OK" in res.output
     res = cli(workdir, "test-rules", str(bad))
     assert (
         res.exit_code == 1 and f"ERROR {bad}:18: cases[3].rules.budget.yelow_below: unknown key" in res.output
@@ -325,7 +325,7 @@ def test_the_readme_walkthrough_checks_tests_and_previews_a_candidate_folder(sam
     check = ok(sampled, "check", "--rules", str(candidate))
     assert (
         f"{candidate / 'local.yaml'}: OK" in check.output
-        and f"{candidate / 'tests' / 'budget.yaml'}: OK" in check.output
+        and f"{candidate / 'tests' / 'budget.yaml'}: syntax OK" in check.output
     )
     tests = cli(sampled, "test-rules", "--rules", str(candidate))
     assert tests.exit_code == 1 and "P1 budget light: expected yellow, got green" in tests.output  # r = 0.75

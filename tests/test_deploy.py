@@ -5,6 +5,7 @@ the env example name only what the program reads."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,17 @@ def test_unit_runs_serve_with_the_installed_config_as_an_unprivileged_user() -> 
     assert unit["User"] == unit["Group"] == "budget-monitor"
     assert unit["EnvironmentFile"] == "/etc/budget-monitor/env"
     assert unit["NoNewPrivileges"] == "yes" and unit["ProtectSystem"] == "strict"
+
+
+def test_unit_hardening_is_rated_below_two_by_systemd_analyze_security() -> None:
+    """systemd's own rating of the unit (offline): 3.2 before the system call filter, /proc and IPC
+    settings; at most 2.0 now (lower is safer)."""
+    unit = str(DEPLOY / "budget-monitor.service")
+    rated = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=20", unit],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rated.returncode == 0, rated.stdout[-600:] + rated.stderr
+    assert "Overall exposure level for budget-monitor.service: 1." in rated.stdout

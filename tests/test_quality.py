@@ -27,3 +27,11 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_strict_is_clean() -> None:
     res = run("mypy", "monitor")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_every_shipped_yaml_file_passes_yamllint_relaxed() -> None:
+    """yamllint's relaxed rules, with a missing space after a comma an error: in a flow list
+    `[序时目标50,000头, …]` reads as two items, a mistake it found in rules/tests/indicators.yaml."""
+    config = "{extends: relaxed, rules: {commas: {level: error}}}"
+    res = run("yamllint", "-d", config, "-f", "parsable", "config.yaml", "rules", "deploy")
+    assert res.returncode == 0, res.stdout + res.stderr

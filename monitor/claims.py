@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,20 +56,6 @@ class Busy(Exception):
         self.what, self.holder = what, holder
 
 
-def alive_here(owner: str) -> bool:
-    """True when `owner` (host:pid) is a process of this host that still exists."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def is_stale(
     table: Table, key: str, owner: str, heartbeat_at: dt.datetime, now: dt.datetime, lease: float
 ) -> bool:
@@ -82,7 +66,7 @@ def is_stale(
             return (table.name, key) not in _held
     if outbox.process_is_dead(owner):
         return True
-    if alive_here(owner):
+    if outbox.process_is_alive_here(owner):
         return False
     return store.as_utc(heartbeat_at) < store.as_utc(now) - dt.timedelta(seconds=lease)
 

@@ -53,19 +53,29 @@ def on_this_host(worker: str) -> bool:
     return _host_and_pid(worker)[0] == socket.gethostname()
 
 
-def process_is_dead(worker: str) -> bool:
-    """True only when `worker` (host:pid or host:pid:n) ran on this host and its process no longer
-    exists."""
+def _process_exists(worker: str) -> bool | None:
+    """Whether the process of `worker` (host:pid or host:pid:n) exists; None when it ran on another
+    host, or names no pid."""
     host, pid = _host_and_pid(worker)
     if host != socket.gethostname() or not pid.isdigit():
-        return False
+        return None
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    return True
+
+
+def process_is_dead(worker: str) -> bool:
+    """True only when `worker` ran on this host and its process no longer exists."""
+    return _process_exists(worker) is False
+
+
+def process_is_alive_here(worker: str) -> bool:
+    """True only when `worker` is a process of this host that still exists."""
+    return _process_exists(worker) is True
 
 
 def sent_snapshots(

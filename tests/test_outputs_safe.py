@@ -264,7 +264,8 @@ def plant_bad_codes(workdir: Path, db_url: str) -> None:
 
 
 def files_under(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*") if p.is_file()}
+    """Files written under folder, leaving out the SQLite database's own (its -wal/-shm come and go)."""
+    return {p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("monitor.db")}
 
 
 def test_preview_mail_keeps_bad_codes_of_an_old_database_inside_its_folder(

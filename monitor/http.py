@@ -7,14 +7,17 @@ lights, outbox and reload state in the Prometheus text format, read from the dat
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 
 from monitor import outbox, pipeline, store
@@ -22,7 +25,7 @@ from monitor import outbox, pipeline, store
 log = logging.getLogger("monitor.http")
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
-PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+PROMETHEUS = CONTENT_TYPE_PLAIN_0_0_4
 LIGHTS = ("green", "yellow", "red", "not_reported")
 
 
@@ -100,7 +103,13 @@ class HttpEndpoint:
         }
 
     def metrics(self) -> str:
-        """The current figures in the Prometheus text exposition format."""
+        """The current figures in the Prometheus text exposition format (prometheus-client writes it)."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Figures(self))
+        return generate_latest(registry).decode("utf-8")
+
+    def families(self) -> list[Metric]:
+        """The metric families, read from the database in one connection."""
         run, result, event = store.RUN, store.PROJECT_RESULT, store.SERVICE_EVENT
         attempt = store.DELIVERY_ATTEMPT
         with self.engine_getter().connect() as conn:
@@ -124,78 +133,81 @@ class HttpEndpoint:
             ).first()
         lights = {(c, name): 0 for c in {r[0] for r in by_light} for name in LIGHTS}
         lights.update({(c, light or "not_reported"): int(n) for c, light, n in by_light})
-        out: list[str] = []
-        family = functools.partial(_family, out)
-        family("monitor_up", "gauge", "1 while the service answers.", [({}, 1)])
-        family(
-            "monitor_runs_total",
-            "counter",
-            "Checkpoint runs by checkpoint and status.",
-            [({"checkpoint": c, "status": s}, n) for c, s, n in sorted(runs)],
-        )
-        family(
-            "monitor_project_lights",
-            "gauge",
-            "Projects by light in the latest results of each checkpoint.",
-            [({"checkpoint": c, "light": li}, n) for (c, li), n in sorted(lights.items())],
-        )
-        family(
-            "monitor_outbox_messages",
-            "gauge",
-            "Outbox messages by status.",
-            [({"status": s}, n) for s, n in counts.items()],
-        )
-        family(
-            "monitor_runs_missing_messages",
-            "gauge",
-            "Checkpoints with a run that stored results and has not queued its messages (a stopped process).",
-            [({}, unfinished)],
-        )
-        family(
-            "monitor_outbox_stuck_messages",
-            "gauge",
-            "Messages left 'sending' by a claim not renewed within its lease (a sender that stopped).",
-            [({}, sum(stuck.values()))],
-        )
-        family(
-            "monitor_outbox_recipients_failed",
-            "gauge",
-            "Recipients that refused a message for good while other recipients got it (status partial).",
-            [({}, refused)],
-        )
-        family(
-            "monitor_delivery_failures_total",
-            "counter",
-            "Delivery attempts that failed permanently.",
-            [({}, failures)],
-        )
-        family(
-            "monitor_last_reload_success",
-            "gauge",
-            "1 if the last reload was accepted (or there was none), 0 if it was rejected.",
-            [({}, 1 if reload is None or reload.ok else 0)],
-        )
-        family(
-            "monitor_last_reload_timestamp_seconds",
-            "gauge",
-            "When the last reload was attempted (Unix time); absent before the first one.",
-            [] if reload is None else [({}, store.as_utc(reload.at).timestamp())],
-        )
-        return "\n".join(out) + "\n"
+        families: list[Metric] = [
+            _gauge("monitor_up", "1 while the service answers.", 1),
+            _labelled(
+                CounterMetricFamily(
+                    "monitor_runs",
+                    "Checkpoint runs by checkpoint and status.",
+                    labels=["checkpoint", "status"],
+                ),
+                [((c, s), n) for c, s, n in sorted(runs)],
+            ),
+            _labelled(
+                GaugeMetricFamily(
+                    "monitor_project_lights",
+                    "Projects by light in the latest results of each checkpoint.",
+                    labels=["checkpoint", "light"],
+                ),
+                sorted(lights.items()),
+            ),
+            _labelled(
+                GaugeMetricFamily("monitor_outbox_messages", "Outbox messages by status.", labels=["status"]),
+                [((s,), n) for s, n in counts.items()],
+            ),
+            _gauge(
+                "monitor_runs_missing_messages",
+                "Checkpoints with a run that stored results and has not queued its messages"
+                " (a stopped process).",
+                unfinished,
+            ),
+            _gauge(
+                "monitor_outbox_stuck_messages",
+                "Messages left 'sending' by a claim not renewed within its lease (a sender that stopped).",
+                sum(stuck.values()),
+            ),
+            _gauge(
+                "monitor_outbox_recipients_failed",
+                "Recipients that refused a message for good while other recipients got it (status partial).",
+                refused,
+            ),
+            CounterMetricFamily(
+                "monitor_delivery_failures", "Delivery attempts that failed permanently.", value=failures
+            ),
+            _gauge(
+                "monitor_last_reload_success",
+                "1 if the last reload was accepted (or there was none), 0 if it was rejected.",
+                1 if reload is None or reload.ok else 0,
+            ),
+            GaugeMetricFamily(
+                "monitor_last_reload_timestamp_seconds",
+                "When the last reload was attempted (Unix time); absent before the first one.",
+                value=None if reload is None else store.as_utc(reload.at).timestamp(),
+            ),
+        ]
+        return families
 
 
-def _family(
-    out: list[str], name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]
-) -> None:
-    out += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+class _Figures(Collector):
+    """Collects the endpoint's families at each scrape (nothing is kept between scrapes)."""
+
+    def __init__(self, endpoint: HttpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def collect(self) -> Iterable[Metric]:
+        return self.endpoint.families()
+
+
+def _gauge(name: str, help_: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_, value=value)
+
+
+def _labelled(
+    family: GaugeMetricFamily | CounterMetricFamily, samples: Iterable[tuple[tuple[str, ...], float]]
+) -> Metric:
     for labels, value in samples:
-        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        number = str(int(value)) if float(value).is_integer() else repr(float(value))
-        out.append(f"{name}{{{label_text}}} {number}" if labels else f"{name} {number}")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        family.add_metric(list(labels), value)
+    return family
 
 
 class _Server(ThreadingHTTPServer):

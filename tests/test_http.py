@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
 from monitor import store
@@ -123,19 +124,25 @@ def test_metrics_after_the_may_run_are_exact_prometheus_lines(engine: Engine) ->
     finally:
         endpoint.stop()
     assert status == 200 and kind == "text/plain; version=0.0.4; charset=utf-8"
-    samples = [line for line in body.splitlines() if not line.startswith("#")]
+    samples = [
+        f"{s.name}{{{','.join(f'{k}={v!r}' for k, v in s.labels.items())}}} {s.value:g}"
+        if s.labels
+        else f"{s.name} {s.value:g}"
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    ]
     assert samples == [
         "monitor_up 1",
-        'monitor_runs_total{checkpoint="2025-05",status="finished"} 1',
-        'monitor_project_lights{checkpoint="2025-05",light="green"} 0',
-        'monitor_project_lights{checkpoint="2025-05",light="not_reported"} 0',
-        'monitor_project_lights{checkpoint="2025-05",light="red"} 4',
-        'monitor_project_lights{checkpoint="2025-05",light="yellow"} 1',
-        'monitor_outbox_messages{status="pending"} 5',
-        'monitor_outbox_messages{status="sending"} 0',
-        'monitor_outbox_messages{status="sent"} 0',
-        'monitor_outbox_messages{status="failed"} 0',
-        'monitor_outbox_messages{status="partial"} 0',
+        "monitor_runs_total{checkpoint='2025-05',status='finished'} 1",
+        "monitor_project_lights{checkpoint='2025-05',light='green'} 0",
+        "monitor_project_lights{checkpoint='2025-05',light='not_reported'} 0",
+        "monitor_project_lights{checkpoint='2025-05',light='red'} 4",
+        "monitor_project_lights{checkpoint='2025-05',light='yellow'} 1",
+        "monitor_outbox_messages{status='pending'} 5",
+        "monitor_outbox_messages{status='sending'} 0",
+        "monitor_outbox_messages{status='sent'} 0",
+        "monitor_outbox_messages{status='failed'} 0",
+        "monitor_outbox_messages{status='partial'} 0",
         "monitor_runs_missing_messages 0",
         "monitor_outbox_stuck_messages 0",
         "monitor_outbox_recipients_failed 0",
@@ -169,7 +176,7 @@ def test_the_service_serves_http_port_and_reports_a_rejected_reload(workdir: Pat
         (workdir / "rules" / "local.yaml").write_text("no_such_key: 1\n", encoding="utf-8")
         assert not svc.reload("test")
         body = get(port, "/metrics")[2]
-        assert "monitor_last_reload_success 0\n" in body
+        assert "monitor_last_reload_success 0.0\n" in body
         stamp = next(s for s in body.splitlines() if s.startswith("monitor_last_reload_timestamp_seconds "))
         assert abs(float(stamp.split()[1]) - start.timestamp()) < 60
     finally:

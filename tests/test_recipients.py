@@ -117,8 +117,8 @@ def test_a_recipient_still_refused_with_451_after_the_last_attempt_fails_alone(
         metrics = HttpEndpoint(0, lambda: engine, lambda: False).metrics()
     finally:
         engine.dispose()
-    assert 'monitor_outbox_messages{status="partial"} 1' in metrics
-    assert "monitor_outbox_recipients_failed 1" in metrics
+    assert 'monitor_outbox_messages{status="partial"} 1.0' in metrics
+    assert "monitor_outbox_recipients_failed 1.0" in metrics
 
 
 def test_every_recipient_refused_with_451_keeps_the_message_pending_and_delivers_it_later(

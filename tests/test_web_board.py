@@ -256,7 +256,7 @@ def test_a_run_killed_before_queueing_and_claims_left_by_a_dead_sender_are_flagg
     assert "2 封邮件超过租约仍处于“发送中”" in attention
     assert "2025-08 批次的监控结果已保存，但预警邮件尚未排队" in attention
     metrics = HttpEndpoint(0, lambda: app.engine, lambda: False).metrics()
-    assert "monitor_runs_missing_messages 1" in metrics and "monitor_outbox_stuck_messages 2" in metrics
+    assert "monitor_runs_missing_messages 1.0" in metrics and "monitor_outbox_stuck_messages 2.0" in metrics
 
 
 def test_the_overdue_list_uses_the_deadline_the_email_announced(may: Path) -> None:

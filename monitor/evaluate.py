@@ -23,8 +23,9 @@ from monitor.model import (
     Status,
     Unit,
 )
-from monitor.policy import Layer, Policies, ProjectPolicy
-from monitor.wording import pct, pct_floor_nd, pct_threshold, wan
+from monitor.policy import Policies, ProjectPolicy
+from monitor.rules import Origin
+from monitor.wording import digits_for, pct_threshold, percent_nd, progress, wan
 
 GREEN_LIKE = (Light.GREEN, Light.BLUE)
 
@@ -50,8 +51,26 @@ def combine(mode: str, budget: Light, target: Light | None) -> Light:
     return worst([budget] if target is None else [budget, target]) or budget
 
 
-def _layers(layers: Sequence[Layer]) -> str:
-    return "；依据" + "、".join(str(x) for x in layers) if layers else "（依据默认规则）"
+def grounds(origins: Mapping[str, Origin], used: Sequence[str]) -> str:
+    """A reason's ending: where each rule value it used was set (`used`: RuleSet fields, or "profile"
+    for a seasonal profile an override chose), each source once, the lines of one file together:
+    `（依据规则文件 local.yaml 第3行）`, `（依据规则文件 default.yaml 第18、19行）`,
+    `（依据覆盖规则“名称”（local.yaml 第12行））`. Empty when it used none (a milestone, 不可测)."""
+    files: dict[str, list[int]] = {}
+    named: dict[str, None] = {}
+    for o in (origins[f] for f in used if f in origins):
+        if o.override is None and o.file and o.line:
+            lines = files.setdefault(o.file, [])
+            if not lines:
+                named[o.file] = None  # the file's place among the sources
+            if o.line not in lines:
+                lines.append(o.line)
+        else:
+            named[o.words] = None
+    words = [
+        f"规则文件 {k} 第{'、'.join(str(n) for n in sorted(files[k]))}行" if k in files else k for k in named
+    ]
+    return f"（依据{'、'.join(words)}）" if words else ""
 
 
 def budget_light(
@@ -62,24 +81,26 @@ def budget_light(
     base = project.budget + (project.carryover if policy.budget_base == "budget_plus_carryover" else 0)
     base_word = "预算（含上年结转）" if policy.budget_base == "budget_plus_carryover" else "预算"
     head = (
-        f"预算执行率{pct_floor_nd(executed, base, 2)}"
+        f"预算执行率{percent_nd(executed, base)}"
         f"（1-{month}月执行{wan(executed)}/{base_word}{wan(base)}），"
-        f"序时进度{pct(p)}（{p_note}）"
+        f"序时进度{progress(p)}（{p_note}）"
     )
     e = executed / base
     pn, pd = p.numerator, p.denominator
     if pn == 0:
-        return Light.GREEN, e, f"{head}，本期尚无序时要求 → 绿灯{_layers(policy.layers)}"
+        return Light.GREEN, e, f"{head}，本期尚无序时要求 → 绿灯{grounds(policy.origins, ['profile'])}"
     rn, rd = executed * pd, base * pn  # r = rn / rd
-    head += f"，为序时进度的{pct_floor_nd(rn, rd)}"
     red, yellow = policy.budget_red, policy.budget_yellow
+    head += f"，为序时进度的{percent_nd(rn, rd, digits=digits_for(red, yellow))}"
+    used: tuple[str, ...]
     if rn * red.denominator < red.numerator * rd:
-        light, rule = Light.RED, f"低于{pct_threshold(red)}为红灯"
+        light, rule, used = Light.RED, f"低于{pct_threshold(red)}为红灯", ("budget_red_below",)
     elif rn * yellow.denominator < yellow.numerator * rd:
-        light, rule = Light.YELLOW, f"低于{pct_threshold(yellow)}为黄灯"
+        light, rule = Light.YELLOW, f"不低于{pct_threshold(red)}、低于{pct_threshold(yellow)}为黄灯"
+        used = "budget_red_below", "budget_yellow_below"
     else:
-        light, rule = Light.GREEN, f"达到{pct_threshold(yellow)}为绿灯"
-    return light, e, f"{head}（{rule}）→ {light.chinese}灯{_layers(policy.layers)}"
+        light, rule, used = Light.GREEN, f"达到{pct_threshold(yellow)}为绿灯", ("budget_yellow_below",)
+    return light, e, f"{head}（{rule}）→ {light.chinese}灯{grounds(policy.origins, [*used, 'profile'])}"
 
 
 def judge_indicator(
@@ -95,14 +116,17 @@ def judge_indicator(
     kind = infer_kind(ind)
     actual = report.actual if report else None
     if report is not None and report.possibility and report.possibility.strip() in pol.impossible:
-        j = Judgement(Light.RED, None, f"单位填报完成目标可能性为“{report.possibility.strip()}” → 红灯")
+        j = Judgement(
+            Light.RED, None, f"单位填报完成目标可能性为“{report.possibility.strip()}” → 红灯", ("impossible",)
+        )
     elif report is None and kind is not Kind.MILESTONE:
         j = Judgement(Light.NA, None, "未填报该指标执行情况，本期不可测")
     else:
         profile = ind.profile or pol.profile or project_profile
         p, note = policies.progress(checkpoint, profile)
         j = KINDS[kind].judge(ind, actual, Context(checkpoint, p, note, pol))
-    reason = j.reason + (_layers(pol.layers) if pol.layers else "")
+    used = (*j.uses, "profile") if j.uses and kind is Kind.CUMULATIVE and not ind.profile else j.uses
+    reason = j.reason + grounds(pol.origins, used)
     return IndicatorResult(
         ind.code,
         ind.name,

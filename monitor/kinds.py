@@ -14,7 +14,7 @@ from typing import Protocol
 
 from monitor.model import Checkpoint, Direction, Indicator, Kind, Light
 from monitor.policy import IndicatorPolicy
-from monitor.wording import pct, pct_ceil_nd, pct_floor_nd, pct_threshold
+from monitor.wording import digits_for, pct_threshold, percent_nd, progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class Judgement:
     light: Light
     ratio: float | None
     reason: str
+    uses: tuple[str, ...] = ()  # the rule values (RuleSet fields) the light was decided by
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +113,26 @@ class Cumulative:
         (tn, td), (vn, vd), pn, pd = target, value, p.numerator, p.denominator
         head = (
             f"目标{_target_text(ind)}，1-{ctx.checkpoint.month}月完成{actual}{ind.measure_unit}，"
-            f"序时目标{_show(tn * pn, td * pd)}{ind.measure_unit}（{ctx.progress_note}，序时进度{pct(p)}）"
+            f"序时目标{_show(tn * pn, td * pd)}{ind.measure_unit}"
+            f"（{ctx.progress_note}，序时进度{progress(p)}）"
         )
         if pn == 0:
             return Judgement(Light.GREEN, None, f"{head}，本期尚无序时要求 → 绿灯")
         rn, rd = vn * td * pd, vd * tn * pn  # r = actual / (target × P) = rn / rd, rd > 0
-        shown = f"{head}，完成序时目标的{pct_floor_nd(rn, rd)}"
+        digits = digits_for(pol.red, pol.yellow, pol.blue)
+        shown = f"{head}，完成序时目标的{percent_nd(rn, rd, digits=digits)}"
         r = rn / rd
         if rn * pol.red.denominator < pol.red.numerator * rd:
-            return Judgement(Light.RED, r, f"{shown}（低于{pct_threshold(pol.red)}为红灯）")
+            red = f"{shown}（低于{pct_threshold(pol.red)}为红灯）"
+            return Judgement(Light.RED, r, red, ("cumulative_red_below",))
         if rn * pol.yellow.denominator < pol.yellow.numerator * rd:
-            return Judgement(Light.YELLOW, r, f"{shown}（低于{pct_threshold(pol.yellow)}为黄灯）")
+            yellow = f"{shown}（不低于{pct_threshold(pol.red)}、低于{pct_threshold(pol.yellow)}为黄灯）"
+            return Judgement(Light.YELLOW, r, yellow, ("cumulative_red_below", "cumulative_yellow_below"))
         if rn * pol.blue.denominator >= pol.blue.numerator * rd:
-            return Judgement(
-                Light.BLUE, r, f"{shown}（达到{pct_threshold(pol.blue)}为蓝灯：超序时，请核实目标是否偏低）"
-            )
-        return Judgement(Light.GREEN, r, f"{shown}（达到{pct_threshold(pol.yellow)}为绿灯）")
+            blue = f"{shown}（达到{pct_threshold(pol.blue)}为蓝灯：超序时，请核实目标是否偏低）"
+            return Judgement(Light.BLUE, r, blue, ("cumulative_blue_from",))
+        green = f"{shown}（达到{pct_threshold(pol.yellow)}为绿灯）"
+        return Judgement(Light.GREEN, r, green, ("cumulative_yellow_below",))
 
 
 _MET = {  # compare a·td with t·ad (both denominators positive): the direction's test, in integers
@@ -160,12 +165,13 @@ class Level:
             return Judgement(Light.GREEN, signed, f"{head}，已达标 → 绿灯")
         if t == 0:
             return Judgement(Light.RED, None, f"{head}，未达标（目标值为0，不设容差）→ 红灯")
-        tol = ctx.policy.tolerance
+        tol, uses = ctx.policy.tolerance, ("level_tolerance",)
+        digits = digits_for(tol)
         if abs(diff) * tol.denominator <= tol.numerator * scale:
-            shown = f"{head}，未达标，偏离目标值{pct_floor_nd(abs(diff), scale)}"
-            return Judgement(Light.YELLOW, signed, f"{shown}（不超过{pct_threshold(tol)}为黄灯）")
-        shown = f"{head}，未达标，偏离目标值{pct_ceil_nd(abs(diff), scale)}"
-        return Judgement(Light.RED, signed, f"{shown}（超过{pct_threshold(tol)}为红灯）")
+            shown = f"{head}，未达标，偏离目标值{percent_nd(abs(diff), scale, digits=digits)}"
+            return Judgement(Light.YELLOW, signed, f"{shown}（不超过{pct_threshold(tol)}为黄灯）", uses)
+        shown = f"{head}，未达标，偏离目标值{percent_nd(abs(diff), scale, up=True, digits=digits)}"
+        return Judgement(Light.RED, signed, f"{shown}（超过{pct_threshold(tol)}为红灯）", uses)
 
 
 class Milestone:
@@ -214,7 +220,9 @@ class Qualitative:
             known = "、".join(ctx.policy.qualitative)
             return _na(f"评价结论“{actual}”不是规则所列结论（{known}）之一，无法评价")
         lit = Light(light)
-        return Judgement(lit, None, f"目标“{ind.target}”，自评“{actual}” → {lit.chinese}灯")
+        return Judgement(
+            lit, None, f"目标“{ind.target}”，自评“{actual}” → {lit.chinese}灯", (f"qualitative_{light}",)
+        )
 
 
 LEVEL = Level()

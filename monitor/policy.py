@@ -1,29 +1,20 @@
 """Rules compiled for evaluation: a RuleSet in, per-project and per-indicator policies out, with
-thresholds as exact Fractions and the override layers that shaped them. Policies are cached by the
+thresholds as exact Fractions and where each value in force was set (a rule file's line or an
+override: RuleSet.origins, then the overrides that match, in order). Policies are cached by the
 set of overrides that match, so 100,000 projects share a handful of policy objects.
 """
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from monitor.model import FEN_PER_WAN, Checkpoint, Project, Unit
-from monitor.rules import Match, RuleSet, patch_fields
-
-
-@dataclass(frozen=True, slots=True)
-class Layer:
-    """One override that applied, for reasons and `explain`."""
-
-    name: str
-    where: str  # file:line
-
-    def __str__(self) -> str:
-        return f"覆盖规则“{self.name}”（{self.where}）"
+from monitor.rules import Match, Origin, RuleSet, patch_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +25,7 @@ class ProjectPolicy:
     budget_yellow: Fraction
     combine: str
     profile: str | None  # from an override; the project's own column is used when None
-    layers: tuple[Layer, ...]
+    origins: Mapping[str, Origin]  # RuleSet field (or "profile") -> where its value in force was set
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +37,7 @@ class IndicatorPolicy:
     qualitative: dict[str, str]  # answer -> light name
     impossible: frozenset[str]
     profile: str | None
-    layers: tuple[Layer, ...]
+    origins: Mapping[str, Origin]  # RuleSet field (or "profile") -> where its value in force was set
 
 
 def frac(x: Decimal | int) -> Fraction:
@@ -151,17 +142,18 @@ class Policies:
         r = self.rules
         fields: dict[str, Any] = {}
         profile = None
-        layers = []
+        origins = dict(r.origins)
         for i in key:
             src = r.overrides[i]
             ov = src.override
             if self._matches[i].level2 is not None:
                 continue
-            fields.update(patch_fields(ov.budget, None, ov.combine))
+            patch = patch_fields(ov.budget, None, ov.combine)
+            fields.update(patch)
             if ov.profile:
                 profile = ov.profile
-            if ov.budget or ov.combine or ov.profile:
-                layers.append(Layer(ov.name, src.where))
+                patch["profile"] = ov.profile
+            origins.update(dict.fromkeys(patch, src.origin))
         eff = r.model_copy(update=fields)
         policy = ProjectPolicy(
             key,
@@ -170,7 +162,7 @@ class Policies:
             frac(eff.budget_yellow_below),
             eff.combine,
             profile,
-            tuple(layers),
+            origins,
         )
         self._project_cache[key] = policy
         return policy
@@ -182,18 +174,19 @@ class Policies:
         r = self.rules
         fields: dict[str, Any] = {}
         profile = None
-        layers = []
+        origins = dict(r.origins)
         for i in key:
             m = self._matches[i]
             if m.level2 is not None and level2 not in m.level2:
                 continue
             src = r.overrides[i]
             ov = src.override
-            fields.update(patch_fields(None, ov.indicators, None))
+            patch = patch_fields(None, ov.indicators, None)
+            fields.update(patch)
             if ov.profile and m.level2 is not None:
                 profile = ov.profile
-            if ov.indicators or (ov.profile and m.level2 is not None):
-                layers.append(Layer(ov.name, src.where))
+                patch["profile"] = ov.profile
+            origins.update(dict.fromkeys(patch, src.origin))
         eff = r.model_copy(update=fields)
         qual = {a: "green" for a in eff.qualitative_green}
         qual.update({a: "yellow" for a in eff.qualitative_yellow})
@@ -206,7 +199,7 @@ class Policies:
             qual,
             frozenset(eff.impossible),
             profile,
-            tuple(layers),
+            origins,
         )
         self._indicator_cache[(key, level2)] = policy
         return policy

@@ -228,6 +228,55 @@ class OverrideSource(Strict):
     def where(self) -> str:
         return f"{Path(self.file).name}:{self.line}" if self.line else Path(self.file).name
 
+    @property
+    def origin(self) -> Origin:
+        """Where a value this override sets comes from."""
+        return Origin(file=Path(self.file).name, line=self.line, override=self.override.name)
+
+
+class Origin(Strict):
+    """Where a rule value in force was set: a rule file's line, or an override (its name, file and
+    line), or nowhere (the built-in default). The one record of provenance: reasons name it in
+    Chinese (`words`), `monitor explain` as `file:line` (str)."""
+
+    file: str = ""  # the rule file's name; "" for the built-in default
+    line: int | None = None
+    override: str | None = None  # the override's name, when an override set the value
+
+    def _where(self, line: str) -> str:
+        return f"{self.file}{line.format(self.line)}" if self.line else self.file
+
+    def __str__(self) -> str:
+        if self.override is not None:
+            return f"覆盖规则“{self.override}”（{self._where(':{}')}）"
+        return self._where(":{}") or BUILT_IN
+
+    @property
+    def words(self) -> str:
+        """As a reason names it: `规则文件 local.yaml 第12行`, `覆盖规则“名称”（local.yaml 第3行）`."""
+        if self.override is not None:
+            return f"覆盖规则“{self.override}”（{self._where(' 第{}行')}）"
+        return f"规则文件 {self._where(' 第{}行')}" if self.file else "内置默认规则"
+
+
+BUILT_IN = "built-in default"
+# RuleSet field -> where it is written in a rule file.
+FIELD_PATHS: dict[str, Loc] = {
+    "time_progress_mode": ("time_progress", "mode"),
+    "budget_base": ("budget", "base"),
+    "budget_red_below": ("budget", "red_below"),
+    "budget_yellow_below": ("budget", "yellow_below"),
+    "cumulative_red_below": ("indicators", "cumulative", "red_below"),
+    "cumulative_yellow_below": ("indicators", "cumulative", "yellow_below"),
+    "cumulative_blue_from": ("indicators", "cumulative", "blue_from"),
+    "level_tolerance": ("indicators", "level", "tolerance"),
+    "qualitative_green": ("indicators", "qualitative", "green"),
+    "qualitative_yellow": ("indicators", "qualitative", "yellow"),
+    "qualitative_red": ("indicators", "qualitative", "red"),
+    "impossible": ("indicators", "impossible"),
+    "combine": ("combine",),
+}
+
 
 class RuleSet(Strict):
     """The merged, validated rules in force (defaults of domain.md §4 where a file is silent)."""
@@ -248,8 +297,13 @@ class RuleSet(Strict):
     profiles: dict[str, tuple[Share, ...]] = Field(default_factory=dict)
     profile_names: dict[str, str] = Field(default_factory=dict)
     overrides: tuple[OverrideSource, ...] = ()
+    origins: dict[str, Origin] = Field(default_factory=dict)  # field -> the file line that set it
     hash: str = ""
     content: str = ""  # JSON {file name: text} of the files this set was built from
+
+    def origin(self, name: str) -> Origin:
+        """Where the value of field `name` in force was set (the built-in default if no file did)."""
+        return self.origins.get(name) or Origin()
 
 
 BUDGET_FIELDS = {
@@ -311,6 +365,7 @@ def build_rules(docs: list[Document | Invalid]) -> RuleSet:
     problems: list[Problem] = []
     merged: dict[str, Any] = {}
     overrides: list[OverrideSource] = []
+    origins: dict[str, Origin] = {}
     profile_origin: dict[str, str] = {}
     named_in: dict[str, tuple[Document, list[str]]] = {}
     for doc in docs:
@@ -329,9 +384,12 @@ def build_rules(docs: list[Document | Invalid]) -> RuleSet:
         if found:
             problems.extend(found)
             continue
-        merged.update(patch_fields(part.budget, part.indicators, part.combine))
+        fields = patch_fields(part.budget, part.indicators, part.combine)
         if part.time_progress and part.time_progress.mode:
-            merged["time_progress_mode"] = part.time_progress.mode
+            fields["time_progress_mode"] = part.time_progress.mode
+        merged.update(fields)
+        file_name = Path(doc.name).name
+        origins.update({f: Origin(file=file_name, line=doc.line_of(FIELD_PATHS[f])) for f in fields})
         for name, shares in (part.profiles or {}).items():
             if name in profile_origin:
                 problems.append(
@@ -364,7 +422,7 @@ def build_rules(docs: list[Document | Invalid]) -> RuleSet:
                 )
             )
     try:
-        rs = RuleSet(**merged, overrides=tuple(overrides))
+        rs = RuleSet(**merged, overrides=tuple(overrides), origins=origins)
         merged_order = [
             (rs.budget_red_below, rs.budget_yellow_below),
             (rs.cumulative_red_below, rs.cumulative_yellow_below),

@@ -117,7 +117,7 @@ def test_zero_execution_in_may_is_red() -> None:
 
 def test_budget_reason_states_rate_progress_ratio_and_threshold() -> None:
     r = evaluate(project("100"), "25", MAY)
-    assert r.reasons[0].startswith("预算执行率25.00%")
+    assert r.reasons[0].startswith("预算执行率25.0%")
     assert "序时进度41.7%" in r.reasons[0]
     assert "为序时进度的60.0%" in r.reasons[0] and "低于80%为黄灯" in r.reasons[0]
 
@@ -351,7 +351,7 @@ def test_override_on_fund_flag_is_stricter_and_named_in_the_reason(tmp_path: Pat
     assert evaluate(project("100"), "29", MAY, policies=pol).budget_light is Y  # r = 0.696
     r = evaluate(direct, "29", MAY, policies=pol)
     assert r.budget_light is R
-    assert "直达资金从严" in r.reasons[0] and "zz_local.yaml:3" in r.reasons[0]
+    assert "直达资金从严" in r.reasons[0] and "zz_local.yaml 第3行" in r.reasons[0]
 
 
 def test_override_on_level2_changes_only_those_indicators(tmp_path: Path) -> None:

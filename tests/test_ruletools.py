@@ -256,7 +256,7 @@ def test_explain_names_the_override_that_applied_with_its_file_line(sampled: Pat
     assert "override “直达资金从严” (local.yaml:3) matches: fund_flag 01" in out
     assert "red below     70% (覆盖规则“直达资金从严”（local.yaml:3）)" in out
     assert "yellow below  90% (覆盖规则“直达资金从严”（local.yaml:3）)" in out
-    assert "依据覆盖规则“直达资金从严”（local.yaml:3）" in out  # the budget reason names it too
+    assert "依据覆盖规则“直达资金从严”（local.yaml 第3行）" in out  # the budget reason names it too
     assert "fund flag     01" in out and "time progress" in out and "indicators" in out
     used = ok(sampled, "explain", code, "--checkpoint", CP, "--rules-version", "used").output
     assert "no override matches this project" in used and "red below     60% (default.yaml:18)" in used

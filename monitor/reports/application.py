@@ -12,7 +12,7 @@ from decimal import Decimal
 from monitor.model import FEN_PER_WAN
 from monitor.reports.data import Row
 from monitor.settings import ResultsApplicationConfig
-from monitor.wording import pct_floor_nd, pct_threshold, wan
+from monitor.wording import pct_threshold, percent_nd, wan
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def _below(executed: int, budget: int, rate: Decimal) -> bool:
 
 
 def _rate(row: Row) -> str:
-    return pct_floor_nd(row.executed or 0, row.budget) if row.budget else "-"
+    return percent_nd(row.executed or 0, row.budget) if row.budget else "-"
 
 
 def reduction_candidates(

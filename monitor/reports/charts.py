@@ -10,6 +10,7 @@ from html import escape
 
 from markupsafe import Markup
 
+from monitor import wording
 from monitor.reports.figures import Bin, Tally, display_width
 from monitor.reports.trend import KEY_WORD, KEYS
 
@@ -122,7 +123,8 @@ def histogram(bins: Sequence[Bin], progress: float, step: int = 5) -> Markup:
         f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y0 - 6}" y2="{y0 + plot_h}" stroke="#1a3a6b" '
         f'stroke-width="2" stroke-dasharray="6 3" data-progress="{progress:.6f}"/>'
     )
-    body.append(_text(px + 4, y0 + 4, f"序时进度 {progress:.1%}", fill="#1a3a6b", font_weight="bold"))
+    label = f"序时进度 {wording.progress(progress)}"
+    body.append(_text(px + 4, y0 + 4, label, fill="#1a3a6b", font_weight="bold"))
     body.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y0 + plot_h}" y2="{y0 + plot_h}" stroke="#888"/>')
     body.append(_text(x0 + plot_w / 2, y0 + plot_h + 36, "预算执行率（执行数 / 预算）", "middle"))
     body.append(_text(14, y0 + plot_h / 2, "项目数", "middle", transform=f"rotate(-90 14 {y0 + plot_h / 2})"))

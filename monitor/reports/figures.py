@@ -14,7 +14,7 @@ from typing import Any
 from monitor.model import FEN_PER_WAN
 from monitor.reports.data import ReportData, Row
 from monitor.reports.trend import KEY_WORD, KEYS, key
-from monitor.wording import pct_floor_nd, wan
+from monitor.wording import percent_nd, progress, wan
 
 FEN_PER_YI = 10_000 * FEN_PER_WAN  # 1 亿元
 
@@ -57,10 +57,10 @@ class Tally:
 
     def rate(self) -> str:
         """Executed over budget of the reported projects, truncated like every shown rate."""
-        return pct_floor_nd(self.executed, self.reported_budget) if self.reported_budget else "-"
+        return percent_nd(self.executed, self.reported_budget) if self.reported_budget else "-"
 
     def warned_share(self) -> str:
-        return pct_floor_nd(self.warned, self.projects) if self.projects else "-"
+        return percent_nd(self.warned, self.projects) if self.projects else "-"
 
 
 def total(rows: Sequence[Row], name: str = "合计") -> Tally:
@@ -140,8 +140,8 @@ def paragraph(data: ReportData) -> list[str]:
     parts.append(
         f"其中{lit}；未报送项目 {t.count['not_reported']} 个、资金 {wan(t.amount['not_reported'])}。"
     )
-    progress = usual_progress(data.rows)
-    parts.append(f"已报送项目共执行 {wan(t.executed)}，预算执行率 {t.rate()}，序时进度 {progress:.1%}。")
+    shown_progress = progress(usual_progress(data.rows))
+    parts.append(f"已报送项目共执行 {wan(t.executed)}，预算执行率 {t.rate()}，序时进度 {shown_progress}。")
     if data.previous_checkpoint and data.previous_period:
         before = Counter(key(light) for light in data.previous_lights.values())
         moves = "，".join(_delta(KEY_WORD[k], before[k], t.count[k]) for k in KEYS)

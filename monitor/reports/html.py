@@ -17,7 +17,8 @@ from monitor.reports import charts
 from monitor.reports.data import ReportData, Row
 from monitor.reports.figures import Tally, departments, histogram, paragraph, total, usual_progress
 from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS, transitions, unit_trends
-from monitor.views import light, percent, project_view, wan
+from monitor.views import light, project_view, wan
+from monitor.wording import percent
 
 TEMPLATE = "report/checkpoint.html"
 CHART_DEPARTMENTS = 20  # the chart shows the departments ranked first; the ranking table lists them all

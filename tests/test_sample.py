@@ -52,12 +52,16 @@ def test_files_have_the_canonical_headers_in_order(paths: dict[str, Path]) -> No
             assert tuple(next(csv.reader(f))) == HEADERS[kind]
 
 
-def test_there_is_about_one_unit_per_2_9_projects_and_about_40_departments(rows: Rows) -> None:
+def test_one_unit_per_2_9_projects_and_a_prefecture_of_about_40_departments_with_counties(rows: Rows) -> None:
     assert len(rows["projects"]) == 2450
     assert abs(len(rows["units"]) - 2450 / 2.9) <= 2
     departments = [u for u in rows["units"] if not u["supervisor_code"]]
-    assert 35 <= len(departments) <= 45
-    assert {"州农业农村局", "州教育局", "州卫生健康委员会"} <= {u["unit_name"] for u in departments}
+    prefecture = [u for u in departments if u["unit_name"].startswith("州")]
+    assert 35 <= len(prefecture) <= 45
+    assert {"州农业农村局", "州教育局", "州卫生健康委员会"} <= {u["unit_name"] for u in prefecture}
+    counties = {u["unit_name"][:3] for u in departments} - {u["unit_name"][:3] for u in prefecture}
+    assert 2 <= len(counties) <= 5  # and a few counties' bureaus (青山县农业农村局 …)
+    assert 3 <= (len(rows["units"]) - len(departments)) / len(departments) <= 10
 
 
 def test_every_project_has_3_to_12_indicators_averaging_5_to_7(rows: Rows) -> None:

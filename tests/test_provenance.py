@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import json
 from pathlib import Path
 
 from click.testing import CliRunner, Result
 from openpyxl import load_workbook
+from starlette.testclient import TestClient
+from test_web import PASSWORD, SECRET, login
 
 from monitor import store
 from monitor.app import App
@@ -19,6 +22,7 @@ from monitor.cli import main
 from monitor.model import Checkpoint
 from monitor.pipeline import evaluate_checkpoint
 from monitor.settings import load_settings
+from monitor.web.app import create_app
 from monitor.yamlfile import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -109,6 +113,19 @@ def test_reasons_name_the_file_and_line_of_a_changed_threshold(workdir: Path, tm
     assert wine in html and tolerance in html
     explained = cli(workdir, "explain", WINE, "--checkpoint", CP).output
     assert "red below     65% (local.yaml:3)" in explained and wine in explained
+    assert wine in web_page(workdir, "/board?checkpoint=2025-05&unit=302")
+
+
+def web_page(workdir: Path, path: str) -> str:
+    """A bureau page of the web part, logged in (as tests/test_web.py does)."""
+    res = CliRunner().invoke(
+        main, ["user", "add", "kz", "--config", str(workdir / "config.yaml")], input=f"{PASSWORD}\n" * 2
+    )
+    assert res.exit_code == 0, res.output
+    settings = load_settings(workdir / "config.yaml", env={"MONITOR_WEB_SECRET": SECRET})
+    client = TestClient(create_app(App(settings)))
+    assert login(client) == 200
+    return html.unescape(client.get(path).text)
 
 
 def test_reasons_name_the_override_by_department_or_category(workdir: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor import outbox, store
+from monitor import outbox, reasons, store
 from monitor import tables as t
 from monitor.store import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN
 
@@ -79,7 +79,9 @@ def results(
         for i in range(0, len(wanted), BATCH):
             rows += conn.execute(q.where(PROJECT_RESULT.c.unit_code.in_(wanted[i : i + BATCH])))
         rows.sort(key=lambda r: (r.unit_code, r.project_code))
-    return [{**r._mapping, "reasons": [s for s in r.reasons.split("\n") if s]} for r in rows]
+    out = [{**r._mapping, "reasons": [s for s in r.reasons.split("\n") if s], "indicators": []} for r in rows]
+    reasons.fill(conn, checkpoint, out)  # those the SQL evaluation left to be rendered when read
+    return out
 
 
 # --- outbox ---------------------------------------------------------------------------------------------

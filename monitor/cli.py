@@ -235,6 +235,7 @@ def print_mail(app: App, queued: list[dict[str, Any]], delivery: Any, sent: bool
         words = {
             "warning": "warning digests",
             "reminder": "reminders",
+            "overdue": "overdue notices",
             "summary": "bureau summary",
             "all_clear": "all-clear",
         }
@@ -612,9 +613,14 @@ def sample(out: str, projects: int, seed: int, year: int, may_only: bool) -> Non
 def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str | None) -> None:
     """The main job on the embedded defaults: sample data → import → May and August checkpoints →
     summary, warning e-mails (.eml files in mail mode `file`) and the reports of the last checkpoint."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
     from monitor.importer import ImportFailed
     from monitor.model import Checkpoint
     from monitor.sample import write_sample
+    from monitor.schedule import scheduled_run
+    from monitor.service import fixed_start_clock
 
     app = make_app(config, rules_dir)
     click.echo(f"database: {app.settings.redacted_url()}")
@@ -626,6 +632,10 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
         fail([str(p) for p in exc.problems])
     click.echo("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for month in app.settings.checkpoint_months:
+        # on the sample year's calendar: each checkpoint run at its scheduled time, so its mail is dated then
+        at = scheduled_run(app.settings.schedule, Checkpoint(year, month), ZoneInfo(app.settings.time_zone))
+        app.clock = fixed_start_clock(at.astimezone(dt.UTC))
+        click.echo(f"checkpoint {year}-{month:02d} run as scheduled, at {at.isoformat(' ', 'minutes')}")
         outcome = run_with_progress(app, Checkpoint(year, month), send=True)
         print_summary(outcome.summary, outcome.run_id, outcome.rules_hash)
         print_mail(app, outcome.queued, outcome.delivery, sent=True)

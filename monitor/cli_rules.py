@@ -122,7 +122,8 @@ def register(main: click.Group) -> None:
         app = make_app(config, rules_dir)
         folder, cp = app.settings.rules_dir, str(checkpoint)
         source = guarded(lambda: preview.base_source(app.engine, folder, cp, rules_version))
-        result = guarded(lambda: explain.explain(app.engine, project_code, checkpoint, source))
+        zone = app.settings.time_zone
+        result = guarded(lambda: explain.explain(app.engine, project_code, checkpoint, source, zone))
         for line in explain.as_text(result):
             click.echo(line)
 
@@ -144,5 +145,5 @@ def register(main: click.Group) -> None:
             current = None
         with app.engine.connect() as conn:
             versions = preview.history(conn)
-        for line in preview.history_lines(versions, current):
+        for line in preview.history_lines(versions, current, app.settings.time_zone):
             click.echo(line)

@@ -17,31 +17,15 @@ from sqlalchemy import Engine, select
 
 from monitor import store
 from monitor.evaluate import evaluate_project
+from monitor.exemptions import DEFAULT_ZONE
 from monitor.kinds import infer_kind
 from monitor.model import Checkpoint, Direction, Indicator, Inputs, Kind, Project, ProjectResult, Unit
 from monitor.policy import Policies
 from monitor.preview import RuleSource
-from monitor.rules import RuleSet, patch_fields
-from monitor.wording import pct, pct_floor, pct_threshold, wan
-from monitor.yamlfile import Document, Loc
-
-# RuleSet field -> where it is written in a rule file.
-FIELD_PATHS: dict[str, Loc] = {
-    "time_progress_mode": ("time_progress", "mode"),
-    "budget_base": ("budget", "base"),
-    "budget_red_below": ("budget", "red_below"),
-    "budget_yellow_below": ("budget", "yellow_below"),
-    "cumulative_red_below": ("indicators", "cumulative", "red_below"),
-    "cumulative_yellow_below": ("indicators", "cumulative", "yellow_below"),
-    "cumulative_blue_from": ("indicators", "cumulative", "blue_from"),
-    "level_tolerance": ("indicators", "level", "tolerance"),
-    "qualitative_green": ("indicators", "qualitative", "green"),
-    "qualitative_yellow": ("indicators", "qualitative", "yellow"),
-    "qualitative_red": ("indicators", "qualitative", "red"),
-    "impossible": ("indicators", "impossible"),
-    "combine": ("combine",),
-}
-BUILT_IN = "built-in default"
+from monitor.rules import FIELD_PATHS, Origin
+from monitor.wording import digits_for, pct_threshold, percent, progress, wan
+from monitor.workdays import local_time
+from monitor.yamlfile import Loc
 
 
 def _has(data: Any, loc: Loc) -> bool:
@@ -50,32 +34,6 @@ def _has(data: Any, loc: Loc) -> bool:
             return False
         data = data[key]
     return True
-
-
-def origins(docs: Sequence[Document]) -> dict[str, str]:
-    """RuleSet field -> `file:line` of the last rule file that sets it (later files win)."""
-    out = dict.fromkeys(FIELD_PATHS, BUILT_IN)
-    for doc in docs:
-        for name, loc in FIELD_PATHS.items():
-            if _has(doc.data, loc):
-                out[name] = f"{Path(doc.name).name}:{doc.line_of(loc)}"
-    return out
-
-
-def override_origins(rules: RuleSet, key: Sequence[int], level2: str | None) -> dict[str, str]:
-    """The fields the matching overrides set, each with the last layer that set it. level2 None: the
-    project's budget/combine settings; else the indicator settings for that 二级."""
-    out: dict[str, str] = {}
-    for i in key:
-        src = rules.overrides[i]
-        ov, m = src.override, src.override.match
-        if level2 is None:
-            fields = patch_fields(ov.budget, None, ov.combine) if m.level2 is None else {}
-        else:
-            fields = patch_fields(None, ov.indicators, None) if m.level2 is None or level2 in m.level2 else {}
-        for name in fields:
-            out[name] = f"覆盖规则“{ov.name}”（{src.where}）"
-    return out
 
 
 @dataclass(frozen=True)
@@ -99,16 +57,18 @@ class Explanation:
     stored_light: str | None  # the stored result's light, if the checkpoint was run ("none" if absent)
 
 
-def explain(engine: Engine, code: str, checkpoint: Checkpoint, source: RuleSource) -> Explanation:
-    """Re-evaluate one project from its stored inputs with `source` and tell the whole chain; raises
-    LookupError if there is no such project."""
+def explain(
+    engine: Engine, code: str, checkpoint: Checkpoint, source: RuleSource, time_zone: str = DEFAULT_ZONE
+) -> Explanation:
+    """Re-evaluate one project from its stored inputs with `source` and tell the whole chain (times in
+    `time_zone`); raises LookupError if there is no such project."""
     cp = str(checkpoint)
     with engine.connect() as conn:
         inputs = store.load_inputs(conn, cp, [code])
         if not inputs.projects:
             raise LookupError(f"no project {code!r} in the database")
         stored = store.load_results(conn, cp, unit=inputs.projects[0].unit_code)
-        sent = notifications(conn, cp, code, inputs.projects[0].unit_code)
+        sent = notifications(conn, cp, code, inputs.projects[0].unit_code, time_zone)
     project = inputs.projects[0]
     unit = inputs.units.get(project.unit_code)
     policies = Policies(source.rules)
@@ -127,16 +87,19 @@ def explain(engine: Engine, code: str, checkpoint: Checkpoint, source: RuleSourc
     return Explanation(code, checkpoint, source, inputs, result, lines, sent, stored_light)
 
 
-def notifications(conn: Any, checkpoint: str, code: str, unit_code: str) -> list[Sent]:
+def notifications(
+    conn: Any, checkpoint: str, code: str, unit_code: str, time_zone: str = DEFAULT_ZONE
+) -> list[Sent]:
     """Outbox rows of `checkpoint` whose snapshot mentions the project (digests by project code,
-    reminders and the bureau summary by their lists), plus an all-clear to its unit."""
+    reminders, overdue notices and the bureau summary by their lists), plus an all-clear to its unit;
+    sent at, in `time_zone`."""
     q = select(store.OUTBOX).where(store.OUTBOX.c.checkpoint == checkpoint).order_by(store.OUTBOX.c.id)
     out = []
     for r in conn.execute(q):
         if mentions(r.kind, json.loads(r.snapshot), code) or (
             r.kind == "all_clear" and r.unit_code == unit_code
         ):
-            sent_at = store.as_utc(r.sent_at).strftime("%Y-%m-%d %H:%M UTC") if r.sent_at else "-"
+            sent_at = local_time(r.sent_at, time_zone) if r.sent_at else "-"
             out.append(Sent(r.id, r.kind, r.reason, r.status, sent_at))
     return out
 
@@ -144,7 +107,7 @@ def notifications(conn: Any, checkpoint: str, code: str, unit_code: str) -> list
 def mentions(kind: str, snapshot: Mapping[str, Any], code: str) -> bool:
     if kind == "warning":
         return code in snapshot
-    if kind == "reminder":
+    if kind in ("reminder", "overdue"):
         return code in snapshot.get("not_reported", ())
     if kind == "summary":
         return code in snapshot.get("red", ()) or code in snapshot.get("not_reported", ())
@@ -166,15 +129,20 @@ class _Chain:
     inputs: Inputs
     result: ProjectResult
     key: tuple[int, ...]  # the matching overrides
-    base: Mapping[str, str]  # RuleSet field -> file:line in the rule files
 
     @property
     def project(self) -> Project:
         return self.inputs.projects[0]
 
     def where(self, level2: str | None = None) -> dict[str, str]:
-        """file:line (or override layer) of every setting, for the project or an indicator's 二级."""
-        return {**self.base, **override_origins(self.source.rules, self.key, level2)}
+        """file:line (or override layer) of every setting, for the project or an indicator's 二级: the
+        policy's own record (RuleSet.origins and the overrides), the one the reasons name too."""
+        p = self.policies
+        if level2 is None:
+            origins = p.project_policy(self.key).origins
+        else:
+            origins = p.indicator_policy(self.key, level2).origins
+        return {name: str(origins.get(name) or Origin()) for name in FIELD_PATHS}
 
     def profile_origin(self, name: str | None) -> str:
         for doc in self.source.docs:
@@ -189,7 +157,7 @@ def chain(
     project = inputs.projects[0]
     unit = inputs.units.get(project.unit_code)
     key = policies.project_key(project, unit)
-    c = _Chain(policies, source, checkpoint, inputs, result, key, origins(source.docs))
+    c = _Chain(policies, source, checkpoint, inputs, result, key)
     mode = policies.project_policy(key).combine
     return [
         *input_lines(inputs, unit, checkpoint),
@@ -255,10 +223,10 @@ def layer_lines(source: RuleSource, key: Sequence[int]) -> list[str]:
 def budget_lines(c: _Chain) -> list[str]:
     p, policy, where = c.project, c.policies.project_policy(c.key), c.where()
     profile = policy.profile or p.profile
-    progress, note = c.policies.progress(c.checkpoint, profile)
+    p_value, note = c.policies.progress(c.checkpoint, profile)
     out = [
         "time progress",
-        f"  P = {pct(progress, 2)} ({note}; time_progress.mode {c.policies.rules.time_progress_mode} "
+        f"  P = {progress(p_value)} ({note}; time_progress.mode {c.policies.rules.time_progress_mode} "
         f"at {where['time_progress_mode']}{c.profile_origin(profile)})",
     ]
     if policy.profile:
@@ -271,10 +239,11 @@ def budget_lines(c: _Chain) -> list[str]:
     e = Fraction(report.executed, base_fen)
     out += [
         f"  base          {policy.budget_base} = {wan(base_fen)} ({where['budget_base']})",
-        f"  E = executed / base = {pct_floor(e, 2)}",
+        f"  E = executed / base = {percent(e)}",
     ]
-    if progress:
-        out.append(f"  r = E / P = {pct_floor(e / progress)}")
+    if p_value:
+        digits = digits_for(policy.budget_red, policy.budget_yellow)
+        out.append(f"  r = E / P = {percent(e / p_value, digits=digits)}")
     return [
         *out,
         f"  red below     {pct_threshold(policy.budget_red)} ({where['budget_red_below']})",
@@ -301,7 +270,12 @@ def indicator_lines(c: _Chain) -> list[str]:
         if report is not None and report.possibility:
             out.append(f"      完成目标可能性 {report.possibility}")
         out += [f"      {t}" for t in thresholds(c, ind, kind)]
-        ratio = f", ratio {res.ratio:.4f}" if res.ratio is not None else ""
+        if res.ratio is None:
+            ratio = ""
+        elif kind is Kind.CUMULATIVE:
+            ratio = f", ratio {percent(res.ratio)}"
+        else:  # a level's deviation from its target, shown as its reason shows it
+            ratio = f", deviation {percent(abs(res.ratio), up=res.light.value == 'red')}"
         out.append(f"      → {res.light.value}{ratio}: {res.reason}")
     return out
 
@@ -313,9 +287,9 @@ def thresholds(c: _Chain, ind: Indicator, kind: Kind) -> list[str]:
     impossible = f"forced red when 完成目标可能性 is {_shown(sorted(pol.impossible))} ({where['impossible']})"
     if kind is Kind.CUMULATIVE:
         profile = ind.profile or pol.profile or c.policies.project_policy(c.key).profile or c.project.profile
-        progress, note = c.policies.progress(c.checkpoint, profile)
+        p_value, note = c.policies.progress(c.checkpoint, profile)
         return [
-            f"P = {pct(progress, 2)} ({note}{c.profile_origin(profile)})",
+            f"P = {progress(p_value)} ({note}{c.profile_origin(profile)})",
             f"red below {pct_threshold(pol.red)} ({where['cumulative_red_below']}), "
             f"yellow below {pct_threshold(pol.yellow)} ({where['cumulative_yellow_below']}), "
             f"blue from {pct_threshold(pol.blue)} ({where['cumulative_blue_from']})",

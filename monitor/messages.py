@@ -22,7 +22,8 @@ from monitor.workdays import add_working_days
 
 
 def options(settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Options:
-    """Deadlines and switches for one run: answers due N working days after the run (local date)."""
+    """Deadlines and switches for one run: answers due N working days after the run (local date), late
+    reports (once the report deadline has passed) M working days after it."""
     n = settings.notifications
     today = now.astimezone(ZoneInfo(settings.time_zone)).date()
     return Options(
@@ -34,6 +35,11 @@ def options(settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Opt
         cc_supervisor_on_red=n.cc_supervisor_on_red,
         send_all_clear=n.send_all_clear,
         top_red=n.top_red,
+        today=today,
+        late_report_deadline=add_working_days(
+            today, n.late_report_working_days, n.holidays, n.extra_workdays
+        ),
+        late_report_working_days=n.late_report_working_days,
     )
 
 
@@ -74,7 +80,7 @@ def compose(
         "cc": [(r.name, r.email) for r in notice.cc],
         "reply_to": mail.reply_to,
         "message_id": message_id,
-        "date": now,
+        "date": as_utc(now).astimezone(ZoneInfo(settings.time_zone)),  # Date: in the bureau's zone
         "headers": {
             "X-Monitor-Checkpoint": checkpoint,
             "X-Monitor-Kind": notice.kind,

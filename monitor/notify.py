@@ -1,7 +1,7 @@
 """Who gets told what, and why: a checkpoint's results, the units, the previous checkpoint's lights
-and what was already queued for this checkpoint in; a list of Notices out (unit digests, reminders,
-the bureau summary), each with its reason and a snapshot of what it states. Pure: no I/O, no clock.
-Re-running a checkpoint whose results did not change yields nothing.
+and what was already queued for this checkpoint in; a list of Notices out (unit digests, reminders or
+overdue notices, the bureau summary), each with its reason and a snapshot of what it states. Pure: no
+I/O, no clock. Re-running a checkpoint whose results did not change yields nothing.
 """
 
 from __future__ import annotations
@@ -41,12 +41,20 @@ class Options:
     cc_supervisor_on_red: bool = True
     send_all_clear: bool = False
     top_red: int = 10
+    today: dt.date | None = None  # the messages' date (local); None: not past the report deadline
+    late_report_deadline: dt.date | None = None  # an overdue unit reports by this date (None: unknown)
+    late_report_working_days: int = 5
+
+    @property
+    def overdue(self) -> bool:
+        """The messages are dated after the report deadline: an unreported unit is late, not reminded."""
+        return self.today is not None and self.today > self.report_deadline
 
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # warning / reminder / summary / all_clear
-    reason: str  # first / escalated / changed / improved / reminder / summary
+    kind: str  # warning / reminder / overdue / summary / all_clear
+    reason: str  # first / escalated / changed / improved / reminder / overdue / summary
     unit_code: str | None
     to: tuple[Recipient, ...]
     cc: tuple[Recipient, ...]
@@ -124,6 +132,29 @@ def changes(
     return out
 
 
+def unreported_notice(
+    checkpoint: str,
+    unit: Unit | None,
+    rows: Sequence[Mapping[str, Any]],
+    snapshot: dict[str, Any],
+    sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
+    options: Options,
+) -> list[Notice]:
+    """The message to a unit about its unreported projects `rows`: a reminder (催报) naming the report
+    deadline while it has not passed, else an overdue notice (逾期未报送) with the consequence and the
+    late-report deadline (once per list of projects, whatever round or run finds them late); none if
+    that message was already queued with `snapshot`, or the unit has no address."""
+    to = unit_recipients(unit)
+    kind = "overdue" if options.overdue else "reminder"
+    if kind == "overdue":  # late is late whichever round or run says so: told once per list
+        snapshot = {"not_reported": snapshot["not_reported"]}
+    if not to or not rows or sent.get((kind, unit.code if unit else None)) == snapshot:
+        return []
+    make = views.overdue if kind == "overdue" else views.reminder
+    view = make(checkpoint, unit, rows, options)
+    return [Notice(kind, kind, unit.code if unit else None, to, (), snapshot, view)]
+
+
 def reminders(
     checkpoint: str,
     unreported: Sequence[Mapping[str, Any]],
@@ -132,28 +163,16 @@ def reminders(
     sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
     options: Options,
 ) -> list[Notice]:
-    """A reminder round before the report deadline (催报): one message to each unit that still has
-    unreported projects, unless this round already reminded it of exactly these projects."""
+    """A reminder round (催报): one message to each unit that still has unreported projects, unless
+    this round already told it of exactly these projects (an overdue notice once the round's date is
+    after the report deadline: unreported_notice)."""
     by_unit: dict[str, list[Mapping[str, Any]]] = {}
     for r in unreported:
         by_unit.setdefault(r["unit_code"], []).append(r)
     out = []
     for code in sorted(by_unit):
-        unit = units.get(code)
-        to = unit_recipients(unit)
         snap = {"not_reported": sorted(r["project_code"] for r in by_unit[code]), "round": round_key}
-        if to and sent.get(("reminder", code)) != snap:
-            out.append(
-                Notice(
-                    "reminder",
-                    "reminder",
-                    code,
-                    to,
-                    (),
-                    snap,
-                    views.reminder(checkpoint, unit, by_unit[code], options),
-                )
-            )
+        out += unreported_notice(checkpoint, units.get(code), by_unit[code], snap, sent, options)
     return out
 
 
@@ -233,12 +252,9 @@ def unit_notices(
         elif not snap and before is None and options.send_all_clear and ("all_clear", code) not in sent:
             view = views.all_clear(checkpoint, unit, rows, options)
             notices.append(Notice("all_clear", "first", code, to, (), {"green": len(rows)}, view))
-        missing = sorted(r["project_code"] for r in rows if r["status"] == "not_reported")
-        if missing and sent.get(("reminder", code)) != {"not_reported": missing}:
-            view = views.reminder(
-                checkpoint, unit, [r for r in rows if r["status"] == "not_reported"], options
-            )
-            notices.append(Notice("reminder", "reminder", code, to, (), {"not_reported": missing}, view))
+        missing = [r for r in rows if r["status"] == "not_reported"]
+        snap = {"not_reported": sorted(r["project_code"] for r in missing)}
+        notices += unreported_notice(checkpoint, unit, missing, snap, sent, options)
     return notices
 
 

@@ -23,6 +23,7 @@ from monitor.model import Checkpoint, Inputs, ProjectResult
 from monitor.policy import Policies
 from monitor.rules import RuleSet, build_rules, load_or_problems, rule_files
 from monitor.settings import Settings
+from monitor.workdays import local_time
 from monitor.yamlfile import Document, Invalid, Problem, parse_yaml
 
 KEYS = ("green", "yellow", "red", "not_reported")
@@ -124,17 +125,20 @@ def history(conn: Connection) -> list[Version]:
     ]
 
 
-def history_lines(versions: Sequence[Version], current: str | None) -> list[str]:
-    """`monitor rules history` output: one block per version, the runs that used it indented."""
+def history_lines(
+    versions: Sequence[Version], current: str | None, time_zone: str = "Asia/Shanghai"
+) -> list[str]:
+    """`monitor rules history` output: one block per version, the runs that used it indented (times
+    in `time_zone`)."""
     if not versions:
         return ["no rule versions stored yet: every `monitor run` stores the rules it used"]
     lines = []
     for i, v in enumerate(versions, 1):
         mark = "  ← the rules folder now" if v.hash == current else ""
-        seen = v.first_seen.strftime("%Y-%m-%d %H:%M UTC")
+        seen = local_time(v.first_seen, time_zone)
         lines.append(f"version {i}  {v.hash[:12]}  first seen {seen}  files: {', '.join(v.files)}{mark}")
         for run in v.runs:
-            when = store.as_utc(run["started_at"]).strftime("%Y-%m-%d %H:%M UTC")
+            when = local_time(run["started_at"], time_zone)
             lines.append(f"    run {run['id']}  {run['checkpoint']}  {when}  {run['status']}")
         if not v.runs:
             lines.append("    (no runs)")
@@ -195,7 +199,7 @@ def _lights(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class MailChange:
-    kind: str  # warning / reminder / summary / all_clear
+    kind: str  # warning / reminder / overdue / summary / all_clear
     unit_code: str | None
     unit_name: str
     change: str  # new / gone / changed

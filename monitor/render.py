@@ -27,7 +27,16 @@ import jinja2
 import jinja2.exceptions
 import jinja2.sandbox
 
-KINDS = ("warning", "reminder", "summary", "all_clear", "admin", "case_reminder", "case_escalation")
+KINDS = (
+    "warning",
+    "reminder",
+    "overdue",
+    "summary",
+    "all_clear",
+    "admin",
+    "case_reminder",
+    "case_escalation",
+)
 PARTS = ("subject.txt", "body.txt", "body.html")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line/paragraph separators
 

@@ -30,6 +30,18 @@ def deadline(cp: Checkpoint, plan: CheckpointSchedule) -> dt.date:
     return cp.end_date + dt.timedelta(days=plan.report_deadline_days)
 
 
+def run_at(cp: Checkpoint, plan: CheckpointSchedule, tz: ZoneInfo) -> dt.datetime:
+    """When the checkpoint runs: `run_days_after_deadline` after the report deadline, at `run_time`."""
+    run_day = deadline(cp, plan) + dt.timedelta(days=plan.run_days_after_deadline)
+    return dt.datetime.combine(run_day, plan.run_time, tz)
+
+
+def scheduled_run(schedule: ScheduleConfig, cp: Checkpoint, tz: ZoneInfo) -> dt.datetime:
+    """run_at by the checkpoint's month in `schedule` (an unscheduled month: the default plan)."""
+    plans = [p for p in schedule.checkpoints if p.month == cp.month]
+    return run_at(cp, plans[0] if plans else CheckpointSchedule(month=cp.month), tz)
+
+
 @dataclass(frozen=True)
 class FollowUpRule:
     """The working-day arithmetic of a warning's follow-up, from the day its case was opened (the run
@@ -103,8 +115,7 @@ def duties_of_year(schedule: ScheduleConfig, year: int, tz: ZoneInfo) -> list[Du
     for plan in schedule.checkpoints:
         cp = Checkpoint(year, plan.month)
         due = deadline(cp, plan)
-        run_day = due + dt.timedelta(days=plan.run_days_after_deadline)
-        out.append(Duty(dt.datetime.combine(run_day, plan.run_time, tz), f"run:{cp}", "run", cp, due))
+        out.append(Duty(run_at(cp, plan, tz), f"run:{cp}", "run", cp, due))
         for days in plan.reminder_days_before_deadline:
             day = due - dt.timedelta(days=days)
             out.append(

@@ -140,6 +140,9 @@ class MailConfig(Strict):
 class NotificationsConfig(Strict):
     # units answer within N working days of the run
     response_working_days: int = Field(default=10, ge=1, le=366)
+    # units still not reported after their report deadline are told to report within N working days
+    # of that overdue notice (逾期未报送)
+    late_report_working_days: int = Field(default=5, ge=1, le=60)
     holidays: tuple[Day, ...] = ()  # public holidays (no working day); weekends are never working days
     extra_workdays: tuple[Day, ...] = ()  # weekend days worked in lieu (调休上班)
     cc_supervisor_on_red: bool = True

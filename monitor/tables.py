@@ -152,8 +152,9 @@ class OutboxRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(sa_column=Column(String(255), unique=True, nullable=False))
     checkpoint: str = Field(index=True, max_length=7)
-    kind: str = Field(max_length=16)  # warning / reminder / summary / all_clear / admin
-    reason: str = Field(max_length=16)  # first / escalated / changed / improved / reminder / summary
+    kind: str = Field(max_length=16)  # warning / reminder / overdue / summary / all_clear / admin
+    # first / escalated / changed / improved / reminder / overdue / summary
+    reason: str = Field(max_length=16)
     unit_code: str | None = Field(default=None, max_length=32)
     recipients: str  # every RCPT TO, ';'-separated
     subject: str

@@ -35,6 +35,7 @@ REASON_LABEL = {
     "changed": "预警更新",
     "improved": "预警好转",
     "reminder": "催报通知",
+    "overdue": "逾期未报送通知",
     "summary": "监控汇总",
 }
 CAUSES = ("经费保障", "制度保障", "人员保障", "硬件条件保障", "其他")
@@ -191,6 +192,20 @@ def reminder(
     }
 
 
+def overdue(
+    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+) -> dict[str, Any]:
+    """The overdue notice (逾期未报送): the reminder's projects, the report deadline that passed, the
+    message's date and the late-report deadline (N working days after it)."""
+    late = options.late_report_deadline or options.report_deadline
+    return {
+        **reminder(checkpoint, unit, rows, options),
+        "today": chinese_date(options.today or late),
+        "late_report_deadline": chinese_date(late),
+        "late_report_working_days": options.late_report_working_days,
+    }
+
+
 def department(unit: Unit | None, units: Mapping[str, Unit]) -> tuple[str, str]:
     """The supervising department a unit reports to (a department is its own)."""
     if unit is None:
@@ -323,11 +338,13 @@ def trend_from_pairs(pairs: Mapping[tuple[str, str], int]) -> dict[str, int]:
 def examples() -> dict[str, dict[str, Any]]:
     """A view of every kind built from a small example, for `monitor check` to render each template."""
     import datetime as dt
+    from dataclasses import replace
 
     from monitor.exemptions import Exemption
     from monitor.notify import Options
 
     options = Options(dt.date(2025, 6, 13), dt.date(2025, 6, 10), 10, "州财政局", ("jxk@example.gov.cn",))
+    late = replace(options, today=dt.date(2025, 6, 11), late_report_deadline=dt.date(2025, 6, 18))
     unit = Unit("301001", "州动物疫病预防控制中心", ("a@example.gov.cn",), "301")
     ind = {
         "indicator_code": "01",
@@ -386,6 +403,7 @@ def examples() -> dict[str, dict[str, Any]]:
         | {"response_link": "https://jxk.example.gov.cn/u/TOKEN"}
         | {"supervisor_name": "州农业农村局"},
         "reminder": reminder("2025-05", unit, [missing], options),
+        "overdue": overdue("2025-05", unit, [missing], late),
         "summary": summary("2025-05", rows, units, {"2025-301001-001": "yellow"}, "2025-05", options),
         "all_clear": all_clear("2025-05", unit, rows, options),
         "admin": admin(

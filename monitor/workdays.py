@@ -1,12 +1,14 @@
 """Working-day arithmetic for deadlines: a start date and N in, the date N working days later out.
 Weekends are not working days; public holidays and weekend days worked in lieu (调休) come from
-config.yaml, since Chinese public holidays move every year and no rule computes them.
+config.yaml, since Chinese public holidays move every year and no rule computes them. Also how a day
+and a moment are written for people: a date in Chinese, a time in the bureau's zone with its offset.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 
 def is_working_day(day: dt.date, holidays: frozenset[dt.date], extra_workdays: frozenset[dt.date]) -> bool:
@@ -31,3 +33,10 @@ def add_working_days(
 def chinese_date(day: dt.date) -> str:
     """2025-06-25 → '2025年6月25日'."""
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+def local_time(moment: dt.datetime, time_zone: str) -> str:
+    """A moment as a person reads it, in the bureau's zone with the offset: '2025-09-11 09:00+08:00'
+    (a naive moment, as stored, is UTC)."""
+    utc = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+    return utc.astimezone(ZoneInfo(time_zone)).isoformat(" ", "minutes")

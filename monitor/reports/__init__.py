@@ -38,9 +38,6 @@ def write_reports(app: App, checkpoint: Checkpoint | str, out_dir: Path) -> list
 
 def write_all(app: App, checkpoint: Checkpoint | str, outs: dict[Format, Path]) -> list[Path]:
     """Load the checkpoint's data once and write each requested format to its path."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     from monitor.reports import data
 
     cp = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint.parse(checkpoint)
@@ -53,10 +50,9 @@ def write_all(app: App, checkpoint: Checkpoint | str, outs: dict[Format, Path]) 
             written.append(write_workbook(loaded, path))
         else:
             from monitor.reports.html import write_html
+            from monitor.workdays import local_time
 
-            now: dt.datetime = app.clock().astimezone(ZoneInfo(app.settings.time_zone))
             s = app.settings
-            written.append(
-                write_html(loaded, path, s.templates_dir, s.template_override_dir, f"{now:%Y-%m-%d %H:%M}")
-            )
+            made = local_time(app.clock(), s.time_zone)  # 生成时间, with the offset
+            written.append(write_html(loaded, path, s.templates_dir, s.template_override_dir, made))
     return written

@@ -22,6 +22,9 @@ RULES = {"used": "本批次运行时使用的规则", "current": "规则目录�
 KIND = {
     "warning": "预警通知",
     "reminder": "催报通知",
+    "overdue": "逾期未报送通知",
+    "case_reminder": "催办通知",
+    "case_escalation": "督办通知",
     "summary": "监控汇总",
     "all_clear": "无预警告知",
     "admin": "管理员通知",
@@ -148,7 +151,7 @@ async def page(site: Site, request: Request, user: str) -> Response:
         except LookupError:  # the checkpoint never ran (or its rules were not stored): the rules now
             which, note = "current", "本批次没有运行记录，以下按现行规则判定。"
             source = preview.in_force(site.app.settings.rules_dir)
-        e = explain.explain(site.app.engine, code, checkpoint, source)
+        e = explain.explain(site.app.engine, code, checkpoint, source, site.app.settings.time_zone)
     except LookupError:
         return site.message(request, "没有找到项目", f"数据库中没有项目 {code}。", 404)
     except Invalid as exc:

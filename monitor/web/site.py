@@ -98,8 +98,8 @@ class Site:
         return self.now().astimezone(self.zone).date()
 
     def local(self, moment: dt.datetime | None) -> str:
-        """A stored (UTC) timestamp as local 'YYYY-MM-DD HH:MM'; '' for None."""
-        return "" if moment is None else store.as_utc(moment).astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        """A stored (UTC) timestamp as local 'YYYY-MM-DD HH:MM+08:00'; '' for None."""
+        return "" if moment is None else store.as_utc(moment).astimezone(self.zone).isoformat(" ", "minutes")
 
     def deadline(self, opened_at: dt.datetime) -> dt.date:
         """The answer deadline the warning e-mail announced: N working days after the (local) day of the

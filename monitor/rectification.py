@@ -37,11 +37,14 @@ STATE_WORD = {
     State.RESOLVED: "已整改到位",
 }
 EVENT_WORD = {Event.ANSWER: "反馈", Event.ACCEPT: "认可", Event.RETURN: "退回", Event.RESOLVE: "整改到位"}
+# The corrective measures (纠偏措施) a unit chooses from, in the words of the domain brief (§5), defined
+# here once: the warning e-mails, the web form, the answer workbook's dropdown, the import and the board
+# show these words (import_responses also accepts the older words of workbooks already handed out).
 MEASURES = {
     "continue": "继续实施",
-    "reallocate": "调整资金用途",
-    "reduce": "同步调减预算和绩效目标",
-    "cancel": "终止项目",
+    "reallocate": "调剂资金",
+    "reduce": "调减预算并同步调整目标",
+    "cancel": "取消项目",
 }
 GREEN = frozenset({"green", "blue"})  # blue (ahead of schedule) counts as green
 WARNED = frozenset({"yellow", "red"})

@@ -205,7 +205,7 @@ def test_the_template_round_trips_and_a_returned_case_is_answered_again(may: Pat
     lists = {str(d.sqref): d.formula1 for d in ws.data_validations.dataValidation if d.type == "list"}
     assert lists == {
         "I4:I5": '"经费保障,制度保障,人员保障,硬件条件保障,其他"',
-        "K4:K5": '"继续实施,调整资金用途,同步调减预算和绩效目标,终止项目"',
+        "K4:K5": '"继续实施,调剂资金,调减预算并同步调整目标,取消项目"',
     }
     col = {h: i + 1 for i, h in enumerate(header)}
     for name, value in (

@@ -90,12 +90,3 @@ def wan(fen: int) -> str:
     """fen as 万元 with two decimals and the unit: 11800000000 → '11,800.00万元'."""
     return f"{model.wan(fen)}万元"
 
-
-def pct(x: Number, digits: int = DIGITS) -> str:
-    """Deprecated: time progress for explain.py until its own change lands (use `progress`)."""
-    return progress(x)
-
-
-def pct_floor(x: Fraction, digits: int = DIGITS) -> str:
-    """Deprecated: for explain.py until its own change lands (use `percent`)."""
-    return percent(x)

@@ -13,9 +13,10 @@ from starlette.responses import Response
 
 from monitor import explain, preview
 from monitor.model import Checkpoint
-from monitor.views import KIND_WORD, REASON_LABEL, light, percent, period, wan
+from monitor.views import KIND_WORD, REASON_LABEL, light, period, wan
 from monitor.web import cases, queries
 from monitor.web.site import Site
+from monitor.wording import percent, progress
 from monitor.yamlfile import Invalid
 
 RULES = {"used": "本批次运行时使用的规则", "current": "规则目录中现行的规则"}
@@ -66,7 +67,7 @@ def explanation_view(e: explain.Explanation) -> dict[str, Any]:
         "carryover": wan(p.carryover),
         "executed": wan(r.executed) if r.executed is not None else "未报送",
         "rate": percent(r.execution_rate),
-        "progress": percent(r.time_progress),
+        "progress": progress(r.time_progress),
         "fund_flag": p.fund_flag or "",
         "category": p.category or "",
         "reasons": list(r.reasons),

@@ -23,8 +23,9 @@ from starlette.responses import HTMLResponse
 from monitor import rectification as rc
 from monitor import store
 from monitor.app import App
-from monitor.views import light, percent, period
+from monitor.views import light, period
 from monitor.web import auth
+from monitor.wording import percent
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'",

@@ -1,7 +1,9 @@
 """Working-day arithmetic for deadlines: a start date and N in, the date N working days later out.
-Weekends are not working days; public holidays and weekend days worked in lieu (调休) come from
-config.yaml, since Chinese public holidays move every year and no rule computes them. Also how a day
-and a moment are written for people: a date in Chinese, a time in the bureau's zone with its offset.
+The State Council's calendar of public holidays and weekend days worked in lieu (调休) comes from
+the `chinesecalendar` package (the years it knows; other years: Monday to Friday); the config's
+`holidays` and `extra_workdays` override it, for a local holiday or a year the package does not know
+yet. Also how a day and a moment are written for people: a date in Chinese, a time in the bureau's
+zone with its offset.
 """
 
 from __future__ import annotations
@@ -10,11 +12,19 @@ import datetime as dt
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
+
 
 def is_working_day(day: dt.date, holidays: frozenset[dt.date], extra_workdays: frozenset[dt.date]) -> bool:
+    """The config's days first (extra_workdays work, holidays rest), then the official calendar."""
     if day in extra_workdays:
         return True
-    return day.weekday() < 5 and day not in holidays
+    if day in holidays:
+        return False
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:  # a year the package does not cover yet
+        return day.weekday() < 5
 
 
 def add_working_days(

@@ -10,18 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import email.utils
-import io
+import mimetypes
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.generator import BytesGenerator
-from email.header import Header
-from email.mime.application import MIMEApplication
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import formataddr
+from email.headerregistry import Address
+from email.message import MIMEPart
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 import jinja2.exceptions
@@ -143,16 +141,11 @@ def safe_header_text(value: str) -> str:
     return _CONTROL.sub(" ", value).strip()
 
 
-def address(name: str, email_addr: str) -> str:
-    """`name <addr>` for a header: a Chinese name as RFC 2047 encoded-words of at most 75 characters,
-    an ASCII one quoted as needed. (The modern email policy folds a list of Chinese names so that the
-    separating comma ends up inside an encoded-word and readers see only the first address.)"""
-    if _CONTROL.search(email_addr) or "@" not in email_addr:
-        raise ValueError(f"not a valid e-mail address: {email_addr!r}")
-    name = safe_header_text(name)
-    if name and not name.isascii():
-        return f"{Header(name, 'utf-8').encode(maxlinelen=76)} <{email_addr}>"
-    return formataddr((name, email_addr))
+def ascii_header_value(value: str) -> str:
+    """An X-Monitor-* value as plain ASCII: printable ASCII as it is, anything else (a code an older
+    database still holds) and `%` itself percent-encoded as UTF-8, so urllib.parse.unquote gives it back
+    and no reader ever meets an encoded-word in a header meant for filters and scripts."""
+    return quote(safe_header_text(value), safe=_PRINTABLE_BUT_PERCENT)
 
 
 @dataclass(frozen=True)
@@ -162,7 +155,70 @@ class Envelope:
     raw: bytes
 
 
-_POLICY = email.policy.compat32.clone(linesep="\r\n")
+# RFC 2047 section 2: an encoded-word is at most 75 characters and a header line holding one at most
+# 76. The SMTP policy's default of 78 lets the email package write 76-character encoded-words.
+_POLICY = email.policy.SMTP.clone(max_line_length=76)
+_PRINTABLE_BUT_PERCENT = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+# Types the standard library's own table lacks (the system's mime.types is not read: same everywhere)
+_TYPES = {".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def content_type(name: str) -> tuple[str, str]:
+    """The MIME type of a file by its name's extension; application/octet-stream if unknown."""
+    suffix = Path(name).suffix.lower()
+    guessed = _TYPES.get(suffix) or mimetypes.MimeTypes().guess_type(name, strict=True)[0]
+    maintype, _, subtype = (guessed or "application/octet-stream").partition("/")
+    return maintype, subtype
+
+
+def attach(message: MIMEPart, name: str, data: bytes) -> None:
+    """Attach file `name` (its bytes) to `message`, as the email package writes it: the real content
+    type by the name's extension (text/* as UTF-8, which the text must be), base64, and the file name
+    RFC 2231 encoded (`filename*=utf-8\'\'…`) when it is not ASCII. A non-multipart `message` becomes
+    multipart/mixed. The one place attachments are made (the bureau summary's reports, a warning's
+    response workbook)."""
+    maintype, subtype = content_type(name)
+    params = {}
+    if maintype == "text":
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"attachment {name}: not UTF-8 text (byte {exc.start})") from exc
+        params["charset"] = "utf-8"
+    message.add_attachment(data, maintype, subtype, filename=safe_header_text(name), params=params)
+
+
+def _boundary() -> str:
+    return f"=_monitor_{uuid.uuid4().hex}"  # '_' is not in base64: no body line can match it
+
+
+def mime_body(
+    rendered: Rendered, attachments: Sequence[tuple[str, bytes]] = (), boundaries: Sequence[str] = ()
+) -> MIMEPart:
+    """The MIME body of a message, made by the email package: multipart/alternative of the text and
+    the HTML (UTF-8, base64), inside multipart/mixed with the attachments (file name, bytes) if any.
+    `boundaries` (outermost first) are for tests; new ones are drawn otherwise."""
+    body = MIMEPart(policy=_POLICY)
+    body.set_content(rendered.text.encode(), "text", "plain", cte="base64", params={"charset": "utf-8"})
+    body.add_alternative(rendered.html.encode(), "text", "html", cte="base64", params={"charset": "utf-8"})
+    body.set_boundary(boundaries[-1] if boundaries else _boundary())
+    for name, data in attachments:
+        attach(body, name, data)
+    if attachments:
+        body.set_boundary(boundaries[0] if boundaries else _boundary())
+    return body
+
+
+def mime_bytes(part: MIMEPart) -> bytes:
+    """A part as it goes on the wire (CRLF, only ASCII)."""
+    return part.as_bytes(policy=_POLICY)
+
+
+def _address(name: str, addr: str) -> Address:
+    if _CONTROL.search(addr) or "@" not in addr:
+        raise ValueError(f"not a valid e-mail address: {addr!r}")
+    username, _, domain = addr.rpartition("@")
+    return Address(safe_header_text(name), username, domain)
 
 
 def build_message(
@@ -177,32 +233,21 @@ def build_message(
     headers: dict[str, str],
     attachments: Sequence[tuple[str, bytes]] = (),
 ) -> Envelope:
-    """One multipart/alternative message (text first, then HTML), serialised once, ahead of sending,
-    with CRLF line ends and only ASCII on the wire (UTF-8 bodies base64-encoded). Attachments
-    (file name, bytes) wrap it in multipart/mixed; Chinese file names are RFC 2231 encoded."""
-    body = MIMEMultipart("alternative")
-    msg = MIMEMultipart("mixed") if attachments else body
-    # A Header object (typeshed wants str) is folded by compat32 into encoded-words of ≤ 75 characters.
-    msg["Subject"] = Header(safe_header_text(rendered.subject), "utf-8")  # type: ignore[assignment]
-    msg["From"] = address(*sender)
-    msg["To"] = ", ".join(address(n, e) for n, e in to)
+    """The whole message made by the email package (the reference monitor.wire is tested against):
+    the MIME body of `mime_body`, Chinese subject and display names as RFC 2047 encoded-words of at
+    most 75 characters, X-Monitor-* headers plain ASCII (`ascii_header_value`)."""
+    msg = mime_body(rendered, attachments)
+    msg["MIME-Version"] = "1.0"
+    msg["Subject"] = safe_header_text(rendered.subject)
+    msg["From"] = _address(*sender)
+    msg["To"] = [_address(n, e) for n, e in to]
     if cc:
-        msg["Cc"] = ", ".join(address(n, e) for n, e in cc)
+        msg["Cc"] = [_address(n, e) for n, e in cc]
     if reply_to:
-        msg["Reply-To"] = address("", reply_to)
+        msg["Reply-To"] = _address("", reply_to)
     msg["Date"] = email.utils.format_datetime(date)
     msg["Message-ID"] = message_id
     for key, value in headers.items():
-        msg[key] = Header(safe_header_text(value), "utf-8")  # type: ignore[assignment]
-    body.attach(MIMEText(rendered.text, "plain", "utf-8"))
-    body.attach(MIMEText(rendered.html, "html", "utf-8"))
-    if attachments:
-        msg.attach(body)
-        for name, data in attachments:
-            part = MIMEApplication(data, Name=None)
-            part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", name))
-            msg.attach(part)
-    buf = io.BytesIO()
-    BytesGenerator(buf, policy=_POLICY).flatten(msg)
+        msg[key] = ascii_header_value(value)
     recipients = tuple(dict.fromkeys(e for _, e in [*to, *cc]))
-    return Envelope(sender[1], recipients, buf.getvalue())
+    return Envelope(sender[1], recipients, mime_bytes(msg))

@@ -1,8 +1,10 @@
-"""A rendered message written straight to its wire form: the same multipart/alternative message
-render.build_message makes with Python's email package (text part, then HTML; UTF-8 bodies in base64;
-Chinese header text as RFC 2047 encoded-words; CRLF; only ASCII), written as strings, about ten times
-faster. Queueing a national checkpoint builds hundreds of thousands of messages: the email package's
-header folding was most of that time. Messages with attachments still go through the email package.
+"""A rendered message written straight to its wire form: the message render.build_message makes
+with Python's email package (text part, then HTML; UTF-8 bodies in base64; Chinese header text as
+RFC 2047 encoded-words; CRLF; only ASCII), written as strings, about ten times faster. Queueing a
+national checkpoint builds hundreds of thousands of messages: the email package's header folding was
+most of that time. The MIME body of a message without attachments is written here byte for byte as
+the email package writes it (tests/test_mime.py checks it); a body with attachments is the email
+package's own (render.mime_body, render.attach) under the headers written here.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import email.utils
 import uuid
 from collections.abc import Iterable, Sequence
 
-from monitor.render import Envelope, Rendered, safe_header_text
+from monitor.render import Envelope, Rendered, ascii_header_value, mime_body, mime_bytes, safe_header_text
 
-MAX_LINE = 78  # RFC 5322's recommended limit (the hard one is 998)
+MAX_LINE = 76  # RFC 2047 section 2: a line holding an encoded-word is at most 76 characters
 _WORD_BYTES = 36  # UTF-8 bytes per encoded-word: 48 base64 characters + 12 = 60
 _PREFIX, _SUFFIX = "=?utf-8?b?", "?="
 
@@ -73,11 +75,21 @@ def _addresses(name: str, people: Sequence[tuple[str, str]]) -> str:
     return _fold(name, words)
 
 
-def _body(subtype: str, text: str) -> str:
+def _part(boundary: str, subtype: str, text: str) -> str:
     encoded = base64.encodebytes(text.encode()).decode().replace("\n", "\r\n")
     return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
-        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+        f"--{boundary}\r\nContent-Transfer-Encoding: base64\r\n"
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n\r\n{encoded}\r\n'
+    )
+
+
+def alternative(rendered: Rendered, boundary: str) -> str:
+    """render.mime_bytes(render.mime_body(rendered)) with this boundary, written directly."""
+    return (
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'
+        + _part(boundary, "plain", rendered.text)
+        + _part(boundary, "html", rendered.html)
+        + f"--{boundary}--\r\n"
     )
 
 
@@ -91,27 +103,22 @@ def build_message(
     message_id: str,
     date: dt.datetime,
     headers: dict[str, str],
+    attachments: Sequence[tuple[str, bytes]] = (),
 ) -> Envelope:
-    """The message render.build_message makes (without attachments), written directly."""
-    boundary = f"=_monitor_{uuid.uuid4().hex}"  # '_' is not in base64: no body line can match it
-    parts = [
-        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\nMIME-Version: 1.0\r\n',
-        header("Subject", rendered.subject),
-        _addresses("From", [sender]),
-        _addresses("To", to),
-    ]
+    """The message render.build_message makes, its headers written directly (and its body too when
+    it has no attachments). X-Monitor-* values are plain ASCII (render.ascii_header_value)."""
+    parts = [header("Subject", rendered.subject), _addresses("From", [sender]), _addresses("To", to)]
     if cc:
         parts.append(_addresses("Cc", cc))
     if reply_to:
         parts.append(_addresses("Reply-To", [("", reply_to)]))
     parts.append(f"Date: {email.utils.format_datetime(date)}\r\nMessage-ID: {message_id}\r\n")
-    parts += [header(key, value) for key, value in headers.items()]
-    parts += [
-        f"\r\n--{boundary}\r\n",
-        _body("plain", rendered.text),
-        f"--{boundary}\r\n",
-        _body("html", rendered.html),
-        f"--{boundary}--\r\n",
-    ]
+    parts += [_fold(key, ascii_header_value(value).split(" ")) for key, value in headers.items()]
+    parts.append("MIME-Version: 1.0\r\n")
+    head = "".join(parts).encode("ascii")
+    if attachments:
+        body = mime_bytes(mime_body(rendered, attachments))
+    else:
+        body = alternative(rendered, f"=_monitor_{uuid.uuid4().hex}").encode("ascii")
     recipients = tuple(dict.fromkeys(e for _, e in [*to, *cc]))
-    return Envelope(sender[1], recipients, "".join(parts).encode("ascii"))
+    return Envelope(sender[1], recipients, head + body)

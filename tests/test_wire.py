@@ -9,12 +9,13 @@ import email
 import email.policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
+from email.utils import getaddresses
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import wire
-from monitor.render import Rendered, build_message
+from monitor.render import Rendered, build_message, safe_header_text
 
 WHEN = dt.datetime(2025, 6, 11, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 text = st.text(
@@ -37,6 +38,10 @@ def _decoded(raw: bytes, name: str) -> str:
     """A header's text as RFC 2047 defines it: unfolded, encoded-words decoded (whitespace between
     adjacent ones dropped)."""
     return str(make_header(decode_header(_raw_header(raw, name))))
+
+
+def _addresses(raw: bytes, name: str) -> list[tuple[str, str]]:
+    return [(str(make_header(decode_header(n))), a) for n, a in getaddresses([_raw_header(raw, name)])]
 
 
 def _raw_header(raw: bytes, name: str) -> str:
@@ -85,8 +90,15 @@ def test_wire_message_reads_back_like_the_email_packages(
     assert all(len(line) <= wire.MAX_LINE for line in head.split(b"\r\n"))
     assert all(len(line) <= 998 for line in rest.split(b"\r\n"))
     a, b = _headers(old.raw), _headers(raw)
-    for name in ("Subject", "From", "To", "Cc", "Reply-To", "X-Monitor-Kind", "X-Monitor-Unit", "Date"):
+    for name in ("X-Monitor-Kind", "X-Monitor-Unit", "Date"):
         assert _decoded(raw, name) == _decoded(old.raw, name), name
+    # what was given, read back as RFC 2047 says (not compared with the email package's message: in
+    # Python 3.11 its folding drops the space between two words of a display name written as encoded-words)
+    assert _decoded(raw, "Subject") == safe_header_text(subject)
+    reply_to = [("", "reply@example.gov.cn")]
+    for name, people in (("From", [sender]), ("To", to), ("Cc", cc), ("Reply-To", reply_to)):
+        if people:
+            assert _addresses(raw, name) == [(safe_header_text(n), e) for n, e in people], name
     for kind in ("plain", "html"):
         part_a, part_b = a.get_body((kind,)), b.get_body((kind,))
         assert part_a is not None and part_b is not None

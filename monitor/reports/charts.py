@@ -6,6 +6,7 @@ out. Chinese labels are SVG text with a CJK font list; every bar and cell carrie
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from html import escape
 
 from markupsafe import Markup
@@ -68,9 +69,9 @@ def _short(name: str, limit: int = 24) -> str:
 
 def department_bars(tallies: Sequence[Tally]) -> Markup:
     """Lights by supervising department: one horizontal bar per department, stacked red, yellow, green,
-    not reported, in the order given (the ranking)."""
+    not reported, in the order given (the ranking; figures.top_and_rest sums the tail as 其他)."""
     label_w = max([display_width(_short(t.name)) * 6.5 for t in tallies] + [60]) + 12
-    bar_w, row_h, top = 520.0, 22, 34
+    bar_w, row_h, top = 520.0, 19, 30
     most = max([t.projects for t in tallies] + [1])
     body = _legend(label_w, 16, KEYS)
     for n, t in enumerate(tallies):
@@ -83,19 +84,20 @@ def department_bars(tallies: Sequence[Tally]) -> Markup:
                 continue
             w = bar_w * c / most
             tip = f"{t.name}：{KEY_WORD[k]} {c} 个"
-            body.append(_rect(x, y, w, 15, BAR[k], tip, light=k, count=c, dept=t.code))
+            body.append(_rect(x, y, w, 14, BAR[k], tip, light=k, count=c, dept=t.code))
             if w >= 8 * len(str(c)) + 4:
-                body.append(_text(x + w / 2, y + 11.5, str(c), "middle", 10, fill=INK[k]))
+                body.append(_text(x + w / 2, y + 11, str(c), "middle", 10, fill=INK[k]))
             x += w
         body.append(_text(x + 6, y + 12, f"{t.projects}", fill="#555"))
     height = top + len(tallies) * row_h + 8
     return _svg(label_w + bar_w + 50, height, "各主管部门项目灯色分布", body)
 
 
-def histogram(bins: Sequence[Bin], progress: float, step: int = 5) -> Markup:
-    """Reported projects by execution rate (bins of `step` %), stacked by budget light, with a vertical
-    line at the time progress P."""
-    x0, y0, plot_w, plot_h = 52.0, 40.0, 640.0, 210.0
+def histogram(bins: Sequence[Bin], thresholds: tuple[Decimal, Decimal] | None, step: int = 10) -> Markup:
+    """Reported projects by r = execution rate ÷ their own time progress (figures.histogram: what
+    decides the budget light, seasonal projects measured against their profile), stacked by budget
+    light, with dashed lines at the rule's red and yellow thresholds and a solid one at 100 %."""
+    x0, y0, plot_w, plot_h = 52.0, 40.0, 640.0, 180.0
     bw = plot_w / len(bins)
     most = max([sum(b.count.values()) for b in bins] + [1])
     tick = _nice_step(most)
@@ -113,22 +115,29 @@ def histogram(bins: Sequence[Bin], progress: float, step: int = 5) -> Markup:
             if c:
                 h = plot_h * c / top
                 yb -= h
-                tip = f"执行率 {b.label}：{KEY_WORD[k]} {c} 个"
+                tip = f"执行进度 {b.label}：{KEY_WORD[k]} {c} 个"
                 body.append(_rect(x0 + i * bw + 1, yb, bw - 2, h, BAR[k], tip, light=k, count=c, bin=b.label))
-        if i % 2 == 0 or b.high is None:
-            label = f"≥{b.low}%" if b.high is None else f"{b.low}%"
-            body.append(_text(x0 + i * bw, y0 + plot_h + 16, label, "middle", 11, fill="#555"))
-    px = x0 + progress * 100 / step * bw
-    body.append(
-        f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y0 - 6}" y2="{y0 + plot_h}" stroke="#1a3a6b" '
-        f'stroke-width="2" stroke-dasharray="6 3" data-progress="{progress:.6f}"/>'
-    )
-    label = f"序时进度 {wording.progress(progress)}"
-    body.append(_text(px + 4, y0 + 4, label, fill="#1a3a6b", font_weight="bold"))
+        label = f"≥{b.low}%" if b.high is None else f"{b.low}%"
+        body.append(_text(x0 + i * bw, y0 + plot_h + 16, label, "middle", 11, fill="#555"))
+
+    def mark(ratio: Decimal, colour: str, word: str, dash: str, row: int) -> None:
+        px = x0 + float(ratio) * 100 / step * bw
+        body.append(
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y0 - 6}" y2="{y0 + plot_h}" stroke="{colour}" '
+            f'stroke-width="2"{dash} data-threshold="{ratio:.2f}"/>'
+        )
+        body.append(_text(px + 4, y0 + 4 + 14 * row, word, fill=colour, font_weight="bold"))
+
+    if thresholds:
+        red, yellow = thresholds
+        mark(red, "#b02a2a", f"低于{wording.pct_threshold(red)}红灯", ' stroke-dasharray="6 3"', 0)
+        mark(yellow, "#8a6100", f"低于{wording.pct_threshold(yellow)}黄灯", ' stroke-dasharray="6 3"', 1)
+    mark(Decimal(1), "#1a3a6b", "与序时进度持平", "", 2)
     body.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y0 + plot_h}" y2="{y0 + plot_h}" stroke="#888"/>')
-    body.append(_text(x0 + plot_w / 2, y0 + plot_h + 36, "预算执行率（执行数 / 预算）", "middle"))
+    axis = "执行进度（预算执行率 ÷ 本项目序时进度，季节性项目按其执行曲线）"
+    body.append(_text(x0 + plot_w / 2, y0 + plot_h + 36, axis, "middle"))
     body.append(_text(14, y0 + plot_h / 2, "项目数", "middle", transform=f"rotate(-90 14 {y0 + plot_h / 2})"))
-    return _svg(x0 + plot_w + 20, y0 + plot_h + 48, "预算执行率分布与序时进度", body)
+    return _svg(x0 + plot_w + 20, y0 + plot_h + 48, "执行进度分布（决定预算执行灯）", body)
 
 
 def _nice_step(most: int) -> int:
@@ -138,10 +147,20 @@ def _nice_step(most: int) -> int:
     return 10_000
 
 
+CELL = {
+    "improved": ("#3c9a5f", "好转"),
+    "worsened": ("#d64545", "恶化"),
+    "persistent_red": ("#7a1010", "持续红灯"),
+    "unchanged": ("#8a9099", "不变"),
+    "not_reported": ("#6b7fa8", "未报送相关"),
+}
+
+
 def transitions(matrix: Mapping[tuple[str, str], int], before: str, after: str) -> Markup:
     """The transition matrix: rows are the earlier light, columns the later one; improved cells green,
-    worsened red, unchanged grey, with row and column totals."""
-    cw, ch, x0, y0 = 92.0, 40.0, 110.0, 64.0
+    worsened red, persistent red (red → red) dark red, framed and never faint, other unchanged cells
+    grey, with row and column totals."""
+    cw, ch, x0, y0 = 92.0, 34.0, 110.0, 60.0
     most = max([*matrix.values(), 1])
     body = [_text(x0 + 2 * cw, 20, f"{after}（列）", "middle", 13, font_weight="bold")]
     body.append(_text(8, y0 - 12, f"{before}（行）", "start", 13, font_weight="bold"))
@@ -155,17 +174,24 @@ def transitions(matrix: Mapping[tuple[str, str], int], before: str, after: str) 
         body.append(_text(x0 - 10, y + ch / 2 + 4, KEY_WORD[b], "end", fill=BAR[b], font_weight="bold"))
         for j, a in enumerate(KEYS):
             n = matrix.get((b, a), 0)
-            colour = _cell_colour(b, a)
+            kind = _cell_kind(b, a)
+            colour = CELL[kind][0]
             opacity = 0.18 + 0.82 * n / most if n else 0.06
-            tip = f"{before}{KEY_WORD[b]} → {after}{KEY_WORD[a]}：{n} 个"
+            frame = ""
+            if kind == "persistent_red":
+                opacity = 1.0 if n else 0.3
+                frame = ' stroke="#2b0000" stroke-width="3"'
+            tip = f"{before}{KEY_WORD[b]} → {after}{KEY_WORD[a]}：{n} 个（{CELL[kind][1]}）"
             body.append(
                 f'<rect x="{x0 + j * cw:.1f}" y="{y:.1f}" width="{cw - 2:.1f}" height="{ch - 2:.1f}" '
-                f'fill="{colour}" fill-opacity="{opacity:.2f}" '
-                f'data-from="{b}" data-to="{a}" data-count="{n}">'
+                f'fill="{colour}" fill-opacity="{opacity:.2f}"{frame} '
+                f'data-from="{b}" data-to="{a}" data-kind="{kind}" data-count="{n}">'
                 f"<title>{escape(tip)}</title></rect>"
             )
             ink = "#ffffff" if opacity > 0.6 else "#222222"
-            body.append(_text(x0 + j * cw + cw / 2 - 1, y + ch / 2 + 4, str(n), "middle", 13, fill=ink))
+            weight = "bold" if kind == "persistent_red" else "normal"
+            cx, cy = x0 + j * cw + cw / 2 - 1, y + ch / 2 + 4
+            body.append(_text(cx, cy, str(n), "middle", 13, fill=ink, font_weight=weight))
         row_total = sum(matrix.get((b, a), 0) for a in KEYS)
         body.append(_text(x0 + 4 * cw + cw / 2, y + ch / 2 + 4, str(row_total), "middle", fill="#555"))
     y = y0 + 4 * ch
@@ -173,16 +199,17 @@ def transitions(matrix: Mapping[tuple[str, str], int], before: str, after: str) 
     for j, a in enumerate(KEYS):
         col_total = sum(matrix.get((b, a), 0) for b in KEYS)
         body.append(_text(x0 + j * cw + cw / 2, y + ch / 2 + 4, str(col_total), "middle", fill="#555"))
-    legend = [("#3c9a5f", "好转"), ("#d64545", "恶化"), ("#8a9099", "不变"), ("#6b7fa8", "未报送相关")]
     lx = x0 + 5 * cw + 16
-    for n, (colour, word) in enumerate(legend):
+    for n, (colour, word) in enumerate(CELL.values()):
         body.append(f'<rect x="{lx}" y="{y0 + n * 22}" width="12" height="12" fill="{colour}"/>')
         body.append(_text(lx + 18, y0 + n * 22 + 11, word))
     return _svg(lx + 100, y0 + 5 * ch + 8, f"{before}至{after}灯色变化", body)
 
 
-def _cell_colour(before: str, after: str) -> str:
+def _cell_kind(before: str, after: str) -> str:
     if "not_reported" in (before, after):
-        return "#8a9099" if before == after else "#6b7fa8"
+        return "unchanged" if before == after else "not_reported"
     b, a = _SEVERITY[before], _SEVERITY[after]
-    return "#3c9a5f" if a < b else "#d64545" if a > b else "#8a9099"
+    if a != b:
+        return "improved" if a < b else "worsened"
+    return "persistent_red" if after == "red" else "unchanged"

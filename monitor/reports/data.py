@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -72,6 +73,8 @@ class ReportData:
     criteria: ResultsApplicationConfig
     bureau_name: str
     summary: dict[str, Any]  # views.summary: the same figures as the bureau e-mail
+    # the budget light's red_below and yellow_below in the rules the run used (None: not stored)
+    thresholds: tuple[Decimal, Decimal] | None = None
 
     @property
     def period(self) -> str:
@@ -137,6 +140,7 @@ def build_rows(
 def load(app: App, checkpoint: Checkpoint) -> ReportData:
     """Everything the reports of `checkpoint` need, read in one connection; NoResults if it never ran."""
     from monitor import messages, store
+    from monitor.preview import used_by_run
     from monitor.views import summary
 
     cp = str(checkpoint)
@@ -150,6 +154,11 @@ def load(app: App, checkpoint: Checkpoint) -> ReportData:
         # much as evaluating it again, monitor.reasons)
         previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
         answers = _answers(conn, cp)
+        try:
+            rules = used_by_run(conn, cp).rules
+            thresholds: tuple[Decimal, Decimal] | None = (rules.budget_red_below, rules.budget_yellow_below)
+        except LookupError:
+            thresholds = None
     if not previous:
         previous_cp = None
     options = messages.options(app.settings, checkpoint, app.clock())
@@ -164,6 +173,7 @@ def load(app: App, checkpoint: Checkpoint) -> ReportData:
         criteria=app.settings.results_application,
         bureau_name=app.settings.mail.from_name,
         summary=summary(cp, results, units, previous, prev_label, options),
+        thresholds=thresholds,
     )
 
 

@@ -16,28 +16,41 @@ from monitor.reports import application as ra
 from monitor.reports.data import ReportData, Row
 from monitor.reports.figures import Tally, departments, total
 from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS
-from monitor.reports.xlsx import COUNT, PERCENT, WAN, Col, Lit, share, wan_number, write_notes, write_table
+from monitor.reports.xlsx import (
+    COUNT,
+    PERCENT,
+    WAN,
+    Col,
+    Lit,
+    print_setup,
+    share,
+    wan_number,
+    write_notes,
+    write_table,
+)
 from monitor.safe import put
 from monitor.views import indicator_view
-from monitor.wording import wan
+from monitor.wording import shown, wan
 
+# Widths fit one landscape A4 page wide at a readable scale: names and reasons wrap, headers too.
+NAME, DEPT, MONEY, RATE, LIGHT = 18, 14, 12, 7, 6
 PROJECT_COLS = (
     Col("单位编码"),
-    Col("单位名称", max_width=40),
-    Col("主管部门", max_width=30),
+    Col("单位名称", max_width=NAME, wrap=True),
+    Col("主管部门", max_width=DEPT, wrap=True),
     Col("项目编码"),
-    Col("项目名称", max_width=40),
-    Col("预算（万元）", WAN),
-    Col("执行数（万元）", WAN),
-    Col("预算执行率", PERCENT),
-    Col("序时进度", PERCENT),
-    Col("预算执行灯"),
-    Col("绩效目标灯"),
-    Col("项目灯"),
-    Col("上期项目灯"),
-    Col("变化"),
-    Col("年底前月均需执行（万元）", WAN),
-    Col("预警原因", max_width=80),
+    Col("项目名称", max_width=NAME + 4, wrap=True),
+    Col("预算（万元）", WAN, MONEY),
+    Col("执行数（万元）", WAN, MONEY),
+    Col("预算执行率", PERCENT, RATE),
+    Col("序时进度", PERCENT, RATE),
+    Col("预算执行灯", max_width=LIGHT),
+    Col("绩效目标灯", max_width=LIGHT),
+    Col("项目灯", max_width=LIGHT),
+    Col("上期项目灯", max_width=LIGHT),
+    Col("变化", max_width=8),
+    Col("年底前月均需执行（万元）", WAN, MONEY),
+    Col("预警原因", max_width=56, wrap=True),
 )
 
 
@@ -51,7 +64,7 @@ def project_cells(r: Row) -> list[Any]:
         r.project_name,
         wan_number(r.budget),
         wan_number(r.executed),
-        share(r.executed, r.budget),
+        shown(r.execution_rate),  # the stored rate, as the e-mails show it
         r.time_progress,
         Lit(r.budget_light),
         Lit(r.target_light) if r.target_light or not reported else Lit("na", "无可测指标"),
@@ -64,13 +77,17 @@ def project_cells(r: Row) -> list[Any]:
 
 
 DEPT_COLS = (
-    Col("主管部门编码"),
-    Col("主管部门", max_width=30),
-    Col("项目数", COUNT),
-    Col("预算（万元）", WAN),
-    *(c for k in KEYS for c in (Col(f"{KEY_WORD[k]}数", COUNT), Col(f"{KEY_WORD[k]}金额（万元）", WAN))),
-    Col("红黄灯占比", PERCENT),
-    Col("已报送项目预算执行率", PERCENT),
+    Col("主管部门编码", max_width=8),
+    Col("主管部门", max_width=NAME + 4, wrap=True),
+    Col("项目数", COUNT, 8),
+    Col("预算（万元）", WAN, MONEY + 2),
+    *(
+        c
+        for k in KEYS
+        for c in (Col(f"{KEY_WORD[k]}数", COUNT, 8), Col(f"{KEY_WORD[k]}金额（万元）", WAN, MONEY + 2))
+    ),
+    Col("红黄灯占比", PERCENT, RATE + 1),
+    Col("已报送项目预算执行率", PERCENT, RATE + 3),
 )
 
 
@@ -87,22 +104,22 @@ def dept_cells(t: Tally) -> list[Any]:
 
 
 INDICATOR_COLS = (
-    Col("单位名称", max_width=40),
+    Col("单位名称", max_width=NAME, wrap=True),
     Col("项目编码"),
-    Col("项目名称", max_width=40),
-    Col("项目灯"),
-    Col("指标编码"),
-    Col("三级指标", max_width=30),
-    Col("类型"),
-    Col("年度指标值"),
-    Col("实际完成"),
-    Col("完成比率/偏离"),
-    Col("指标灯"),
-    Col("判定说明", max_width=80),
-    Col("完成目标可能性"),
-    Col("偏差原因"),
-    Col("原因说明", max_width=40),
-    Col("纠偏措施", max_width=40),
+    Col("项目名称", max_width=NAME, wrap=True),
+    Col("项目灯", max_width=LIGHT),
+    Col("指标编码", max_width=6),
+    Col("三级指标", max_width=NAME, wrap=True),
+    Col("类型", max_width=8, wrap=True),
+    Col("年度指标值", max_width=10, wrap=True),
+    Col("实际完成", max_width=10, wrap=True),
+    Col("完成比率/偏离", max_width=8, wrap=True),
+    Col("指标灯", max_width=LIGHT),
+    Col("判定说明", max_width=40, wrap=True),
+    Col("完成目标可能性", max_width=8, wrap=True),
+    Col("偏差原因", max_width=10, wrap=True),
+    Col("原因说明", max_width=NAME, wrap=True),
+    Col("纠偏措施", max_width=NAME, wrap=True),
 )
 
 
@@ -138,18 +155,18 @@ def indicator_rows(data: ReportData) -> list[list[Any]]:
 
 
 APPLICATION_COLS = (
-    Col("清单"),
-    Col("依据", max_width=70),
-    Col("单位名称", max_width=40),
-    Col("主管部门", max_width=30),
+    Col("清单", max_width=8, wrap=True),
+    Col("依据", max_width=40, wrap=True),
+    Col("单位名称", max_width=NAME, wrap=True),
+    Col("主管部门", max_width=DEPT, wrap=True),
     Col("项目编码"),
-    Col("项目名称", max_width=40),
-    Col("预算（万元）", WAN),
-    Col("执行数（万元）", WAN),
-    Col("预算执行率", PERCENT),
-    Col("项目灯"),
-    Col("上期项目灯"),
-    Col("涉及金额（预算−执行数，万元）", WAN),
+    Col("项目名称", max_width=NAME + 4, wrap=True),
+    Col("预算（万元）", WAN, MONEY),
+    Col("执行数（万元）", WAN, MONEY),
+    Col("预算执行率", PERCENT, RATE),
+    Col("项目灯", max_width=LIGHT),
+    Col("上期项目灯", max_width=LIGHT),
+    Col("涉及金额（预算−执行数，万元）", WAN, MONEY),
 )
 REDUCTION, KEY = "压减或收回候选", "财政重点监控"
 
@@ -193,6 +210,8 @@ def write_workbook(data: ReportData, path: Path) -> Path:
     write_application(wb.create_sheet("结果应用"), data)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.properties.title = f"{data.period}预算绩效运行监控预警清单"
+    for ws in wb.worksheets:
+        print_setup(ws, f"{wb.properties.title}（{ws.title}）")
     wb.properties.creator = data.bureau_name
     wb.save(path)
     return path

@@ -1,5 +1,6 @@
 """Headline figures of a checkpoint, pure: report rows in; per-department counts and amounts by light
-(ranked), the execution-rate histogram and the summary paragraph in Chinese out.
+(ranked, the tail summed as 其他), the histogram of the ratio that decides the budget light and the
+summary paragraph in Chinese out.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class Tally:
     def warned_share(self) -> str:
         return percent_nd(self.warned, self.projects) if self.projects else "-"
 
+    def merge(self, other: Tally) -> None:
+        """Add `other`'s projects to this tally."""
+        self.count.update(other.count)
+        self.amount.update(other.amount)
+        self.executed += other.executed
+        self.reported_budget += other.reported_budget
+
 
 def total(rows: Sequence[Row], name: str = "合计") -> Tally:
     t = Tally("", name)
@@ -81,6 +89,16 @@ def departments(rows: Sequence[Row]) -> list[Tally]:
     return sorted(by.values(), key=lambda t: (-t.count["red"], -t.amount["red"], -t.count["yellow"], t.code))
 
 
+def top_and_rest(tallies: Sequence[Tally], n: int) -> list[Tally]:
+    """The first `n` tallies, and the others summed in one named 其他（k 个部门）: all projects counted."""
+    if len(tallies) <= n:
+        return list(tallies)
+    rest = Tally("", f"其他（{len(tallies) - n} 个部门）")
+    for t in tallies[n:]:
+        rest.merge(t)
+    return [*tallies[:n], rest]
+
+
 @dataclass(frozen=True)
 class Bin:
     low: int  # percent, inclusive
@@ -92,16 +110,24 @@ class Bin:
         return f"≥{self.low}%" if self.high is None else f"{self.low}–{self.high}%"
 
 
-def histogram(rows: Sequence[Row], step: int = 5, top: int = 100) -> list[Bin]:
-    """Reported projects by execution rate in bins of `step` percent up to `top` % (then one open bin),
-    each bin split by budget light. Bin edges are exact (integer fen cross-multiplication)."""
+def histogram(rows: Sequence[Row], step: int = 10, top: int = 150) -> tuple[list[Bin], int]:
+    """Reported projects by r = execution rate ÷ the project's own time progress P (a seasonal
+    profile's share included), the ratio its budget light is decided on, in bins of `step` percent up to
+    `top` % (then one open bin), each bin split by budget light; and the number of reported projects
+    left out because P is 0 (nothing expected yet: green). The stored rate and P are floats of exact
+    fractions: a ratio on a bin edge (60 %) is put above it, as the light puts it on the better side."""
     bins = [Bin(lo, lo + step, Counter()) for lo in range(0, top, step)] + [Bin(top, None, Counter())]
+    no_progress = 0
     for r in rows:
-        if r.executed is None or r.budget <= 0:
+        if r.execution_rate is None:
             continue
-        index = min(max(r.executed, 0) * 100 // (r.budget * step), len(bins) - 1)
+        if r.time_progress <= 0:
+            no_progress += 1
+            continue
+        ratio = r.execution_rate / r.time_progress
+        index = min(max(int(ratio * 100 / step + 1e-9), 0), len(bins) - 1)
         bins[index].count[key(r.budget_light)] += 1
-    return bins
+    return bins, no_progress
 
 
 def usual_progress(rows: Sequence[Row]) -> float:

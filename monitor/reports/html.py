@@ -5,6 +5,7 @@ the Jinja2 template `report/checkpoint.html` (autoescaped; an admin's file of th
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ import jinja2.sandbox
 from monitor.reports import application as ra
 from monitor.reports import charts
 from monitor.reports.data import ReportData, Row
-from monitor.reports.figures import Tally, departments, histogram, paragraph, total, usual_progress
+from monitor.reports.figures import Tally, departments, histogram, paragraph, top_and_rest, total
 from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS, transitions, unit_trends
 from monitor.views import light, project_view, wan
 from monitor.wording import percent
 
 TEMPLATE = "report/checkpoint.html"
-CHART_DEPARTMENTS = 20  # the chart shows the departments ranked first; the ranking table lists them all
+CHART_DEPARTMENTS = 20  # the chart names the departments ranked first and sums the rest as 其他
+TOP_RED = 8  # the leadership summary's red projects, largest budget first; the appendix lists them all
+ATTENTION = 6  # the leadership summary's departments needing attention (first in the ranking)
 SHIPPED = Path(__file__).resolve().parents[2] / "templates"  # a checkout's own templates, as a last resort
 
 
@@ -88,9 +91,19 @@ def unit_trend_rows(data: ReportData, limit: int = 15) -> list[dict[str, Any]]:
     return [{"code": u, "name": names[u], **t} for u, t in bad[:limit]]
 
 
+def attention_rows(data: ReportData, depts: list[Tally]) -> list[dict[str, Any]]:
+    """The departments first in the ranking that have red or yellow projects, with their persistent red."""
+    still_red = Counter(r.department_code for r in data.rows if r.change == "persistent_red")
+    warned = [(i, d) for i, d in enumerate(depts, 1) if d.warned]
+    return [department_row(i, d) | {"still_red": still_red[d.code]} for i, d in warned[:ATTENTION]]
+
+
 def report_view(data: ReportData, generated: str) -> dict[str, Any]:
-    """Everything the template shows, as strings, numbers, lists and ready SVG markup."""
+    """Everything the template shows, as strings, numbers, lists and ready SVG markup: the leadership
+    summary (headline figures, charts, change, the largest red projects, departments needing attention)
+    and the appendix (the full lists)."""
     depts = departments(data.rows)
+    bins, no_progress = histogram(data.rows)
     previous = data.previous_lights
     reds = sorted((r for r in data.rows if r.light == "red"), key=lambda r: (-r.budget, r.project_code))
     t = total(data.rows)
@@ -108,11 +121,14 @@ def report_view(data: ReportData, generated: str) -> dict[str, Any]:
         "by_light": data.summary["by_light"],
         "total_count": t.projects,
         "total_amount": wan(t.budget),
-        "department_chart": charts.department_bars(depts[:CHART_DEPARTMENTS]),
+        "department_chart": charts.department_bars(top_and_rest(depts, CHART_DEPARTMENTS)),
         "departments_left_out": max(len(depts) - CHART_DEPARTMENTS, 0),
-        "histogram_chart": charts.histogram(histogram(data.rows), usual_progress(data.rows)),
+        "histogram_chart": charts.histogram(bins, data.thresholds),
+        "no_progress": no_progress,
         "transition_chart": matrix,
         "departments": [department_row(i, d) for i, d in enumerate(depts, 1)],
+        "attention": attention_rows(data, depts),
+        "top_red": [project_row(r, previous) for r in reds[:TOP_RED]],
         "red": [project_row(r, previous) for r in reds],
         "red_total": wan(sum(r.budget for r in reds)),
         "not_reported": [project_row(r, previous) for r in data.rows if r.light is None],

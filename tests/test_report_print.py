@@ -215,6 +215,12 @@ def test_the_html_report_charts_show_every_department_persistent_red_and_the_rat
     assert counts(departments, "data-light") == Counter((key(r["light"]),) for r in results)
     labels = [t.text or "" for t in departments.iter(f"{SVG}text")]
     assert any(label.startswith("其他") for label in labels), labels
+    # one scale for the named departments: 其他, larger than any of them, does not shrink their bars
+    widths: Counter[str] = Counter()
+    for rect in departments.iter(f"{SVG}rect"):
+        if "data-dept" in rect.attrib:
+            widths[rect.attrib["data-dept"]] += round(float(rect.attrib["width"]))
+    assert max(w for d, w in widths.items() if d) >= widths[""] - 4
     # persistent red (red → red) stands out from the other unchanged cells
     cells = {
         (c.attrib["data-from"], c.attrib["data-to"]): c.attrib

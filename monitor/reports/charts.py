@@ -69,35 +69,40 @@ def _short(name: str, limit: int = 24) -> str:
 
 def department_bars(tallies: Sequence[Tally]) -> Markup:
     """Lights by supervising department: one horizontal bar per department, stacked red, yellow, green,
-    not reported, in the order given (the ranking; figures.top_and_rest sums the tail as 其他)."""
+    not reported, in the order given (the ranking; figures.top_and_rest sums the tail as 其他, code "").
+    Bars share one scale, the largest named department's; a longer 其他 bar is shortened to the full
+    width and says so."""
     label_w = max([display_width(_short(t.name)) * 6.5 for t in tallies] + [60]) + 12
     bar_w, row_h, top = 520.0, 19, 30
-    most = max([t.projects for t in tallies] + [1])
+    most = max([t.projects for t in tallies if t.code] + [1])
     body = _legend(label_w, 16, KEYS)
     for n, t in enumerate(tallies):
         y = top + n * row_h
         body.append(_text(label_w - 8, y + 12, _short(t.name), "end", dept=t.code))
         x = label_w
+        scale = min(bar_w / most, bar_w / max(t.projects, 1))
         for k in KEYS:
             c = t.count[k]
             if not c:
                 continue
-            w = bar_w * c / most
+            w = scale * c
             tip = f"{t.name}：{KEY_WORD[k]} {c} 个"
             body.append(_rect(x, y, w, 14, BAR[k], tip, light=k, count=c, dept=t.code))
             if w >= 8 * len(str(c)) + 4:
                 body.append(_text(x + w / 2, y + 11, str(c), "middle", 10, fill=INK[k]))
             x += w
-        body.append(_text(x + 6, y + 12, f"{t.projects}", fill="#555"))
+        shortened = "（条形按比例缩短）" if scale < bar_w / most else ""
+        body.append(_text(x + 6, y + 12, f"{t.projects}{shortened}", fill="#555"))
     height = top + len(tallies) * row_h + 8
-    return _svg(label_w + bar_w + 50, height, "各主管部门项目灯色分布", body)
+    room = 170 if any(t.projects > most for t in tallies) else 50
+    return _svg(label_w + bar_w + room, height, "各主管部门项目灯色分布", body)
 
 
 def histogram(bins: Sequence[Bin], thresholds: tuple[Decimal, Decimal] | None, step: int = 10) -> Markup:
     """Reported projects by r = execution rate ÷ their own time progress (figures.histogram: what
     decides the budget light, seasonal projects measured against their profile), stacked by budget
     light, with dashed lines at the rule's red and yellow thresholds and a solid one at 100 %."""
-    x0, y0, plot_w, plot_h = 52.0, 40.0, 640.0, 180.0
+    x0, y0, plot_w, plot_h = 52.0, 48.0, 640.0, 180.0
     bw = plot_w / len(bins)
     most = max([sum(b.count.values()) for b in bins] + [1])
     tick = _nice_step(most)
@@ -120,19 +125,20 @@ def histogram(bins: Sequence[Bin], thresholds: tuple[Decimal, Decimal] | None, s
         label = f"≥{b.low}%" if b.high is None else f"{b.low}%"
         body.append(_text(x0 + i * bw, y0 + plot_h + 16, label, "middle", 11, fill="#555"))
 
-    def mark(ratio: Decimal, colour: str, word: str, dash: str, row: int) -> None:
+    def mark(ratio: Decimal, colour: str, word: str, dash: str) -> None:
+        """A vertical line at `ratio`, its word above the plot, to the right of the line."""
         px = x0 + float(ratio) * 100 / step * bw
         body.append(
-            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y0 - 6}" y2="{y0 + plot_h}" stroke="{colour}" '
+            f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y0 - 18}" y2="{y0 + plot_h}" stroke="{colour}" '
             f'stroke-width="2"{dash} data-threshold="{ratio:.2f}"/>'
         )
-        body.append(_text(px + 4, y0 + 4 + 14 * row, word, fill=colour, font_weight="bold"))
+        body.append(_text(px + 3, y0 - 8, word, size=11, fill=colour, font_weight="bold"))
 
     if thresholds:
         red, yellow = thresholds
-        mark(red, "#b02a2a", f"低于{wording.pct_threshold(red)}红灯", ' stroke-dasharray="6 3"', 0)
-        mark(yellow, "#8a6100", f"低于{wording.pct_threshold(yellow)}黄灯", ' stroke-dasharray="6 3"', 1)
-    mark(Decimal(1), "#1a3a6b", "与序时进度持平", "", 2)
+        mark(red, "#b02a2a", f"低于{wording.pct_threshold(red)}红灯", ' stroke-dasharray="6 3"')
+        mark(yellow, "#8a6100", f"低于{wording.pct_threshold(yellow)}黄灯", ' stroke-dasharray="6 3"')
+    mark(Decimal(1), "#1a3a6b", "与序时进度持平", "")
     body.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y0 + plot_h}" y2="{y0 + plot_h}" stroke="#888"/>')
     axis = "执行进度（预算执行率 ÷ 本项目序时进度，季节性项目按其执行曲线）"
     body.append(_text(x0 + plot_w / 2, y0 + plot_h + 36, axis, "middle"))

@@ -464,7 +464,7 @@ def preview_mail(
 def print_summary(s: Summary, run_id: int | None = None, rules_hash: str | None = None) -> None:
     from rich.table import Table
 
-    from monitor.wording import wan
+    from monitor.wording import percent_nd, wan
 
     out = console()
     title = f"检查点 {s.checkpoint}：{s.projects} 个项目，预算 {wan(s.budget)}"
@@ -479,7 +479,7 @@ def print_summary(s: Summary, run_id: int | None = None, rules_hash: str | None 
         ("red", "红 red"),
         ("not_reported", "未报送 not reported"),
     ):
-        share = f"{s.count[key] / s.projects:.1%}" if s.projects else "-"
+        share = percent_nd(s.count[key], s.projects) if s.projects else "-"
         t.add_row(label, str(s.count[key]), wan(s.amount[key]), share)
     out.print(t)
     worst = s.worst_units(10)
@@ -559,19 +559,21 @@ def print_results_table(rows: list[dict[str, Any]], exempt: Collection[str] = ()
     """The results as a table; a project in `exempt` (exempted from warnings today) is marked 已豁免."""
     from rich.table import Table
 
+    from monitor.wording import percent, progress
+
     colours = {"green": "green", "yellow": "yellow", "red": "red"}
     words = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝"}
     t = Table()
     for col in ("项目编码", "项目名称", "单位", "执行率", "序时", "预算灯", "目标灯", "项目灯"):
         t.add_column(col)
     for r in rows:
-        rate = f"{r['execution_rate']:.1%}" if r["execution_rate"] is not None else "-"
+        rate = percent(r["execution_rate"]) or "-"
         t.add_row(
             r["project_code"],
             r["project_name"],
             r["unit_code"],
             rate,
-            f"{r['time_progress']:.1%}",
+            progress(r["time_progress"]),
             words.get(r["budget_light"], "-"),
             words.get(r["target_light"], "-"),
             f"[{colours.get(r['light'], 'dim')}]{words.get(r['light'], '未报送')}[/]"
@@ -616,13 +618,17 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
     import datetime as dt
     from zoneinfo import ZoneInfo
 
+    from monitor.app import App
+    from monitor.demoweb import local_web, warned_unit
     from monitor.importer import ImportFailed
+    from monitor.messages import response_link
     from monitor.model import Checkpoint
     from monitor.sample import write_sample
     from monitor.schedule import scheduled_run
     from monitor.service import fixed_start_clock
 
-    app = make_app(config, rules_dir)
+    web = local_web(make_app(config, rules_dir).settings, Path(out))
+    app = App(web.settings)  # its e-mails carry links the local `monitor web` opens (monitor.demoweb)
     click.echo(f"database: {app.settings.redacted_url()}")
     paths = write_sample(Path(out), projects=projects, year=year)
     click.echo(f"sample data: {Path(out).resolve()}")
@@ -644,6 +650,11 @@ def demo(out: str, projects: int, year: int, config: str | None, rules_dir: str 
     last = Checkpoint(year, app.settings.checkpoint_months[-1])
     for path in write_reports(app, last, Path("reports")):
         click.echo(f"report: {path.resolve()}")
+    click.echo(f"web pages (units answer their warnings there): {web.start_command()}")
+    unit = warned_unit(app.engine, str(last))
+    if unit:
+        link = response_link(app.settings, unit, str(last))
+        click.echo(f"  then open unit {unit}'s link from its e-mail: {link}")
 
 
 def _register_extensions() -> None:

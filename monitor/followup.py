@@ -329,8 +329,10 @@ def examples() -> dict[str, dict[str, Any]]:
             rule,
             bureau,
             "https://jxk.example.gov.cn/u/TOKEN",
-        ),
+        )
+        | {"workbook": "", "reply_to": "jxk@example.gov.cn"},  # added by messages.how_to_answer
         "case_escalation": escalation_view(
             "2025-05", "supervisor", dept.name, {unit.code: reminded}, units, rule, bureau
-        ),
+        )
+        | {"reply_to": "jxk@example.gov.cn"},
     }

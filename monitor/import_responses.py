@@ -8,12 +8,13 @@ bureau hands out: the cases waiting for an answer pre-filled, with dropdowns for
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
@@ -33,18 +34,18 @@ CAUSE_WORDS = {
     **{c.removesuffix("保障"): c for c in CAUSES},
     "其它": "其他",
 }
+# The words of workbooks handed out before the measures took the domain brief's words (rc.MEASURES).
+OLD_MEASURE_WORDS = {"调整资金用途": "reallocate", "同步调减预算和绩效目标": "reduce", "终止项目": "cancel"}
 MEASURE_WORDS = {
     **{key: key for key in rc.MEASURES},
     **{label: key for key, label in rc.MEASURES.items()},
+    **OLD_MEASURE_WORDS,
     "继续": "continue",
     "调剂": "reallocate",
-    "调剂资金": "reallocate",
     "调剂使用": "reallocate",
-    "调减预算并同步调整目标": "reduce",
     "调减预算": "reduce",
     "调减": "reduce",
     "取消": "cancel",
-    "取消项目": "cancel",
     "终止": "cancel",
 }
 _SPLIT = re.compile(r"[;,；，、/\s]+")
@@ -305,8 +306,40 @@ def waiting_cases(conn: Connection, checkpoint: str, unit_code: str | None) -> l
     return found
 
 
+def workbook_name(unit_code: str, checkpoint: str) -> str:
+    """The file name of a unit's answer workbook attached to its warning: 反馈表-<unit>-<checkpoint>.xlsx."""
+    from monitor.safe import safe_name
+
+    return f"反馈表-{safe_name(unit_code)}-{checkpoint}.xlsx"
+
+
+def warning_workbook(view: Mapping[str, Any], today: dt.date) -> tuple[str, bytes] | None:
+    """The answer workbook of a warning (views.warning): the template `monitor responses template --unit`
+    writes, one row per project the warning asks an answer for (each a case the run opened, waiting for
+    its first answer), as (file name, bytes); None when the warning asks for no answer."""
+    projects = view["projects"]
+    if not projects:
+        return None
+    checkpoint, unit = view["checkpoint"], view["unit_code"]
+    found = [
+        {
+            "checkpoint": checkpoint,
+            "unit_code": unit,
+            "project_code": p["code"],
+            "project_name": p["name"],
+            "light": p["project_light"]["light"],
+            "state": rc.State.OPEN.value,
+            "comment": "",
+        }
+        for p in projects
+    ]
+    buf = io.BytesIO()
+    write_template(buf, checkpoint, found, {unit: view["unit_name"]}, today)
+    return workbook_name(unit, checkpoint), buf.getvalue()
+
+
 def write_template(
-    path: Path,
+    path: Path | BinaryIO,
     checkpoint: str,
     found: Sequence[Mapping[str, Any]],
     unit_names: Mapping[str, str],
@@ -390,4 +423,7 @@ def write_template(
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = ws.cell(HEADER_ROW + 1, 1)
+    from monitor.reports.xlsx import print_setup
+
+    print_setup(ws, str(ws.cell(1, 1).value), HEADER_ROW)
     wb.save(path)

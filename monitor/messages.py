@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Sequence
+from email.utils import make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor import wire
 from monitor.model import Checkpoint
 from monitor.notify import Notice, Options
-from monitor.render import Templates, build_message
+from monitor.render import Templates
 from monitor.settings import Settings
 from monitor.store import as_utc
 from monitor.workdays import add_working_days
@@ -59,6 +59,42 @@ def response_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
     return unit_link(settings.web.base_url, settings.web_secret, Scope(unit_code, checkpoint))
 
 
+def message_id_domain(settings: Settings) -> str:
+    """The Message-ID's domain: the sender's (mail.from_address), unless mail.message_id_domain is set."""
+    mail = settings.mail
+    if "message_id_domain" in mail.model_fields_set:
+        return mail.message_id_domain
+    return mail.from_address.rpartition("@")[2].encode("idna").decode("ascii")
+
+
+# The kinds someone answers (a unit its warning and 催办, a department its 督办): Reply-To the bureau's
+# mailbox (mail.reply_address), and the way to answer in the body.
+ANSWERED = ("warning", "case_reminder", "case_escalation")
+
+
+def how_to_answer(
+    notice: Notice, checkpoint: str, settings: Settings, now: dt.datetime
+) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """`notice`'s view with the way to answer, and the files that takes: the unit's signed link when the
+    web part is configured (a signing secret), else the mailbox to reply to with the answer workbook,
+    attached to a warning (import_responses.warning_workbook) and named in a 催办."""
+    view = {**notice.view, "reply_to": settings.mail.reply_address}
+    if notice.kind == "case_escalation":
+        return view, []
+    unit = notice.unit_code or ""
+    link = view.get("response_link") or response_link(settings, unit, checkpoint)
+    view |= {"response_link": link, "workbook": ""}
+    if link:
+        return view, []
+    from monitor import import_responses
+
+    if notice.kind != "warning":
+        return view | {"workbook": import_responses.workbook_name(unit, checkpoint)}, []
+    today = as_utc(now).astimezone(ZoneInfo(settings.time_zone)).date()
+    workbook = import_responses.warning_workbook(view, today)
+    return (view | {"workbook": workbook[0]}, [workbook]) if workbook else (view, [])
+
+
 def compose(
     notice: Notice,
     checkpoint: str,
@@ -69,16 +105,17 @@ def compose(
 ) -> dict[str, Any]:
     """One outbox row for `notice`: rendered, serialised, not yet sent."""
     mail = settings.mail
-    view = notice.view
-    if notice.kind == "warning":
-        view = {**view, "response_link": response_link(settings, notice.unit_code or "", checkpoint)}
+    view, reply_to = notice.view, mail.reply_to
+    if notice.kind in ANSWERED:
+        view, files = how_to_answer(notice, checkpoint, settings, now)
+        reply_to, attachments = mail.reply_address, [*attachments, *files]
     rendered = templates.render(notice.kind, view)
-    message_id = f"<{uuid.uuid4().hex}@{mail.message_id_domain}>"  # short: never folded
+    message_id = make_msgid(domain=message_id_domain(settings))  # short: never folded
     parts: dict[str, Any] = {
         "sender": (mail.from_name, mail.from_address),
         "to": [(r.name, r.email) for r in notice.to],
         "cc": [(r.name, r.email) for r in notice.cc],
-        "reply_to": mail.reply_to,
+        "reply_to": reply_to,
         "message_id": message_id,
         "date": as_utc(now).astimezone(ZoneInfo(settings.time_zone)),  # Date: in the bureau's zone
         "headers": {
@@ -88,10 +125,8 @@ def compose(
             "X-Monitor-Unit": notice.unit_code or "",
         },
     }
-    if attachments:
-        envelope = build_message(rendered, attachments=attachments, **parts)
-    else:  # the same message written directly, ten times faster (monitor.wire)
-        envelope = wire.build_message(rendered, **parts)
+    # the email package's message written directly, ten times faster; attachments by render.attach
+    envelope = wire.build_message(rendered, attachments=attachments, **parts)
     return {
         "message_id": message_id,
         "checkpoint": checkpoint,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork
 
 from monitor.yamlfile import Document, Invalid, Problem, load_yaml, places, validate_model
 
@@ -122,12 +122,25 @@ class RetryConfig(Strict):
     stop_grace_seconds: float = Field(default=3, ge=0, le=600)  # on stop, messages on the wire get this long
 
 
+def _one_address(value: str | None) -> str | None:
+    """One e-mail address, checked as units' addresses are (monitor.values)."""
+    if value is None:
+        return None
+    from monitor.values import parse_emails
+
+    found = parse_emails(value)
+    if len(found) != 1:
+        raise ValueError("one e-mail address, e.g. jxk@czj.example.gov.cn")
+    return found[0]
+
+
 class MailConfig(Strict):
     mode: Literal["file", "smtp"] = "file"
     file_dir: str = "outbox"  # mode file: every message written here as an .eml file
     from_address: str = "jxk@czj.example.gov.cn"
     from_name: str = "州财政局预算绩效管理科"
-    reply_to: str | None = None
+    # where units' replies go (warnings, 催办, 督办): default the first bureau_recipients address
+    reply_to: Annotated[str | None, AfterValidator(_one_address)] = None
     message_id_domain: str = "budget-monitor.local"
     bureau_recipients: tuple[str, ...] = ("jxk@czj.example.gov.cn",)
     # The bureau summary carries the checkpoint's reports as attachments: xlsx (预警清单), html (监控报告).
@@ -135,6 +148,11 @@ class MailConfig(Strict):
     admin_recipients: tuple[str, ...] = ()
     smtp: SmtpConfig = SmtpConfig()
     retry: RetryConfig = RetryConfig()
+
+    @property
+    def reply_address(self) -> str:
+        """The mailbox units answer to: reply_to, else the bureau's first recipient, else the sender."""
+        return self.reply_to or next(iter(self.bureau_recipients), self.from_address)
 
 
 class NotificationsConfig(Strict):

@@ -5,13 +5,14 @@ number is formatted here, once, the same way for e-mail and reports.
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from monitor.model import FEN_PER_WAN, Unit
 from monitor.summary import BureauFigures, trend_pairs
+from monitor.wording import percent, progress
 from monitor.workdays import chinese_date
 
 if TYPE_CHECKING:
@@ -46,14 +47,6 @@ def wan(fen: int | None) -> str:
     return "" if fen is None else f"{fen / FEN_PER_WAN:,.2f}"
 
 
-def percent(x: float | None, digits: int = 1) -> str:
-    """A stored ratio as a percentage, truncated like the reasons (never rounded up across a threshold)."""
-    if x is None:
-        return ""
-    scale = 10**digits
-    return f"{math.floor(x * 100 * scale + 1e-6) / scale:.{digits}f}%"
-
-
 def period(checkpoint: str) -> str:
     """'2025-05' → '2025年1-5月'."""
     year, month = checkpoint.split("-")
@@ -72,7 +65,7 @@ def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:
     elif i["kind"] == "cumulative":
         ratio_text = f"序时完成{percent(ratio)}"
     elif i["light"] == "red":  # above the tolerance: rounded up, as in the reason
-        ratio_text = f"偏离{-math.floor(-abs(ratio) * 1000 + 1e-6) / 10:.1f}%"
+        ratio_text = f"偏离{percent(abs(ratio), up=True)}"
     else:
         ratio_text = f"偏离{percent(abs(ratio))}"
     unit = i["measure_unit"] or ""
@@ -95,8 +88,8 @@ def project_view(r: Mapping[str, Any], previous: Mapping[str, str | None]) -> di
         "name": r["project_name"],
         "budget": wan(r["budget"]),
         "executed": wan(r["executed"]),
-        "execution_rate": percent(r["execution_rate"], 2),
-        "time_progress": f"{r['time_progress']:.1%}",  # P is not compared with anything: rounded
+        "execution_rate": percent(r["execution_rate"]),
+        "time_progress": progress(r["time_progress"]),
         "budget_light": light(r["budget_light"]),
         "target_light": light(r["target_light"])
         if r["target_light"]
@@ -172,7 +165,16 @@ def warning(
         ],
         "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
         "causes": list(CAUSES),
+        "measures": measure_words(),
     }
+
+
+def measure_words() -> list[str]:
+    """The corrective measures (纠偏措施) a unit chooses from, as every channel shows them (defined once,
+    in rectification.MEASURES, which imports this module)."""
+    from monitor.rectification import MEASURES
+
+    return list(MEASURES.values())
 
 
 def all_clear(
@@ -254,7 +256,7 @@ def bureau_summary(
             "key": k,
             "count": count[k],
             "amount": wan(amount[k]),
-            "share": f"{count[k] / total_n:.1%}" if total_n else "",
+            "share": percent(Fraction(count[k], total_n)) if total_n else "",
         }
         for k in keys
     ]
@@ -272,7 +274,7 @@ def bureau_summary(
             "name": r["project_name"],
             "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
             "budget": wan(r["budget"]),
-            "execution_rate": percent(r["execution_rate"], 2),
+            "execution_rate": percent(r["execution_rate"]),
             "reason": r["reasons"][0],
         }
         for r in reds[: options.top_red]
@@ -400,7 +402,8 @@ def examples() -> dict[str, dict[str, Any]]:
         "warning": warning(
             "2025-05", unit, rows, "escalated", change, {}, None, options, {exemption.project_code: exemption}
         )
-        | {"response_link": "https://jxk.example.gov.cn/u/TOKEN"}
+        | {"response_link": "https://jxk.example.gov.cn/u/TOKEN", "workbook": ""}  # messages.how_to_answer
+        | {"reply_to": "jxk@example.gov.cn"}
         | {"supervisor_name": "州农业农村局"},
         "reminder": reminder("2025-05", unit, [missing], options),
         "overdue": overdue("2025-05", unit, [missing], late),

@@ -122,7 +122,7 @@ def test_digest_content_decodes_in_chinese_with_numbers_and_reasons(
     )
     assert "=?utf-8?" in server.messages[0].raw.decode("ascii").split("\r\n\r\n")[0]  # RFC 2047 on the wire
     text = msg.get_body(("plain",)).get_content()
-    assert "动物疫病强制免疫疫苗采购" in text and "1,180.00 万元" in text and "执行率 60.00%" in text
+    assert "动物疫病强制免疫疫苗采购" in text and "1,180.00 万元" in text and "执行率 60.0%" in text
     assert (
         "免疫注射牲畜" in text and "序时完成60.0%" in text and "群体免疫密度" in text and "偏离4.4%" in text
     )
@@ -295,7 +295,10 @@ def test_bureau_summary_can_carry_the_reports_as_attachments(workdir: Path, serv
     assert sorted(files) == ["监控报告-2025-05.html", "预警清单-2025-05.xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(files["预警清单-2025-05.xlsx"]))
     assert book["预警清单"].max_row == 6  # header + the five projects
-    assert "2025年1-5月" in files["监控报告-2025-05.html"].decode("utf-8")
+    assert "2025年1-5月" in files["监控报告-2025-05.html"]  # text/html; charset=utf-8: read as text
     assert summary.get_body(("plain",)) is not None  # the text part is still there
     (digest, *_) = by_kind(server, "warning")
-    assert not list(digest.iter_attachments())  # units get no attachments
+    # a unit gets no report, only its answer workbook (no web secret here: replying is the way to answer)
+    assert [a.get_filename() for a in digest.iter_attachments()] == [
+        f"反馈表-{digest['X-Monitor-Unit']}-2025-05.xlsx"
+    ]

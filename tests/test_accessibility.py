@@ -18,8 +18,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import threading
-import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -28,23 +26,15 @@ from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
-from mailserver import free_port
+from test_web_browser import ARGS, CHROMIUM
+from webserver import serving
 
 from monitor.app import App
 from monitor.cli import main
 from monitor.settings import load_settings
 from monitor.web.app import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-sync",
-]
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 SECRET = "accessibility-test-secret-8Hj3Kl5Zx7Cv9Bn2Mq4W"
 PASSWORD = "correct horse battery"
@@ -174,20 +164,8 @@ def site(workdir: Path) -> Iterator[tuple[str, list[tuple[str, str]]]]:
                 html = part.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
                 mails.append((f"{f.name} ({part.get_filename() or 'body'})", html))
     assert len(mails) == 6  # five bodies and the attached report
-    app = App(load_settings(cfg, env=env))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", mails
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(App(load_settings(cfg, env=env)))) as base:
+        yield base, mails
 
 
 def unit_links(mails: list[tuple[str, str]], base: str) -> list[str]:

@@ -10,16 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from mailserver import MailServer
+from webserver import serving
 
 from monitor.app import App
 from monitor.cli import main
@@ -45,12 +42,6 @@ PASSWORD = "correct horse battery"
 # No skip: tests/system-packages.sh (part of the README's test command) installs Debian's chromium.
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(workdir: Path) -> Iterator[tuple[str, str]]:
     """The worked examples run for 2025-05, the e-mails sent to a real SMTP server (aiosmtpd), cases
@@ -74,21 +65,8 @@ def server(workdir: Path) -> Iterator[tuple[str, str]]:
     assert runner.invoke(main, ["cases", "open", "--checkpoint", "2025-05", "--config", cfg]).exit_code == 0
     res = runner.invoke(main, ["user", "add", "kz", "--config", cfg], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert res.exit_code == 0, res.output
-    app = App(load_settings(workdir / "config.yaml", env=env))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with serving(create_app(App(load_settings(workdir / "config.yaml", env=env)))) as base:
         yield base, found.group(1).replace("http://127.0.0.1:8650", base)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_accepts(

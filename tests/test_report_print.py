@@ -114,6 +114,16 @@ def test_every_sheet_of_the_warning_list_prints_landscape_one_page_wide_with_hea
         assert ws.oddHeader.center.text.endswith(f"预算绩效运行监控预警清单（{ws.title}）")
 
 
+def test_the_answer_workbook_prints_like_the_warning_list(monitored: Path, tmp_path: Path) -> None:
+    assert cli(monitored, "cases", "open", "--checkpoint", "2025-08").exit_code == 0
+    out = tmp_path / "answers.xlsx"
+    res = cli(monitored, "responses", "template", "--checkpoint", "2025-08", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    (ws,) = openpyxl.load_workbook(out).worksheets
+    assert ws.cell(3, 1).value == "监控期"
+    assert_prints_on_a4_landscape(ws, 3)
+
+
 def test_the_excel_warning_list_prints_its_header_and_whole_reasons_on_every_page(
     monitored: Path, tmp_path: Path
 ) -> None:

@@ -89,4 +89,3 @@ def pct_threshold(x: Fraction | Decimal) -> str:
 def wan(fen: int) -> str:
     """fen as 万元 with two decimals and the unit: 11800000000 → '11,800.00万元'."""
     return f"{model.wan(fen)}万元"
-

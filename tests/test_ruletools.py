@@ -79,7 +79,7 @@ def test_a_failing_rule_test_shows_its_difference_and_exits_non_zero(workdir: Pa
     fail_at = lines.index("  FAIL  wrong_expectation.yaml:4  30/100 in May expected green (wrong on purpose)")
     assert lines[fail_at + 1].strip() == "P1 budget light: expected green, got yellow"
     assert lines[fail_at + 2].strip() == "P1 reasons: none contains “为序时进度的80.0%”"
-    assert "为序时进度的72.0%（低于80%为黄灯）" in res.output  # the reasons say why
+    assert "为序时进度的72.0%（不低于60%、低于80%为黄灯）" in res.output  # the reasons say why
     assert "  PASS  wrong_expectation.yaml:9  50/100 in May is green" in lines
     assert lines[-1] == "1 passed, 1 failed (1 file(s))"
 

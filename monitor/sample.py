@@ -118,6 +118,7 @@ def _kind(archetype: Archetype) -> _Kind:
 
 
 _KINDS = tuple(_kind(a) for a in ARCHETYPES)
+_PHASES = ("一期", "二期", "三期", "四期", "五期", "六期", "七期", "八期", "九期", "十期")
 
 
 def _runs(runner: str) -> tuple[int, ...]:
@@ -275,15 +276,24 @@ def _write_projects(
         acc += (4.0 if unit.place == "州" else 2.0) if unit.code.endswith("001") else rng.uniform(0.3, 1.7)
         cum.append(acc)
     seq = [0] * len(units)
+    runs: list[dict[str, int]] = [{} for _ in units]  # how often each unit runs each archetype so far
     may, aug = f"{year}-05", f"{year}-08"
     ends = (dt.date(year, 5, 31), dt.date(year, 8, 31))
     for _ in range(n):
         u = bisect.bisect(cum, rng.random() * acc)
         unit = units[u]
         kind = _KINDS[rng.choice(unit.kinds)]
+        for _ in range(3):  # a unit runs an archetype once, unless it runs all it may
+            if kind.name not in runs[u]:
+                break
+            kind = _KINDS[rng.choice(unit.kinds)]
+        again = runs[u].get(kind.name, 0)
+        runs[u][kind.name] = again + 1
         seq[u] += 1
         code = f"532300{year % 100:02d}{unit.code}{seq[u]:04d}"
         name, profile = kind.name, kind.profile if rng.random() < 0.72 else ""
+        if again:  # the same work again: a later phase (二期, 三期 …), never the same name twice
+            name = f"{name}（{_PHASES[again] if again < len(_PHASES) else f'{again + 1}期'}）"
         if unit.place != "州" and rng.random() < 0.15:
             name = unit.place + name
         if rng.random() < 0.15:

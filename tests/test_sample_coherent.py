@@ -63,10 +63,15 @@ def unit_kind(unit: dict[str, str], units: dict[str, dict[str, str]]) -> str:
     return town[2]
 
 
-def archetype_of(project: dict[str, str], units: dict[str, dict[str, str]]) -> Archetype:
+def bare_name(project: dict[str, str], units: dict[str, dict[str, str]]) -> str:
+    """The project's name without the year, the place and the phase some carry."""
     name = project["project_name"].removeprefix(f"{YEAR}年")
     _, place, _ = split_place(units[project["unit_code"]]["unit_name"])
-    name = name.removeprefix(place) if place != "州" else name
+    return re.sub(r"（[^（）]+期）$", "", name.removeprefix(place) if place != "州" else name)
+
+
+def archetype_of(project: dict[str, str], units: dict[str, dict[str, str]]) -> Archetype:
+    name = bare_name(project, units)
     assert name in BY_NAME, f"{project['project_code']}: {project['project_name']} is no archetype"
     return BY_NAME[name]
 
@@ -186,3 +191,16 @@ def test_the_womens_federation_supervises_no_home_for_the_elderly(rows: Rows) ->
     ]
     assert any("妇女联合会" in u["unit_name"] for u in units.values())
     assert wrong == []
+
+
+def test_a_unit_never_runs_two_projects_of_the_same_name(rows: Rows) -> None:
+    """A unit that runs the same work again runs a later phase (小型水库维修养护（二期）); and no
+    小型水库维修养护 beside 2025年小型水库维修养护 either."""
+    units = {u["unit_code"]: u for u in rows["units"]}
+    names: dict[str, list[str]] = {}
+    for p in rows["projects"]:
+        names.setdefault(p["unit_code"], []).append(p["project_name"])
+    for code, listed in names.items():
+        assert len(set(listed)) == len(listed), (code, sorted(listed))
+        bare = [n.removeprefix(f"{YEAR}年") for n in listed if not re.search(r"（[^（）]+期）$", n)]
+        assert len(set(bare)) == len(bare), (code, units[code]["unit_name"], sorted(listed))

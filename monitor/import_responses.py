@@ -156,7 +156,7 @@ def _read_row(
         measure = MEASURE_WORDS.get("".join(v.cell_text(raw["measure"]).split()))
         if measure is None:
             labels = "、".join(rc.MEASURES.values())
-            bad("measure", f"must be one of {'/'.join(rc.MEASURES.values())}（整改措施须为{labels}之一）")
+            bad("measure", f"must be one of {'/'.join(rc.MEASURES.values())}（纠偏措施须为{labels}之一）")
         else:
             form["measure"] = measure
     if required("measure_text"):
@@ -287,7 +287,7 @@ HEADERS = (
     "退回意见",
     "偏差原因类别",
     "原因说明",
-    "整改措施",
+    "纠偏措施",
     "措施说明",
     "预计完成时间",
 )
@@ -362,7 +362,7 @@ def write_template(
         ws,
         2,
         1,
-        "请在黄色栏目中逐项填写（偏差原因类别、整改措施从下拉列表选择，预计完成时间填日期如 "
+        "请在黄色栏目中逐项填写（偏差原因类别、纠偏措施从下拉列表选择，预计完成时间填日期如 "
         f"{today.year}-09-30），其余栏目请勿修改；未填写的行视为暂不反馈。",
     )
     fill = PatternFill("solid", fgColor="FFF2CC")
@@ -402,7 +402,7 @@ def write_template(
         "偏差原因类别", DataValidation(type="list", formula1='"' + ",".join(CAUSES) + '"', allow_blank=True)
     )
     measures = ",".join(rc.MEASURES.values())
-    validate("整改措施", DataValidation(type="list", formula1=f'"{measures}"', allow_blank=True))
+    validate("纠偏措施", DataValidation(type="list", formula1=f'"{measures}"', allow_blank=True))
     for header in ("原因说明", "措施说明"):
         text = DataValidation(
             type="textLength", operator="between", formula1=str(MIN_TEXT), formula2=str(rc.MAX_TEXT)

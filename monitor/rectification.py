@@ -154,12 +154,12 @@ def parse_answer(form: Mapping[str, str], today: dt.date) -> Answer | list[str]:
         problems.append(f"原因说明不能超过{MAX_TEXT}个字。")
     measure = form.get("measure", "").strip()
     if measure not in MEASURES:
-        problems.append("请选择整改措施（" + "、".join(MEASURES.values()) + "）。")
+        problems.append("请选择纠偏措施（" + "、".join(MEASURES.values()) + "）。")
     measure_text = form.get("measure_text", "").strip()
     if len(measure_text) < 5:
-        problems.append("请填写具体整改措施（至少5个字）。")
+        problems.append("请填写具体纠偏措施（至少5个字）。")
     elif len(measure_text) > MAX_TEXT:
-        problems.append(f"具体整改措施不能超过{MAX_TEXT}个字。")
+        problems.append(f"具体纠偏措施不能超过{MAX_TEXT}个字。")
     raw = form.get("expected_date", "").strip()
     expected: dt.date | None = None
     try:

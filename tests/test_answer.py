@@ -215,7 +215,7 @@ def test_without_a_secret_the_warning_has_reply_to_and_the_units_workbook_attach
         for column, value in (
             ("偏差原因类别", "硬件条件保障"),
             ("原因说明", "路灯更换器材到货延迟"),
-            ("整改措施", "继续实施"),
+            ("纠偏措施", "继续实施"),
             ("措施说明", "督促供货商7月前到货"),
             ("预计完成时间", due),
         ):

@@ -211,7 +211,7 @@ def test_the_template_round_trips_and_a_returned_case_is_answered_again(may: Pat
     for name, value in (
         ("偏差原因类别", "硬件条件保障"),
         ("原因说明", "路灯更换器材到货延迟"),
-        ("整改措施", "继续实施"),
+        ("纠偏措施", "继续实施"),
         ("措施说明", "督促供货商7月前到货"),
         ("预计完成时间", dt.datetime.combine(DUE, dt.time())),
     ):
@@ -247,7 +247,7 @@ def test_the_template_round_trips_and_a_returned_case_is_answered_again(may: Pat
     for name, value in (
         ("偏差原因类别", "硬件条件保障"),
         ("原因说明", "供货合同约定6月30日到货，已附合同"),
-        ("整改措施", "继续实施"),
+        ("纠偏措施", "继续实施"),
         ("措施说明", "每周跟踪到货进度"),
         ("预计完成时间", DUE.isoformat()),
     ):

@@ -10,7 +10,9 @@ import email
 import email.policy
 import html
 import re
+from email.message import EmailMessage
 from pathlib import Path
+from typing import cast
 
 import openpyxl
 from openpyxl.utils import get_column_letter
@@ -57,7 +59,7 @@ def template(workdir: Path, out: Path) -> list[str]:
     assert res.exit_code == 0, res.output
     ws = openpyxl.load_workbook(out)["整改反馈"]
     header = [c.value for c in ws[3]]
-    letter = get_column_letter(header.index("整改措施") + 1)
+    letter = get_column_letter(header.index("纠偏措施") + 1)
     (formula,) = [
         d.formula1
         for d in ws.data_validations.dataValidation
@@ -67,12 +69,12 @@ def template(workdir: Path, out: Path) -> list[str]:
 
 
 def answer(ws: Worksheet, row: int, measure: str) -> None:
-    """Fill in the answer columns of one row of the template, with `measure` as its 整改措施."""
+    """Fill in the answer columns of one row of the template, with `measure` as its 纠偏措施."""
     header = [c.value for c in ws[3]]
     for name, value in (
         ("偏差原因类别", "经费保障"),
         ("原因说明", "上级资金下达较晚，项目启动推迟"),
-        ("整改措施", measure),
+        ("纠偏措施", measure),
         ("措施说明", "加快招标采购，按期完成支付"),
         ("预计完成时间", DUE.isoformat()),
     ):
@@ -90,6 +92,14 @@ def test_every_channel_shows_the_one_list_of_measures_and_each_word_imports(
     out = tmp_path / "反馈表.xlsx"
     dropdown = template(workdir, out)
     assert text == page == form == dropdown == list(rc.MEASURES.values()) == BRIEF
+    # and one name for them (纠偏措施) in the mail, the form and the workbook
+    unit_page = client.get(link(workdir, "302")).text
+    header = [c.value for c in openpyxl.load_workbook(out)["整改反馈"][3]]
+    eml = sorted((workdir / "outbox").glob("*-warning-302.eml"))[0]
+    parsed = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    mail = cast(EmailMessage, parsed.get_body(("plain",))).get_content()
+    assert "纠偏措施" in unit_page and "纠偏措施" in header and "纠偏措施" in mail
+    assert "整改措施" not in unit_page + "".join(map(str, header))
 
     # the template filled in with each word, and one older word a unit may still have in its workbook
     wb = openpyxl.load_workbook(out)
@@ -109,7 +119,7 @@ def test_every_channel_shows_the_one_list_of_measures_and_each_word_imports(
     assert res.exit_code == 0, res.output
     assert login(client) == 200
     board = client.get("/board?checkpoint=2025-05").text
-    shown = re.findall(r"整改措施：([^；<]+)；", board)
+    shown = re.findall(r"纠偏措施：([^；<]+)；", board)
     assert sorted(shown, key=BRIEF.index) == [*BRIEF, "取消项目"]
 
 
@@ -124,7 +134,7 @@ def test_an_unknown_measure_is_refused_naming_the_list(workdir: Path, tmp_path: 
     res = cli(workdir, "import", str(out))
     assert res.exit_code == 1
     assert (
-        f"{out}[整改反馈]:row 4: measure (整改措施): must be one of "
+        f"{out}[整改反馈]:row 4: measure (纠偏措施): must be one of "
         "继续实施/调剂资金/调减预算并同步调整目标/取消项目"
-        "（整改措施须为继续实施、调剂资金、调减预算并同步调整目标、取消项目之一） (got '暂缓实施')"
+        "（纠偏措施须为继续实施、调剂资金、调减预算并同步调整目标、取消项目之一） (got '暂缓实施')"
     ) in res.output

@@ -108,7 +108,7 @@ def history(site: Site, case: dict[str, Any], events: list[dict[str, Any]]) -> d
             (
                 a["submitted_at"],
                 f"单位反馈{via}",
-                f"原因类别：{a['cause']}；原因说明：{a['explanation']}；整改措施：{a['measure']}，"
+                f"原因类别：{a['cause']}；原因说明：{a['explanation']}；纠偏措施：{a['measure']}，"
                 f"{a['measure_text']}；预计完成：{a['expected_date']}",
             )
         )

@@ -25,10 +25,11 @@ from typing import Any
 
 import aiosmtplib
 
-from monitor import outbox, store
-from monitor.delivery import Envelope, SmtpTransport
-from monitor.sender import deliver_pending
-from monitor.settings import RetryConfig, SmtpConfig
+from monitor.config.settings import RetryConfig, SmtpConfig
+from monitor.db import store
+from monitor.deliver import outbox
+from monitor.deliver.sender import deliver_pending
+from monitor.deliver.transport import Envelope, SmtpTransport
 
 SENDER = "jxk@czj.example.gov.cn"
 

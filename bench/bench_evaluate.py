@@ -3,7 +3,7 @@ to a reference measured in the same run on the same database: plain SQL computin
 of every project and the cumulative-indicator ratio and light of every indicator, written to two
 bare tables (INSERT … SELECT, the same rows the evaluation stores). Prints medians of --repeat runs
 and the ratios, for the compiled evaluation as `monitor run` does it (in two halves on two cores where
-monitor.halves finds it worth it), in one piece, and for the pure core alone (--python).
+monitor.evaluate.halves finds it worth it), in one piece, and for the pure core alone (--python).
 
     .venv/bin/python bench/bench_evaluate.py [--projects 100000] [--repeat 3] [--database-url URL]
                                              [--python]
@@ -20,12 +20,12 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from monitor import halves
 from monitor.app import App
-from monitor.model import Checkpoint
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.evaluate import halves
 from monitor.pipeline import evaluate_checkpoint
-from monitor.sample import write_sample
-from monitor.settings import load_settings
+from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,7 +121,7 @@ def main() -> None:
                     conn.execute(statement, {"month": cp.month, "cp": str(cp)})
 
         rules = app.rules()
-        # the default (halves on two cores where monitor.halves finds it worth it), then one piece
+        # the default (halves on two cores where monitor.evaluate.halves finds it worth it), then one piece
         methods = [("sql", None), ("sql", False)] + ([("python", None)] if args.python else [])
         used = halves.worth_it(app.engine, counts["projects"])
 

@@ -774,7 +774,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, configs)")
     args = ap.parse_args()
 
-    from monitor.settings import RetryConfig, ScheduleConfig, SmtpConfig
+    from monitor.config.settings import RetryConfig, ScheduleConfig, SmtpConfig
 
     sched, retry, smtp = ScheduleConfig(), RetryConfig(), SmtpConfig()
     rng = random.Random(args.seed)

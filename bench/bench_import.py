@@ -1,4 +1,4 @@
-"""Import throughput: CSV files → database with `monitor.importer.import_paths` (parse, validate every
+"""Import throughput: CSV files → database with `monitor.ingest.importer.import_paths` (parse, validate every
 row and reference, upsert in one transaction), next to a reference measured in the same run on the
 same rows: a bare driver-level executemany of the rows already parsed into tuples (csv.reader and the
 amount conversion happen before the clock starts), into a fresh database with the same schema.
@@ -32,9 +32,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from monitor import store
-from monitor.sample import write_sample
-from monitor.store import create_schema, make_engine
+from monitor.db import store
+from monitor.db.store import create_schema, make_engine
+from monitor.tools.sample import write_sample
 
 KINDS = ("units", "projects", "indicators", "project_reports", "indicator_reports")
 TABLES = {
@@ -130,7 +130,7 @@ def bare_copy(engine: Engine, rows: dict[str, list[tuple[Any, ...]]]) -> None:
 def _import_once(url: str, paths: list[Path], results: Any) -> None:
     """In a child process: (seconds, counts, peak RSS of this process and of the import's reader
     process if it forked one, in MB) of one import_paths, put on `results`."""
-    from monitor.importer import import_paths
+    from monitor.ingest.importer import import_paths
 
     engine = make_engine(url)
     start = time.perf_counter()

@@ -26,12 +26,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from monitor import store
 from monitor.app import App
-from monitor.model import Checkpoint
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.db import store
 from monitor.pipeline import evaluate_checkpoint, queue_notifications
-from monitor.sample import write_sample
-from monitor.settings import load_settings
+from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_SECONDS = 300

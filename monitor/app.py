@@ -16,14 +16,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from monitor.claims import Holder
-from monitor.delivery import Transport
-from monitor.model import Checkpoint
+from monitor.config.settings import Settings
+from monitor.config.yamlfile import Invalid, Problem
+from monitor.core.model import Checkpoint
+from monitor.db.claims import Holder
+from monitor.deliver.transport import Transport
+from monitor.notify.render import Templates
 from monitor.pipeline import Completed, Progress, RunOutcome
-from monitor.render import Templates
-from monitor.rules import RuleSet
-from monitor.settings import Settings
-from monitor.yamlfile import Invalid, Problem
+from monitor.rules.load import RuleSet
 
 
 def utc_now() -> dt.datetime:
@@ -37,22 +37,22 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        from monitor import store
+        from monitor.db import store
 
         engine = store.make_engine(self.settings.database_url)
         store.create_schema(engine)
         return engine
 
     def rules(self) -> RuleSet:
-        from monitor.rules import load_rules
+        from monitor.rules.load import load_rules
 
         return load_rules(self.settings.rules_dir)
 
     def check(self) -> dict[str, list[Problem]]:
         """Validate every rule file (each reported separately), the merged set and the rule tests
         under rules/tests/; {file: problems}."""
-        from monitor.rules import build_rules, load_or_problems, rule_files
-        from monitor.ruletests import check_tests
+        from monitor.rules.load import build_rules, load_or_problems, rule_files
+        from monitor.tools.ruletests import check_tests
 
         out: dict[str, list[Problem]] = {str(self.settings.config_path): []}
         files = rule_files(self.settings.rules_dir)
@@ -79,8 +79,8 @@ class App:
 
     def check_templates(self) -> dict[str, list[Problem]]:
         """Compile every template and render it against an example view; {folder or file: problems}."""
-        from monitor.render import TemplateErrors, TemplateProblem, Templates
-        from monitor.views import examples
+        from monitor.notify.render import TemplateErrors, TemplateProblem, Templates
+        from monitor.notify.views import examples
 
         folder = str(self.settings.templates_dir)
         try:
@@ -95,7 +95,7 @@ class App:
                 self.settings.templates_dir, self.settings.template_override_dir
             )
         ]
-        from monitor import followup
+        from monitor.cases import followup
 
         for kind, view in {**examples(), **followup.examples()}.items():
             try:
@@ -106,24 +106,24 @@ class App:
 
     def rules_used(self, checkpoint: Checkpoint) -> RuleSet:
         """The rules the last run of `checkpoint` used (LookupError if it never ran)."""
-        from monitor.preview import used_by_run
+        from monitor.tools.preview import used_by_run
 
         with self.engine.connect() as conn:
             return used_by_run(conn, str(checkpoint)).rules
 
     def templates(self) -> Templates:
-        from monitor.render import Templates
+        from monitor.notify.render import Templates
 
         return Templates(self.settings.templates_dir, self.settings.template_override_dir)
 
     def transport(self) -> Transport:
-        from monitor.delivery import make_transport
+        from monitor.deliver.transport import make_transport
 
         s = self.settings
         return make_transport(s.mail, s.mail_dir, s.smtp_password)
 
     def import_paths(self, paths: Sequence[Path]) -> dict[str, int]:
-        from monitor.importer import import_paths
+        from monitor.ingest.importer import import_paths
 
         return import_paths(self.engine, paths, self.clock())
 
@@ -170,13 +170,13 @@ class App:
         return deliver(self.engine, self.settings, self.transport(), self.clock, should_stop)
 
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
-        from monitor import outbox
+        from monitor.deliver import outbox
 
         with self.engine.connect() as conn:
             return outbox.messages(conn, status)
 
     def retry(self, ids: Sequence[int] | None) -> int:
-        from monitor import outbox
+        from monitor.deliver import outbox
 
         with self.engine.begin() as conn:
             return outbox.requeue(conn, ids, self.clock())
@@ -185,8 +185,11 @@ class App:
         """Render the messages a run would send now, as if none had been sent, into `out`; queue nothing."""
         from email import message_from_bytes, policy
 
-        from monitor import exemptions, messages, notify, store
-        from monitor.safe import safe_name
+        from monitor.cases import exemptions
+        from monitor.core.safe import safe_name
+        from monitor.db import store
+        from monitor.notify import decide as notify
+        from monitor.notify import messages
 
         templates = self.templates()
         now = self.clock()
@@ -219,7 +222,7 @@ class App:
     def results(
         self, checkpoint: Checkpoint, unit: str | None = None, light: str | None = None
     ) -> list[dict[str, Any]]:
-        from monitor import store
+        from monitor.db import store
 
         with self.engine.connect() as conn:
             return store.load_results(conn, str(checkpoint), unit, light)
@@ -255,7 +258,7 @@ def results_json(rows: list[dict[str, Any]]) -> str:
 
 def results_csv(rows: list[dict[str, Any]]) -> str:
     """The CSV of `monitor results`: text cells a spreadsheet would run are neutralised (safe.CsvWriter)."""
-    from monitor.safe import CsvWriter
+    from monitor.core.safe import CsvWriter
 
     buf = io.StringIO()
     w = CsvWriter(buf, lineterminator="\r\n")

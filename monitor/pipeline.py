@@ -3,7 +3,7 @@ load inputs → evaluate (pure) → store results → decide who is told what (p
 → queue them in the outbox (persisted) → deliver. Each stage is a call to a small module; no stage
 calls the next one itself. The scheduler and the CLI only call `run_checkpoint` and `deliver`.
 
-A run holds its checkpoint's claim (`run_lock`, monitor.claims) from start to queueing, whoever calls it:
+A run holds its checkpoint's claim (`run_lock`, monitor.db.claims) from start to queueing, whoever calls it:
 a second run of the checkpoint waits or is refused (Busy). It is two transactions: the evaluation
 stores the results (run `evaluated`), then the cases are opened, the messages queued and the run marked
 `finished` together. A run stopped in between is completed by `complete_pending` (`monitor send`, the
@@ -24,28 +24,22 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from monitor import (
-    claims,
-    compiled,
-    digests,
-    exemptions,
-    failpoints,
-    halves,
-    messages,
-    notify,
-    outbox,
-    reasons,
-    store,
-    views,
-)
-from monitor.delivery import Transport
-from monitor.evaluate import evaluate
-from monitor.model import Checkpoint, Inputs
-from monitor.policy import Policies
-from monitor.render import Templates
-from monitor.rules import RuleSet
-from monitor.settings import Settings
-from monitor.summary import Summary
+from monitor.cases import exemptions
+from monitor.config.settings import Settings
+from monitor.core import failpoints
+from monitor.core.model import Checkpoint, Inputs
+from monitor.db import claims, store
+from monitor.deliver import outbox
+from monitor.deliver.transport import Transport
+from monitor.evaluate import halves, reasons
+from monitor.evaluate import sql as compiled
+from monitor.evaluate.core import evaluate
+from monitor.evaluate.summary import Summary
+from monitor.notify import decide as notify
+from monitor.notify import digests, messages, views
+from monitor.notify.render import Templates
+from monitor.rules.load import RuleSet
+from monitor.rules.policy import Policies
 
 Progress = Callable[[int, int], None]  # (done, total)
 Clock = Callable[[], dt.datetime]
@@ -130,9 +124,9 @@ def evaluate_checkpoint(
 ) -> tuple[int, Summary]:
     """Evaluate `checkpoint` and replace its stored results in one transaction; every run is
     recorded, failed ones too. `method` "sql" (default): the rules compiled into SQL compute every
-    light in the database (monitor.compiled), and the projects it leaves uncertain are evaluated again
+    light in the database (monitor.evaluate.sql), and the projects it leaves uncertain are evaluated again
     by the pure core; "python": the pure core evaluates every project, streamed in chunks.
-    `split`: compute the indicator and project results in two halves on two cores (monitor.halves;
+    `split`: compute the indicator and project results in two halves on two cores (monitor.evaluate.halves;
     file SQLite only); default: for a large checkpoint on a machine with two cores or more."""
     cp = str(checkpoint)
     with engine.begin() as conn:
@@ -140,7 +134,7 @@ def evaluate_checkpoint(
         run_id = store.start_run(conn, cp, rules.hash, clock())
     policies = Policies(rules)
     try:
-        # the scratch (files the halves attach) ends after the transaction: see monitor.halves
+        # the scratch (files the halves attach) ends after the transaction: see monitor.evaluate.halves
         with (
             engine.connect() as conn,
             halves.Scratch(conn) as scratch,
@@ -209,7 +203,7 @@ def queue_notifications(
     what notify.decide over store.load_results gives, streamed a chunk of whole units at a time (only
     yellow/red projects are read with their indicators; the bureau summary is counted by the database),
     all in one transaction, so memory stays flat at national size. `workers`: processes composing the
-    unit messages (monitor.digests; default: one per core for a large checkpoint, else none)."""
+    unit messages (monitor.notify.digests; default: one per core for a large checkpoint, else none)."""
     with engine.begin() as conn:
         return _queue(engine, conn, settings, templates, checkpoint, clock, chunk_units, workers)
 
@@ -299,7 +293,7 @@ def complete_run(
     green now are resolved), queue the messages they call for (queue_notifications), and mark run
     `run_id` finished (earlier runs left `evaluated` abandoned: this one did their work). All of it or
     none: no case is opened about a warning that is not queued."""
-    from monitor.web.cases import open_and_resolve
+    from monitor.cases.store import open_and_resolve
 
     cp, run = str(checkpoint), store.RUN
     with engine.begin() as conn:
@@ -386,7 +380,7 @@ def deliver(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Counter[str]:
     """Send what is pending (and retries due soon) over `transport`."""
-    from monitor.sender import deliver_pending
+    from monitor.deliver.sender import deliver_pending
 
     mail = settings.mail
     return asyncio.run(

@@ -31,8 +31,8 @@ from test_web_browser import ARGS, CHROMIUM
 from webserver import serving
 
 from monitor.app import App
-from monitor.cli import main
-from monitor.settings import load_settings
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"

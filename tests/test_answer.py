@@ -29,10 +29,10 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import update
 
-from monitor import store
-from monitor.cli import main
-from monitor.exemptions import local_day
-from monitor.settings import load_settings
+from monitor.cases.exemptions import local_day
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.db import store
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -141,7 +141,7 @@ def test_the_demo_mails_carry_links_that_the_web_part_it_names_opens(
 
 
 def test_the_demo_keeps_its_secret_private_and_reuses_it(workdir: Path, tmp_path: Path) -> None:
-    from monitor.demoweb import local_web
+    from monitor.tools.demoweb import local_web
 
     settings = load_settings(workdir / "config.yaml", env={})
     first = local_web(settings, tmp_path / "demo")

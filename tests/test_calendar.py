@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from click.testing import CliRunner
 
 from monitor.app import App
-from monitor.cli import main
-from monitor.model import Checkpoint
-from monitor.settings import load_settings
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 FRIDAY = dt.datetime(2025, 9, 26, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))

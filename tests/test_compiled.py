@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from monitor import store
 from monitor.app import App
-from monitor.model import Checkpoint
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.db import store
 from monitor.pipeline import evaluate_checkpoint
-from monitor.sample import write_sample
-from monitor.settings import load_settings
+from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -244,7 +244,7 @@ def _add_awkward(app: App, seed: int) -> None:
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_compiled_evaluation_agrees_with_the_pure_core(variant: str, split: bool, workdir: Path) -> None:
     """`split`: the indicator and project statements in two halves on two connections
-    (monitor.halves; SQLite files only, PostgreSQL evaluates in one piece either way)."""
+    (monitor.evaluate.halves; SQLite files only, PostgreSQL evaluates in one piece either way)."""
     (workdir / "rules" / "zz_variant.yaml").write_text(VARIANTS[variant], encoding="utf-8")
     app = App(load_settings(workdir / "config.yaml"))
     app.import_paths(list(write_sample(workdir / "data", projects=300).values()))

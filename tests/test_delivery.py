@@ -17,7 +17,8 @@ import aiosmtplib
 import pytest
 from mailserver import MailServer
 
-from monitor.delivery import (
+from monitor.config.settings import MailConfig, SmtpConfig
+from monitor.deliver.transport import (
     Delivered,
     DeliveryError,
     Envelope,
@@ -27,7 +28,6 @@ from monitor.delivery import (
     classify,
     make_transport,
 )
-from monitor.settings import MailConfig, SmtpConfig
 
 T = TypeVar("T")
 SENDER = "jxk@czj.example.gov.cn"

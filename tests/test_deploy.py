@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import main
-from monitor.settings import ENV_VARS
+from monitor.cli.main import main
+from monitor.config.settings import ENV_VARS
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"

@@ -10,9 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.evaluate import evaluate_project
-from monitor.kinds import infer_kind
-from monitor.model import (
+from monitor.core.model import (
     FEN_PER_WAN,
     Checkpoint,
     Direction,
@@ -26,8 +24,10 @@ from monitor.model import (
     Status,
     Unit,
 )
-from monitor.policy import Policies
-from monitor.rules import load_rules
+from monitor.evaluate.core import evaluate_project
+from monitor.evaluate.kinds import infer_kind
+from monitor.rules.load import load_rules
+from monitor.rules.policy import Policies
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = Policies(load_rules(ROOT / "rules"))

@@ -14,11 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from monitor import exemptions, store
 from monitor.app import App
-from monitor.cli import main
-from monitor.exemptions import CASE_EVENT
-from monitor.settings import load_settings
+from monitor.cases import exemptions
+from monitor.cases.exemptions import CASE_EVENT
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.db import store
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 TODAY = exemptions.local_day(dt.datetime.now(dt.UTC))

@@ -18,14 +18,17 @@ from click.testing import CliRunner, Result
 from mailserver import MailServer
 from sqlalchemy import select
 
-from monitor import chase, followup, messages, schedule, store
-from monitor.cli import main
-from monitor.model import Checkpoint, Unit
-from monitor.rectification import Answer
-from monitor.render import Templates
-from monitor.schedule import FollowUp, FollowUpRule
-from monitor.service import Service, fixed_start_clock
-from monitor.settings import ScheduleConfig, load_settings
+from monitor.cases import chase, followup
+from monitor.cases.rectification import Answer
+from monitor.cli.main import main
+from monitor.config.settings import ScheduleConfig, load_settings
+from monitor.core.model import Checkpoint, Unit
+from monitor.db import store
+from monitor.notify import messages
+from monitor.notify.render import Templates
+from monitor.service import schedule
+from monitor.service.runner import Service, fixed_start_clock
+from monitor.service.schedule import FollowUp, FollowUpRule
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,7 +298,7 @@ def case_ids(db_url: str) -> dict[str, int]:
 
 
 def answer_all_but(db_url: str, silent: str, when: dt.datetime) -> None:
-    from monitor.web.cases import submit_answer
+    from monitor.cases.store import submit_answer
 
     engine = store.make_engine(db_url)
     with engine.begin() as conn:
@@ -443,7 +446,7 @@ def test_after_downtime_the_missed_reminder_and_escalation_both_run_the_reminder
 def test_a_returned_answer_not_answered_again_is_chased(
     deployed: Path, server: MailServer, db_url: str
 ) -> None:
-    from monitor.web.cases import review
+    from monitor.cases.store import review
 
     run_at(deployed, at(2025, 6, 11, 9, 0, 1))
     answer_all_but(db_url, "none", at(2025, 6, 12, 10))

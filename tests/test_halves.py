@@ -1,4 +1,4 @@
-"""The compiled evaluation in two halves on two connections (monitor.halves, SQLite files): what it
+"""The compiled evaluation in two halves on two connections (monitor.evaluate.halves, SQLite files): what it
 computes is checked against the pure core in test_compiled (parametrized "halves"); here, that a
 failure on either side leaves the earlier results and no scratch files, that the connection which
 had the scratch files attached is not reused, and when the halves are used at all."""
@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from monitor import compiled, halves, store
 from monitor.app import App
-from monitor.model import Checkpoint
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.db import store
+from monitor.evaluate import halves
+from monitor.evaluate import sql as compiled
 from monitor.pipeline import evaluate_checkpoint
-from monitor.sample import write_sample
-from monitor.settings import load_settings
+from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 MAY = Checkpoint(2025, 5)

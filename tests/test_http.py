@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
-from monitor import store
-from monitor.cli import main
-from monitor.http import HttpEndpoint
-from monitor.service import Service, fixed_start_clock
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.service.http import HttpEndpoint
+from monitor.service.runner import Service, fixed_start_clock
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 

@@ -13,12 +13,13 @@ import openpyxl
 import pytest
 from sqlalchemy import Engine, select
 
-from monitor import importer, store
-from monitor.columns import ALIASES, REQUIRED, alias_table_markdown, detect_kind
-from monitor.importer import ImportFailed, Problem, import_paths, read_paths, validate
-from monitor.model import Direction, Kind
-from monitor.sample import sample_summary, write_sample
-from monitor.store import Batch, KnownCodes, create_schema, make_engine
+from monitor.core.model import Direction, Kind
+from monitor.db import store
+from monitor.db.store import Batch, KnownCodes, create_schema, make_engine
+from monitor.ingest import importer
+from monitor.ingest.columns import ALIASES, REQUIRED, alias_table_markdown, detect_kind
+from monitor.ingest.importer import ImportFailed, Problem, import_paths, read_paths, validate
+from monitor.tools.sample import sample_summary, write_sample
 
 DATA = Path(__file__).parent / "data" / "import"
 WORKED = DATA / "worked_examples"

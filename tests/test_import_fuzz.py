@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import Engine, select
 
-from monitor import store
-from monitor.columns import ALIASES, SHEET_NAMES
-from monitor.importer import ImportFailed, Problem, import_paths
-from monitor.store import make_engine
+from monitor.db import store
+from monitor.db.store import make_engine
+from monitor.ingest.columns import ALIASES, SHEET_NAMES
+from monitor.ingest.importer import ImportFailed, Problem, import_paths
 
 EXAMPLES = Path(__file__).parent / "data" / "import" / "worked_examples"
 TABLES = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT, store.INDICATOR_REPORT)

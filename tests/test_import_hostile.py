@@ -22,9 +22,10 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from monitor import columns, store
-from monitor.cli import main
-from monitor.store import make_engine
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.db.store import make_engine
+from monitor.ingest import columns
 
 EXAMPLES = Path(__file__).parent / "data" / "import" / "worked_examples"
 TABLES = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT, store.INDICATOR_REPORT)
@@ -381,8 +382,8 @@ def _alive(pid: int) -> bool:
     not sys.platform.startswith("linux") or store.cores() < 2, reason="the reader needs fork and 2 cores"
 )
 def test_killing_monitor_import_ends_its_reader_process(workdir: Path, tmp_path: Path) -> None:
-    from monitor.importer import READER_PROCESS_BYTES
-    from monitor.sample import write_sample
+    from monitor.ingest.importer import READER_PROCESS_BYTES
+    from monitor.tools.sample import write_sample
 
     paths = write_sample(tmp_path / "sample", projects=12_000)
     assert sum(p.stat().st_size for p in paths.values()) > 3 * READER_PROCESS_BYTES

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from monitor import store
 from monitor.app import App
-from monitor.cli import main
-from monitor.exemptions import local_day
-from monitor.settings import load_settings
-from monitor.web.cases import cases, review
+from monitor.cases.exemptions import local_day
+from monitor.cases.store import cases, review
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.db import store
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 TODAY = local_day(dt.datetime.now(dt.UTC))

@@ -22,9 +22,10 @@ from click.testing import CliRunner, Result
 from mailserver import MailServer
 from sqlalchemy import select
 
-from monitor import outbox, store
-from monitor.cli import main
-from monitor.render import Rendered, build_message
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.deliver import outbox
+from monitor.notify.render import Rendered, build_message
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 

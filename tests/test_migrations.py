@@ -22,8 +22,8 @@ from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from monitor import migrate, store
-from monitor.store import make_engine
+from monitor.db import migrate, store
+from monitor.db.store import make_engine
 
 NOW = dt.datetime(2025, 5, 10, 8, 0, tzinfo=dt.UTC)
 MODEL_TABLES = set(SQLModel.metadata.tables)
@@ -118,8 +118,8 @@ def test_the_models_and_the_migrations_describe_the_same_schema(engine: Engine) 
     migrate.upgrade(engine)
     diff = schema_diff(engine)
     assert not diff, (
-        "monitor/tables.py differs from the schema the migrations build; add a migration: "
-        '`python -m monitor.migrate "what changed"` writes monitor/migrations/versions/NNNN_*.py from '
+        "monitor/db/tables.py differs from the schema the migrations build; add a migration: "
+        '`python -m monitor.db.migrate "what changed"` writes monitor/migrations/versions/NNNN_*.py from '
         "this difference (review it, then ruff format it):\n" + pprint.pformat(diff)
     )
 
@@ -263,8 +263,8 @@ def test_several_threads_upgrading_the_same_database_at_once_all_succeed(db_url:
 RACER = """
 import json, sys, time
 from pathlib import Path
-from monitor import migrate
-from monitor.store import make_engine
+from monitor.db import migrate
+from monitor.db.store import make_engine
 
 url, folder, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 engine = make_engine(url)

@@ -3,7 +3,7 @@ worked examples (mail mode file, and over SMTP to a real server), the bureau sum
 Excel list and the HTML report. Every .eml parses under email.policy.strict without a defect on any
 part or header; attachments have their real content types and RFC 2231 file names that decode back to
 the Chinese names; no RFC 2047 encoded-word is over 75 characters; X-Monitor-* headers are plain ASCII;
-the Message-ID's domain is the sender's. And the hand-written fast path (monitor.wire) writes the MIME
+the Message-ID's domain is the sender's. And the hand-written fast path (monitor.notify.wire) writes the MIME
 body byte for byte as the email package does."""
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailserver import MailServer
 
-from monitor import wire
-from monitor.cli import main
-from monitor.render import Rendered, attach, build_message, mime_body, mime_bytes
+from monitor.cli.main import main
+from monitor.notify import wire
+from monitor.notify.render import Rendered, attach, build_message, mime_body, mime_bytes
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 FROM_NAME = "某某自治州财政局预算绩效管理科（绩效运行监控专班）"
@@ -207,7 +207,7 @@ text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 def test_the_fast_path_writes_the_mime_body_the_email_package_writes(
     body: str, html: str, files: list[bytes]
 ) -> None:
-    """monitor.wire writes the body of a message without attachments by hand (ten times faster): it is
+    """monitor.notify.wire writes the body of a message without attachments by hand (ten times faster): it is
     the email package's output byte for byte; the headers above it (wire's, for every message) read
     the same as the email package's."""
     rendered = Rendered(

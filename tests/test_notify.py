@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from monitor.model import Unit
-from monitor.notify import Options, decide
-from monitor.workdays import add_working_days
+from monitor.core.model import Unit
+from monitor.core.workdays import add_working_days
+from monitor.notify.decide import Options, decide
 
 OPTIONS = Options(dt.date(2025, 6, 16), dt.date(2025, 6, 10), 10, "州财政局", ("jxk@example.gov.cn",))
 UNITS = {

@@ -22,8 +22,9 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 
-from monitor import outbox, store
-from monitor.cli import main
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.deliver import outbox
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 LINK = '=HYPERLINK("http://x","点此")'
@@ -308,7 +309,7 @@ def test_file_delivery_keeps_bad_codes_of_an_old_database_inside_its_folder(
 
 
 def test_the_helpers_neutralise_only_text_and_name_files_safely() -> None:
-    from monitor.safe import MAX_NAME_BYTES, csv_cell, safe_name
+    from monitor.core.safe import MAX_NAME_BYTES, csv_cell, safe_name
 
     assert [csv_cell(x) for x in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx")] == [
         "'=1+1",

@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from monitor.app import App
-from monitor.cli import main
-from monitor.model import Checkpoint
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.core.workdays import add_working_days
 from monitor.pipeline import queue_reminders
-from monitor.settings import load_settings
-from monitor.workdays import add_working_days
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 TZ = ZoneInfo("Asia/Shanghai")

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from monitor import store
-from monitor.cli import main
+from monitor.cli.main import main
+from monitor.db import store
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 

@@ -16,14 +16,14 @@ from openpyxl import load_workbook
 from starlette.testclient import TestClient
 from test_web import PASSWORD, SECRET, login
 
-from monitor import store
 from monitor.app import App
-from monitor.cli import main
-from monitor.model import Checkpoint
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.config.yamlfile import load_yaml
+from monitor.core.model import Checkpoint
+from monitor.db import store
 from monitor.pipeline import evaluate_checkpoint
-from monitor.settings import load_settings
 from monitor.web.app import create_app
-from monitor.yamlfile import load_yaml
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 CP = "2025-05"

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 from openpyxl import load_workbook
 
-from monitor import wording
-from monitor.cli import main
+from monitor.cli.main import main
+from monitor.core import wording
 
 CP = "2025-08"
 # (code, name, budget 万元, executed 万元): E = 23.571 %, 59.999 % and 39.99 % (r = 59.985 % of P = 8/12)

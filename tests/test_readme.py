@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from monitor.columns import alias_table_markdown
+from monitor.ingest.columns import alias_table_markdown
 
 TEST_COMMAND = (
     "bash tests/system-packages.sh && python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'"

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 from mailserver import MailServer
 
-from monitor import store
-from monitor.cli import main
-from monitor.http import HttpEndpoint
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.service.http import HttpEndpoint
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 UNIT = "301001"  # 市动物疫病预防控制中心: dwyf@ and nyj-cw@, supervised by 301 (nyj@)

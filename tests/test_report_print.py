@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from test_reports import SHEETS, SVG, cli, key, stored, svgs
 from test_web_browser import ARGS, CHROMIUM
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 EXTRA_DEPARTMENTS = 22  # beside the sample's own: more than the 20 the chart names
 

@@ -19,14 +19,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from monitor.app import App
-from monitor.cli import main
-from monitor.model import FEN_PER_WAN, Checkpoint
+from monitor.cli.main import main
+from monitor.config.settings import ResultsApplicationConfig, load_settings
+from monitor.config.yamlfile import Invalid
+from monitor.core.model import FEN_PER_WAN, Checkpoint
+from monitor.notify.views import COLOUR, WORD, trend_counts
 from monitor.reports import application as ra
 from monitor.reports import trend, write_reports
 from monitor.reports.data import Row
-from monitor.settings import ResultsApplicationConfig, load_settings
-from monitor.views import COLOUR, WORD, trend_counts
-from monitor.yamlfile import Invalid
 
 SVG = "{http://www.w3.org/2000/svg}"
 SHEETS = ["预警清单", "红灯", "黄灯", "未报送", "部门汇总", "指标明细", "结果应用"]

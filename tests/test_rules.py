@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.rules import load_rules
-from monitor.settings import load_settings
-from monitor.yamlfile import Invalid
+from monitor.config.settings import load_settings
+from monitor.config.yamlfile import Invalid
+from monitor.rules.load import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "rules"

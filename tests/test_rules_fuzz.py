@@ -18,9 +18,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.rules import build_rules, load_or_problems
-from monitor.settings import load_settings
-from monitor.yamlfile import Invalid
+from monitor.config.settings import load_settings
+from monitor.config.yamlfile import Invalid
+from monitor.rules.load import build_rules, load_or_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_PER_CASE = 64 * 1024 * 1024

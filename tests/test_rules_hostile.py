@@ -15,10 +15,10 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 from sqlalchemy import select
 
-from monitor import store
-from monitor.cli import main
-from monitor.service import Service, fixed_start_clock
-from monitor.yamlfile import MAX_BYTES
+from monitor.cli.main import main
+from monitor.config.yamlfile import MAX_BYTES
+from monitor.db import store
+from monitor.service.runner import Service, fixed_start_clock
 
 
 def bomb(levels: int, width: int = 9) -> str:

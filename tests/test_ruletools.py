@@ -16,9 +16,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from monitor import store
-from monitor.cli import main
-from monitor.rules import load_rules
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.rules.load import load_rules
 
 DATA = Path(__file__).resolve().parent / "data" / "ruletests"
 CP = "2025-05"
@@ -53,7 +53,7 @@ def sampled(workdir: Path) -> Path:
 @contextmanager
 def connect(workdir: Path) -> Iterator[Connection]:
     """A connection to the test database, its engine disposed after (PostgreSQL drops it after the test)."""
-    from monitor.settings import load_settings
+    from monitor.config.settings import load_settings
 
     eng = store.make_engine(load_settings(workdir / "config.yaml").database_url)
     try:

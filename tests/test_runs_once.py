@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor import store
+from monitor.db import store
 
 ROOT = Path(__file__).resolve().parent.parent
 CP = "2025-05"
@@ -80,7 +80,7 @@ def run_rows(db_url: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3,000 projects: a run takes a few seconds, long enough for two started at once to overlap."""
-    from monitor.sample import write_sample
+    from monitor.tools.sample import write_sample
 
     out = tmp_path_factory.mktemp("sample") / "data"
     write_sample(out, projects=3000, seed=2025, year=2025, may_only=True)
@@ -212,7 +212,7 @@ def test_claims_are_taken_at_once_from_a_dead_process_never_from_a_live_one_and_
 ) -> None:
     import datetime as dt
 
-    from monitor import claims
+    from monitor.db import claims
 
     engine = store.make_engine(db_url)
     store.create_schema(engine)
@@ -262,7 +262,7 @@ def test_claims_are_taken_at_once_from_a_dead_process_never_from_a_live_one_and_
 
 
 def test_takeover_is_a_matter_of_seconds_by_default() -> None:
-    from monitor.settings import ScheduleConfig
+    from monitor.config.settings import ScheduleConfig
 
     sched = ScheduleConfig()
     # another host: the lease, then the next reconcile; this host: the next reconcile
@@ -277,7 +277,7 @@ EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_example
 def service_at(workdir: Path, moment: str) -> Any:
     import datetime as dt
 
-    from monitor.service import Service, fixed_start_clock
+    from monitor.service.runner import Service, fixed_start_clock
 
     start = dt.datetime.fromisoformat(moment).astimezone(dt.UTC)
     return Service(workdir / "config.yaml", None, fixed_start_clock(start), instance="test")
@@ -288,7 +288,7 @@ def test_the_service_run_duty_waits_for_a_run_by_hand(workdir: Path, db_url: str
     that run to end instead of failing; stopping meanwhile leaves the duty owed, not failed."""
     import threading
 
-    from monitor import claims
+    from monitor.db import claims
 
     code, text = monitor(workdir, "import", str(EXAMPLES))
     assert code == 0, text
@@ -409,10 +409,11 @@ def test_a_decision_queued_twice_is_refused_with_a_clear_error(
     """Whatever lets two processes decide against the same outbox state (here: the decision reads an
     outbox without the messages another run queued meanwhile), the second cannot queue: nothing of
     it is queued and the error says why."""
-    from monitor import outbox, pipeline
+    from monitor import pipeline
     from monitor.app import App
-    from monitor.model import Checkpoint
-    from monitor.settings import load_settings
+    from monitor.config.settings import load_settings
+    from monitor.core.model import Checkpoint
+    from monitor.deliver import outbox
 
     code, text = monitor(workdir, "import", str(EXAMPLES))
     assert code == 0, text
@@ -438,7 +439,7 @@ def test_the_migration_chains_the_doubles_a_database_already_holds(db_url: str) 
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
-    from monitor import migrate
+    from monitor.db import migrate
 
     engine = store.make_engine(db_url)
     migrate.upgrade(engine, "0007")

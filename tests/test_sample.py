@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sample import HEADERS, sample_summary, write_sample
+from monitor.tools.sample import HEADERS, sample_summary, write_sample
 
 Rows = dict[str, list[dict[str, str]]]
 MONEY = re.compile(r"^\d+\.\d\d$")
@@ -211,8 +211,8 @@ def test_zero_projects_is_refused(tmp_path: Path) -> None:
 
 
 def test_sample_seasonal_progress_matches_the_shipped_profiles() -> None:
-    from monitor.rules import load_rules
-    from monitor.sample import _PROGRESS
+    from monitor.rules.load import load_rules
+    from monitor.tools.sample import _PROGRESS
 
     profiles = load_rules(Path(__file__).resolve().parent.parent / "rules").profiles
     for name, (may, aug) in _PROGRESS.items():
@@ -225,7 +225,7 @@ def test_may_only_writes_the_same_rows_without_the_august_reports(
 ) -> None:
     from click.testing import CliRunner
 
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     out = tmp_path / "may"
     result = CliRunner().invoke(main, ["sample", "--out", str(out), "--may-only"])

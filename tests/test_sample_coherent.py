@@ -1,7 +1,7 @@
 """The sample a new user sees first reads like a real prefecture: units that exist at their level,
 departments supervising their own kind of unit, projects that fit their unit and indicators that fit
 their project. Checked on the generated CSV files against the relations the archetype table declares
-(monitor/sample_archetypes.py), and against the mistakes a bureau leader spotted in the old sample."""
+(monitor/tools/sample_archetypes.py), and against the mistakes a bureau leader spotted in the old sample."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import pytest
 
-from monitor.sample import write_sample
-from monitor.sample_archetypes import ARCHETYPES, BLOCKS, DEPARTMENTS, Archetype, Department
+from monitor.tools.sample import write_sample
+from monitor.tools.sample_archetypes import ARCHETYPES, BLOCKS, DEPARTMENTS, Archetype, Department
 
 Rows = dict[str, list[dict[str, str]]]
 YEAR = 2025

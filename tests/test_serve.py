@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from mailserver import MailServer
 from sqlalchemy import select
 
-from monitor import outbox, store
-from monitor.cli import main
-from monitor.rules import load_rules
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.deliver import outbox
+from monitor.rules.load import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"

@@ -16,10 +16,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from monitor import outbox, schedule, store
-from monitor.cli import main
-from monitor.service import Service, fixed_start_clock
-from monitor.settings import ScheduleConfig
+from monitor.cli.main import main
+from monitor.config.settings import ScheduleConfig
+from monitor.db import store
+from monitor.deliver import outbox
+from monitor.service import schedule
+from monitor.service.runner import Service, fixed_start_clock
 
 TZ = ZoneInfo("Asia/Shanghai")
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -51,7 +53,7 @@ def test_an_admin_can_add_an_october_checkpoint_without_code(workdir: Path) -> N
         + "       reminder_days_before_deadline: [2]}\n",
         encoding="utf-8",
     )
-    from monitor.settings import load_settings
+    from monitor.config.settings import load_settings
 
     s = load_settings(cfg)
     keys = [(d.key, d.due_at.isoformat()) for d in schedule.upcoming(s.schedule, at(2025, 9, 12), TZ, n=2)]
@@ -222,8 +224,8 @@ def test_two_triggers_for_the_same_duty_at_once_run_it_once(workdir: Path, db_ur
 
 def test_status_tells_the_truth_and_fails_when_something_needs_attention(workdir: Path, db_url: str) -> None:
     from monitor.app import App
-    from monitor.settings import load_settings
-    from monitor.status import as_text, build
+    from monitor.config.settings import load_settings
+    from monitor.service.status import as_text, build
 
     cli(workdir, "import", str(EXAMPLES))
     run_service_briefly(service(workdir, at(2025, 6, 11, 9, 0, 1)))  # runs May on time

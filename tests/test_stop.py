@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from mailserver import MailServer
 from sqlalchemy import update
 
-from monitor import outbox, store
-from monitor.cli import main
+from monitor.cli.main import main
+from monitor.db import store
+from monitor.deliver import outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"

@@ -15,12 +15,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, update
 
-from monitor import digests, messages, notify, outbox, store, views
 from monitor.app import App
-from monitor.cli import main
-from monitor.model import Checkpoint
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.db import store
+from monitor.deliver import outbox
+from monitor.notify import decide as notify
+from monitor.notify import digests, messages, views
 from monitor.pipeline import evaluate_checkpoint, queue_notifications
-from monitor.settings import load_settings
 
 NOW = dt.datetime(2025, 9, 12, 1, 0, tzinfo=dt.UTC)
 KEYS = ("kind", "reason", "unit_code", "subject", "recipients", "snapshot", "fingerprint")
@@ -173,7 +176,7 @@ def test_iter_unit_results_is_load_results_in_whole_units_with_warned_detail_onl
         seen |= codes
     flat = [r for chunk in chunks for r in chunk]
     # the others without indicators, and without the reasons the compiled evaluation leaves to be
-    # rendered when read (monitor.reasons): digests only state the yellow and red projects' reasons
+    # rendered when read (monitor.evaluate.reasons): digests only state the yellow and red projects' reasons
     assert flat == [
         r
         if r["light"] in ("yellow", "red")
@@ -200,7 +203,7 @@ def test_worker_processes_refuse_results_evaluated_again_meanwhile(demo: App) ->
 def test_worker_processes_only_for_a_large_checkpoint_in_a_database_they_can_open(tmp_path: Path) -> None:
     import os
 
-    from monitor.store import make_engine
+    from monitor.db.store import make_engine
 
     cores = len(os.sched_getaffinity(0))
     on_file = make_engine(f"sqlite:///{tmp_path / 'x.db'}")

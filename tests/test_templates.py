@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from monitor.cli import main
+from monitor.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 

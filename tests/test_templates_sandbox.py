@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
-from monitor import store
 from monitor.app import App
-from monitor.cli import main
-from monitor.settings import load_settings
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.db import store
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 

@@ -20,10 +20,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from starlette.testclient import TestClient
 from test_web import ENV, EXAMPLES, PASSWORD, cli, link, login
 
-from monitor import rectification as rc
 from monitor.app import App
-from monitor.exemptions import local_day
-from monitor.settings import load_settings
+from monitor.cases import rectification as rc
+from monitor.cases.exemptions import local_day
+from monitor.config.settings import load_settings
 from monitor.web.app import create_app
 
 BRIEF = ["继续实施", "调剂资金", "调减预算并同步调整目标", "取消项目"]  # the domain brief, §5

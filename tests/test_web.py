@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
-from monitor import rectification as rc
 from monitor.app import App
-from monitor.cli import main
-from monitor.settings import load_settings
+from monitor.cases import rectification as rc
+from monitor.cases.store import cases
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
 from monitor.web import auth
 from monitor.web.app import create_app
-from monitor.web.cases import cases
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 SECRET = "test-web-secret-4Kq9Zx2Lm7Rt8Vb3Nw6Hc1Jd5Fy0GsPe"  # strong: weak ones are refused

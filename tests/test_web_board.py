@@ -21,14 +21,16 @@ from sqlalchemy import insert, select, update
 from starlette.testclient import TestClient
 from test_web import ANSWER, EXAMPLES, PASSWORD, SECRET, Clock, answer, cli, csrf, link, login
 
-from monitor import messages, outbox, store
-from monitor import tables as t
 from monitor.app import App
-from monitor.http import HttpEndpoint
-from monitor.model import Checkpoint
-from monitor.settings import load_settings
+from monitor.cases.store import cases
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.db import store
+from monitor.db import tables as t
+from monitor.deliver import outbox
+from monitor.notify import messages
+from monitor.service.http import HttpEndpoint
 from monitor.web.app import create_app
-from monitor.web.cases import cases
 from monitor.web.site import Recent
 
 SMTP_PASSWORD = "smtp-Pa55word-never-shown"
@@ -298,7 +300,7 @@ def test_the_exemptions_page_lists_the_exemptions_in_force(may: Path) -> None:
             **more,  # executemany takes its columns from the first row: every row names them all
         }
 
-    with app.engine.begin() as conn:  # as monitor.exemptions writes them
+    with app.engine.begin() as conn:  # as monitor.cases.exemptions writes them
         conn.execute(
             insert(EXEMPTION),
             [

@@ -19,8 +19,8 @@ from mailserver import MailServer
 from webserver import serving
 
 from monitor.app import App
-from monitor.cli import main
-from monitor.settings import load_settings
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
 from monitor.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from test_web import ENV, PASSWORD, SECRET, Clock, cli, csrf, link, login
 
-from monitor import store
 from monitor.app import App
-from monitor.cli import main
-from monitor.settings import load_settings
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.db import store
 from monitor.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

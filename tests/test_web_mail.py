@@ -11,8 +11,8 @@ from mailserver import MailServer
 from starlette.testclient import TestClient
 
 from monitor.app import App
-from monitor.cli import main
-from monitor.settings import load_settings
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"

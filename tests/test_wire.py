@@ -1,4 +1,4 @@
-"""monitor.wire writes the message render.build_message makes with the email package: any subject,
+"""monitor.notify.wire writes the message render.build_message makes with the email package: any subject,
 names, addresses and bodies read back the same (RFC 2047 decoding for headers, the MIME parts'
 content for bodies), on the wire only ASCII, CRLF, lines of at most 78 characters in the headers."""
 
@@ -14,8 +14,8 @@ from email.utils import getaddresses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor import wire
-from monitor.render import Rendered, build_message, safe_header_text
+from monitor.notify import wire
+from monitor.notify.render import Rendered, build_message, safe_header_text
 
 WHEN = dt.datetime(2025, 6, 11, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 text = st.text(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from monitor.model import Checkpoint
+from monitor.core.model import Checkpoint
 
 if TYPE_CHECKING:
     from monitor.app import App
@@ -20,7 +20,7 @@ _NAMES = {"xlsx": "预警清单", "html": "监控报告"}
 
 def default_name(fmt: Format, checkpoint: Checkpoint | str) -> str:
     """'预警清单-2025-08.xlsx' / '监控报告-2025-08.html' (a file name whatever `checkpoint` holds)."""
-    from monitor.safe import safe_name
+    from monitor.core.safe import safe_name
 
     return f"{safe_name(f'{_NAMES[fmt]}-{checkpoint}')}.{fmt}"
 
@@ -49,8 +49,8 @@ def write_all(app: App, checkpoint: Checkpoint | str, outs: dict[Format, Path]) 
 
             written.append(write_workbook(loaded, path))
         else:
+            from monitor.core.workdays import local_time
             from monitor.reports.html import write_html
-            from monitor.workdays import local_time
 
             s = app.settings
             made = local_time(app.clock(), s.time_zone)  # 生成时间, with the offset

@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from monitor.model import FEN_PER_WAN
+from monitor.config.settings import ResultsApplicationConfig
+from monitor.core.model import FEN_PER_WAN
+from monitor.core.wording import pct_threshold, percent_nd, wan
 from monitor.reports.data import Row
-from monitor.settings import ResultsApplicationConfig
-from monitor.wording import pct_threshold, percent_nd, wan
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from monitor import wording
+from monitor.core import wording
 from monitor.reports.figures import Bin, Tally, display_width
 from monitor.reports.trend import KEY_WORD, KEYS
 

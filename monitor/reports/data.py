@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from monitor.model import Checkpoint, Unit
+from monitor.config.settings import ResultsApplicationConfig
+from monitor.core.model import Checkpoint, Unit
+from monitor.notify.views import department, period
 from monitor.reports.trend import monthly_needed, project_change
-from monitor.settings import ResultsApplicationConfig
-from monitor.views import department, period
 
 if TYPE_CHECKING:
     from monitor.app import App
@@ -139,9 +139,10 @@ def build_rows(
 
 def load(app: App, checkpoint: Checkpoint) -> ReportData:
     """Everything the reports of `checkpoint` need, read in one connection; NoResults if it never ran."""
-    from monitor import messages, store
-    from monitor.preview import used_by_run
-    from monitor.views import summary
+    from monitor.db import store
+    from monitor.notify import messages
+    from monitor.notify.views import summary
+    from monitor.tools.preview import used_by_run
 
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(app.settings.checkpoint_months))
@@ -151,7 +152,7 @@ def load(app: App, checkpoint: Checkpoint) -> ReportData:
         results = store.load_results(conn, cp)
         units = store.load_units(conn)
         # lights only: the previous checkpoint's reasons are not shown (rendering them would cost as
-        # much as evaluating it again, monitor.reasons)
+        # much as evaluating it again, monitor.evaluate.reasons)
         previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
         answers = _answers(conn, cp)
         try:
@@ -178,7 +179,7 @@ def load(app: App, checkpoint: Checkpoint) -> ReportData:
 
 
 def _answers(conn: Any, checkpoint: str) -> dict[tuple[str, str], IndicatorAnswer]:
-    from monitor.store import INDICATOR_REPORT as ir
+    from monitor.db.store import INDICATOR_REPORT as ir
 
     q = select(
         ir.c.project_code, ir.c.indicator_code, ir.c.possibility, ir.c.causes, ir.c.cause_text, ir.c.measures

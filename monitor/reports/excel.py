@@ -12,6 +12,9 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from monitor.core.safe import put
+from monitor.core.wording import shown, wan
+from monitor.notify.views import indicator_view
 from monitor.reports import application as ra
 from monitor.reports.data import ReportData, Row
 from monitor.reports.figures import Tally, departments, total
@@ -28,9 +31,6 @@ from monitor.reports.xlsx import (
     write_notes,
     write_table,
 )
-from monitor.safe import put
-from monitor.views import indicator_view
-from monitor.wording import shown, wan
 
 # Widths fit one landscape A4 page wide at a readable scale: names and reasons wrap, headers too.
 NAME, DEPT, MONEY, RATE, LIGHT = 18, 14, 12, 7, 6

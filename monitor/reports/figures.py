@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from monitor.model import FEN_PER_WAN
+from monitor.core.model import FEN_PER_WAN
+from monitor.core.wording import percent_nd, progress, wan
 from monitor.reports.data import ReportData, Row
 from monitor.reports.trend import KEY_WORD, KEYS, key
-from monitor.wording import percent_nd, progress, wan
 
 FEN_PER_YI = 10_000 * FEN_PER_WAN  # 1 亿元
 

@@ -13,13 +13,13 @@ import jinja2
 import jinja2.exceptions
 import jinja2.sandbox
 
+from monitor.core.wording import percent
+from monitor.notify.views import light, project_view, wan
 from monitor.reports import application as ra
 from monitor.reports import charts
 from monitor.reports.data import ReportData, Row
 from monitor.reports.figures import Tally, departments, histogram, paragraph, top_and_rest, total
 from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS, transitions, unit_trends
-from monitor.views import light, project_view, wan
-from monitor.wording import percent
 
 TEMPLATE = "report/checkpoint.html"
 CHART_DEPARTMENTS = 20  # the chart names the departments ranked first and sums the rest as 其他
@@ -152,7 +152,7 @@ def _environment(templates_dir: Path, override_dir: Path | None) -> jinja2.Envir
 def render(view: dict[str, Any], templates_dir: Path, override_dir: Path | None = None) -> str:
     """The report page; TemplateErrors (with the template's file:line) when the template fails or reaches
     outside the sandbox."""
-    from monitor.render import TemplateErrors, TemplateProblem, _error_line
+    from monitor.notify.render import TemplateErrors, TemplateProblem, _error_line
 
     template = _environment(templates_dir, override_dir).get_template(TEMPLATE)
     try:
@@ -169,11 +169,11 @@ def example_view() -> dict[str, Any]:
     a red, a yellow and a not-reported project of one unit under its supervising department."""
     import datetime as dt
 
-    from monitor.model import Checkpoint, Unit
-    from monitor.notify import Options
+    from monitor.config.settings import ResultsApplicationConfig
+    from monitor.core.model import Checkpoint, Unit
+    from monitor.notify.decide import Options
+    from monitor.notify.views import summary
     from monitor.reports.data import IndicatorAnswer, build_rows
-    from monitor.settings import ResultsApplicationConfig
-    from monitor.views import summary
 
     dept = Unit("301", "州农业农村局", ("b@example.gov.cn",))
     unit = Unit("301001", "州动物疫病预防控制中心", ("a@example.gov.cn",), "301")
@@ -250,7 +250,7 @@ def compile_problems(
 ) -> list[tuple[str, int | None, str]]:
     """(file, line, message) for a report template that does not compile, or fails (or reaches outside
     the sandbox) rendering an example: `monitor check` lists them."""
-    from monitor.render import TemplateErrors
+    from monitor.notify.render import TemplateErrors
 
     try:
         _environment(templates_dir, override_dir).get_template(TEMPLATE)

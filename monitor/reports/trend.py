@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitor.views import trend_counts
+from monitor.notify.views import trend_counts
 
 # Lights in the order reports show them; blue (ahead of schedule) counts as green, None is not reported.
 KEYS = ("red", "yellow", "green", "not_reported")

@@ -19,11 +19,11 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.page import PageMargins
 
-from monitor import wording
-from monitor.model import FEN_PER_WAN
+from monitor.core import wording
+from monitor.core.model import FEN_PER_WAN
+from monitor.core.safe import put
+from monitor.notify.views import COLOUR, WORD
 from monitor.reports.figures import display_width
-from monitor.safe import put
-from monitor.views import COLOUR, WORD
 
 WAN = "#,##0.00"  # 万元 with two decimals
 PERCENT = wording.PERCENT  # a ratio cell holds wording.shown: it reads as wording.percent

@@ -19,11 +19,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from monitor import rectification as rc
-from monitor import store
 from monitor.app import App
-from monitor.views import CAUSES, period
-from monitor.web import auth, board, cases
+from monitor.cases import rectification as rc
+from monitor.cases import store as cases
+from monitor.db import store
+from monitor.notify.views import CAUSES, period
+from monitor.web import auth, board
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view
 
 

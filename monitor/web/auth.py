@@ -17,7 +17,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import distinct, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from monitor.store import LOGIN_ATTEMPT, WEB_USER, as_utc
+from monitor.db.store import LOGIN_ATTEMPT, WEB_USER, as_utc
 
 LINK_SALT = "monitor.unit-link"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

@@ -16,12 +16,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from monitor import outbox as outboxes
-from monitor import rectification as rc
-from monitor import status, store
-from monitor.model import Unit
-from monitor.views import light, period
-from monitor.web import auth, cases, project, queries, records
+from monitor.cases import rectification as rc
+from monitor.cases import store as cases
+from monitor.core.model import Unit
+from monitor.db import store
+from monitor.deliver import outbox as outboxes
+from monitor.notify.views import light, period
+from monitor.service import status
+from monitor.web import auth, project, queries, records
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view, user_of
 
 Handler = Callable[[Site, Request, str], Awaitable[Response]]

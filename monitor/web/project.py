@@ -1,5 +1,6 @@
 """The drill-down to one project: a project code and a checkpoint in; the page out with the explanation
-that `monitor explain` prints (monitor.explain: inputs, time progress, rule layers with file:line, ratios
+that `monitor explain` prints
+(monitor.tools.explain: inputs, time progress, rule layers with file:line, ratios
 and thresholds, lights, the notifications about it), shown as tables from its structured data and in
 full as text, and the project's warning cases with every step (answers, reviews, 催办/督办 events).
 """
@@ -11,13 +12,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from monitor import explain, preview
-from monitor.model import Checkpoint
-from monitor.views import KIND_WORD, REASON_LABEL, light, period, wan
-from monitor.web import cases, queries
+from monitor.cases import store as cases
+from monitor.config.yamlfile import Invalid
+from monitor.core.model import Checkpoint
+from monitor.core.wording import percent, progress
+from monitor.notify.views import KIND_WORD, REASON_LABEL, light, period, wan
+from monitor.tools import explain, preview
+from monitor.web import queries
 from monitor.web.site import Site
-from monitor.wording import percent, progress
-from monitor.yamlfile import Invalid
 
 RULES = {"used": "本批次运行时使用的规则", "current": "规则目录中现行的规则"}
 KIND = {

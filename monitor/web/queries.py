@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor import outbox, reasons, store
-from monitor import tables as t
-from monitor.store import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN
+from monitor.db import store
+from monitor.db import tables as t
+from monitor.db.store import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN
+from monitor.deliver import outbox
+from monitor.evaluate import reasons
 
 CASE_EVENT = store.table(t.CaseEventRow)
 EXEMPTION = store.table(t.ExemptionRow)

@@ -15,10 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from monitor import store
+from monitor.db import store
+from monitor.notify.views import period
 from monitor.reports import FORMATS, Format, default_name, write_report
 from monitor.reports.data import NoResults
-from monitor.views import period
 from monitor.web import queries
 from monitor.web.project import KIND, STATUS
 from monitor.web.site import HEADERS, Site

@@ -20,12 +20,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from monitor import rectification as rc
-from monitor import store
 from monitor.app import App
-from monitor.views import light, period
+from monitor.cases import rectification as rc
+from monitor.core.wording import percent
+from monitor.db import store
+from monitor.notify.views import light, period
 from monitor.web import auth
-from monitor.wording import percent
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; form-action 'self'",
@@ -104,7 +104,8 @@ class Site:
 
     def deadline(self, opened_at: dt.datetime) -> dt.date:
         """The answer deadline the warning e-mail announced: N working days after the (local) day of the
-        run that opened the case (monitor.messages.options computes the same date from the same day)."""
+        run that opened the case
+        (monitor.notify.messages.options computes the same date from the same day)."""
         notes = self.app.settings.notifications
         opened = store.as_utc(opened_at).astimezone(self.zone).date()
         return rc.deadline(opened, notes.response_working_days, notes.holidays, notes.extra_workdays)

@@ -1,0 +1,1 @@
+"""A warning's life after it is sent: cases, answers, exemptions, follow-up."""

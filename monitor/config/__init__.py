@@ -1,0 +1,1 @@
+"""config.yaml and YAML files in: typed Settings, values that remember their file:line."""

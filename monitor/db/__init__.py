@@ -1,0 +1,1 @@
+"""The database: schema, migrations, engine, stored inputs and results, claims."""

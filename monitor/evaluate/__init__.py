@@ -1,0 +1,1 @@
+"""The evaluation: inputs and policies in, lights with their reasons out."""

@@ -1,0 +1,634 @@
+"""Compiled evaluation: the rules in force turned into SQL, so the database computes every light of a
+checkpoint in two INSERT … SELECT statements instead of a Python loop over a million rows.
+
+The pure core (monitor.evaluate.core) stays the definition; this module only ever agrees with it:
+- policies are not re-derived: Policies computes the thresholds of every distinct combination of
+  matching overrides (a handful), which the statements join as small temporary tables;
+- what a target or an actual *is* (a number, a date, an answer) is decided by the core's own parsers
+  (kinds.ratio, kinds.date) once per distinct text, not by SQL string tests;
+- comparisons are exact integer cross-multiplications where the numbers are small (the boundaries
+  people actually write, r = 0.60 exactly among them), floating point elsewhere with a guard band:
+  within a relative 1e-9 of a threshold the row is marked uncertain (`?`) and the core judges it;
+- a project whose budget light is uncertain is evaluated again by the core, whole.
+The statements take a Part (a range of project codes and the tables to write): monitor.evaluate.halves runs
+them in two halves on two connections at once.
+Reasons are not rendered here: stored reasons stay empty and monitor.evaluate.reasons renders them with the
+pure
+core when they are read (e-mails read only the yellow and red projects').
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from monitor.core.model import Checkpoint, Direction, Indicator, IndicatorReport, Kind
+from monitor.evaluate.core import judge_indicator
+from monitor.evaluate.kinds import date, ratio
+from monitor.rules.policy import Policies
+
+EPS = 1e-9  # relative guard band around every threshold (float error here is below 1e-15)
+TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_prog", "_ev_val")
+RESULT_COLUMNS = (
+    "checkpoint, project_code, indicator_code, name, kind, light, ratio, reason, target, actual,"
+    " measure_unit, direction"
+)
+PROJECT_RESULT_COLUMNS = (
+    "checkpoint, project_code, run_id, unit_code, project_name, status, budget, executed,"
+    " execution_rate, time_progress, budget_light, target_light, light, reasons"
+)
+
+
+def lit(value: str | None) -> str:
+    """A SQL string literal."""
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few expressions SQLite and PostgreSQL spell differently."""
+
+    name: str
+
+    @property
+    def pg(self) -> bool:
+        return self.name == "postgresql"
+
+    @property
+    def double(self) -> str:
+        """The 8-byte float type (PostgreSQL's REAL has 4 bytes)."""
+        return "DOUBLE PRECISION" if self.pg else "REAL"
+
+    @property
+    def ordered_join(self) -> str:
+        """An inner join whose left side SQLite must scan first (PostgreSQL plans joins itself)."""
+        return "JOIN" if self.pg else "CROSS JOIN"
+
+    def real(self, x: str) -> str:
+        return f"CAST({x} AS {self.double})"
+
+    def has_percent(self, x: str) -> str:
+        # chr(37) is '%', which psycopg would take for a placeholder
+        return f"strpos({x}, chr(37)) > 0" if self.pg else f"instr({x}, '%') > 0"
+
+
+def near(r: str, threshold: str) -> str:
+    return f"abs({r} - {threshold}) <= {EPS} * abs({threshold})"
+
+
+def _match_sql(policies: Policies, i: int) -> str:
+    m = policies.matches[i]
+    parts = []
+
+    def within(col: str, values: Iterable[str] | None) -> None:
+        if values is not None:
+            vs = sorted(values)
+            parts.append(f"{col} IN ({', '.join(lit(v) for v in vs)})" if vs else "1 = 0")
+
+    within("p.fund_flag", m.fund_flag)
+    within("p.unit_code", m.unit)
+    if m.department is not None:
+        vs = ", ".join(lit(v) for v in sorted(m.department)) or "NULL"
+        parts.append(f"(u.supervisor_code IN ({vs}) OR p.unit_code IN ({vs}))")
+    within("p.code", m.project)
+    within("p.category", m.category)
+    if m.budget_min is not None:
+        parts.append(f"p.budget >= {m.budget_min}")
+    if m.budget_max is not None:
+        parts.append(f"p.budget < {m.budget_max}")
+    return " AND ".join(parts) or "1 = 1"
+
+
+def _key_of(k: str) -> tuple[int, ...]:
+    return tuple(i for i, ch in enumerate(k) if ch == "1")
+
+
+def run(conn: Connection, sql: str) -> None:
+    """Execute a statement that carries its values as literals, passed to the driver without a
+    parameter list (psycopg would otherwise read a '%' in a literal as a placeholder)."""
+    conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The qualitative answers and the impossible possibilities of the indicator policies in force,
+    as CASE expressions over a class number each policy row carries (ip.qclass, ip.xclass): no
+    lookup per row for what a handful of distinct policies say."""
+
+    qualitative: str  # the light the policy gives va.answer, or NULL
+    impossible: str  # 1 where the policy finds ir.possibility impossible, else 0
+
+
+def _answers(qmaps: list[dict[str, str]], xsets: list[frozenset[str]], said: list[str]) -> Answers:
+    def lights(m: dict[str, str]) -> str:
+        return " ".join(f"WHEN {lit(a)} THEN {lit(c)}" for a, c in sorted(m.items()))
+
+    qual = " ".join(f"WHEN {j} THEN (CASE va.answer {lights(m)} END)" for j, m in enumerate(qmaps) if m)
+    imp = " ".join(
+        f"WHEN {j} THEN (CASE WHEN ir.possibility IN ({', '.join(lit(v) for v in vs)}) THEN 1 ELSE 0 END)"
+        for j, vs in enumerate(sorted(v for v in said if v.strip() in s) for s in xsets)
+        if vs
+    )
+    return Answers(
+        f"(CASE ip.qclass {qual} END)" if qual else "NULL",
+        f"(CASE ip.xclass {imp} ELSE 0 END)" if imp else "0",
+    )
+
+
+def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Answers:
+    """The temporary tables the statements join (see prepare_policies and prepare_values)."""
+    drop_temporary(conn)
+    answers = prepare_policies(conn, policies, checkpoint).answers
+    prepare_values(conn, checkpoint)
+    return answers
+
+
+def drop_temporary(conn: Connection) -> None:
+    """Drop this connection's evaluation tables (named in the temporary schema: a scratch database
+    attached beside may hold a table of the same name)."""
+    schema = "pg_temp" if Dialect(conn.dialect.name).pg else "temp"
+    for name in TEMP_TABLES:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
+
+
+def _creator(conn: Connection, schema: str | None = None) -> Callable[[str], None]:
+    """CREATE TABLE for the evaluation's own tables: temporary, or in an attached scratch database;
+    clustered on their keys on SQLite (keyed lookups only: one B-tree to descend, not two)."""
+    suffix = "" if Dialect(conn.dialect.name).pg else " WITHOUT ROWID"
+
+    def create(columns: str) -> None:
+        if schema is None:
+            conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {columns}{suffix}")
+        else:
+            conn.exec_driver_sql(f"CREATE TABLE {schema}.{columns}{suffix}")
+
+    return create
+
+
+@dataclass(frozen=True)
+class PolicyRows:
+    """What prepare_policies decided: the rows of its tables and the answers' expressions, which
+    another connection of the same transaction's data writes as they are (monitor.evaluate.halves)."""
+
+    ppol: list[tuple[Any, ...]]
+    ipol: list[tuple[Any, ...]]
+    prog: list[tuple[Any, ...]]
+    answers: Answers
+
+
+def prepare_policies(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, given: PolicyRows | None = None
+) -> PolicyRows:
+    """The temporary tables of the policies: each project's override key and profile (kp), the
+    project policy and time progress of every kp that occurs, the indicator policy of every (kp,
+    level2) with its time progress resolved, the progress of indicators' own profiles. `given`: the
+    rows decided on another connection (only each project's key is computed again here)."""
+    n = len(policies.matches)
+    if n:
+        key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
+    else:
+        key = "''"
+    create = _creator(conn)
+    # kp: the override key and the project's own profile, which together decide every policy and
+    # time progress of the project and of its indicators without their own profile
+    create(
+        f"_ev_pkey (code VARCHAR(21) PRIMARY KEY, k VARCHAR({max(n, 1)}) NOT NULL, pprofile TEXT,"
+        " kp TEXT NOT NULL)"
+    )
+    run(
+        conn,
+        "INSERT INTO _ev_pkey (code, k, pprofile, kp)"
+        " SELECT code, k, pprofile, k || '/' || COALESCE(pprofile, '')"
+        f" FROM (SELECT p.code, {key} AS k, NULLIF(p.profile, '') AS pprofile"
+        " FROM project p LEFT JOIN unit u ON u.code = p.unit_code) s",
+    )
+    rows = given if given is not None else _policy_rows(conn, policies, checkpoint)
+    dbl = Dialect(conn.dialect.name).double
+    create(
+        f"_ev_ppol (kp TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
+        f" profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, pn BIGINT, pd BIGINT, pf {dbl})"
+    )
+    create(
+        f"_ev_ipol (kp TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl},"
+        " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
+        " pn BIGINT, pd BIGINT, psmall INTEGER, qclass INTEGER, xclass INTEGER, PRIMARY KEY (kp, level2))"
+    )
+    # indicators with a profile of their own (rare): their time progress is looked up by name
+    create("_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, small INTEGER)")
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for table, values in (("_ev_ppol", rows.ppol), ("_ev_ipol", rows.ipol), ("_ev_prog", rows.prog)):
+        if values:
+            conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({', '.join([mark] * len(values[0]))})", values)
+    return rows
+
+
+def _policy_rows(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> PolicyRows:
+    """The policy of every kp in _ev_pkey, for every level2 indicators have; the time progress of
+    every profile indicators name."""
+    kps = conn.exec_driver_sql("SELECT DISTINCT kp, k, pprofile FROM _ev_pkey").all()
+    level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
+    said = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT DISTINCT possibility FROM indicator_report"
+            f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
+        )
+    ]
+    own = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''"
+        )
+    ]
+
+    def progress(name: str | None) -> tuple[int, int, float, int]:
+        p, _ = policies.progress(checkpoint, name or None)
+        return p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))
+
+    qmaps: list[dict[str, str]] = []
+    xsets: list[frozenset[str]] = []
+
+    def class_of(classes: list[Any], value: Any) -> int:
+        if value not in classes:
+            classes.append(value)
+        return classes.index(value)
+
+    ppol, ipol = [], []
+    for kp, k, pprofile in kps:
+        pp = policies.project_policy(_key_of(k))
+        project_profile = pp.profile or pprofile or None
+        pn, pd, pf, _ = progress(project_profile)
+        plus = pp.budget_base == "budget_plus_carryover"
+        ppol.append(
+            (
+                kp,
+                int(plus),
+                float(pp.budget_red),
+                float(pp.budget_yellow),
+                int(pp.combine == "matrix"),
+                project_profile,
+                *budget_exact(pp.budget_red, pp.budget_yellow),
+                pn,
+                pd,
+                pf,
+            )
+        )
+        for level2 in level2s:
+            ip = policies.indicator_policy(_key_of(k), level2)
+            fracs = (ip.red, ip.yellow, ip.blue, ip.tolerance)
+            exact: tuple[int | None, ...] = tuple(x for f in fracs for x in (f.numerator, f.denominator))
+            if not _small(*(x for x in exact if x is not None)):
+                exact = (None,) * 8
+            ipn, ipd, _, ismall = progress(ip.profile or project_profile)
+            ipol.append(
+                (
+                    kp,
+                    level2,
+                    *(float(f) for f in fracs),
+                    *exact,
+                    ipn,
+                    ipd,
+                    ismall,
+                    class_of(qmaps, ip.qualitative),
+                    class_of(xsets, ip.impossible),
+                )
+            )
+    prog = [(name, *(x for i, x in enumerate(progress(name)) if i != 2)) for name in own]
+    return PolicyRows(ppol, ipol, prog, _answers(qmaps, xsets, said))
+
+
+def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None = None) -> None:
+    """The table _ev_val: what the pure core's parsers make of every distinct target and actual of
+    the checkpoint. Temporary, or in the attached scratch database `schema` (monitor.evaluate.halves)."""
+    d = Dialect(conn.dialect.name)
+    create = _creator(conn, schema)
+    dbl = d.double
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    into = f"{schema}._ev_val" if schema else "_ev_val"
+    create(
+        f"_ev_val (v TEXT PRIMARY KEY, isnum INTEGER, f {dbl}, n BIGINT, d BIGINT, small INTEGER,"
+        " pos INTEGER, zero INTEGER, isdate INTEGER, iso TEXT, answer TEXT)"
+    )
+    texts = [
+        r[0]
+        for r in conn.exec_driver_sql(
+            "SELECT target FROM indicator UNION SELECT actual FROM indicator_report"
+            f" WHERE checkpoint = {lit(str(checkpoint))} AND actual IS NOT NULL"
+        )
+    ]
+    for i in range(0, len(texts), 20000):
+        rows = value_rows(texts[i : i + 20000])
+        conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join([mark] * 11)})", rows)
+
+
+SMALL = 1 << 15  # integers below this multiply four at a time without leaving 64 bits
+BUDGET_SMALL = 1 << 10  # P and budget thresholds this small times amounts below 2^40 fen: below 2^60
+
+
+def _fits(*xs: int) -> bool:
+    return all(abs(x) < 1 << 62 for x in xs)
+
+
+def _small(*xs: int) -> bool:
+    return all(abs(x) < SMALL for x in xs)
+
+
+def budget_exact(*thresholds: Fraction) -> tuple[int | None, ...]:
+    """Numerators and denominators of the budget thresholds, or NULLs when too large to multiply."""
+    out = tuple(x for f in thresholds for x in (f.numerator, f.denominator))
+    return out if all(abs(x) < BUDGET_SMALL for x in out) else (None,) * len(out)
+
+
+def value_rows(texts: Iterable[str]) -> list[tuple[object, ...]]:
+    """What the pure core makes of each distinct text (kinds.ratio, kinds.date, the qualitative answer):
+    (text, is number, float, numerator, denominator, small, positive, zero, is date, iso date, answer)."""
+    out: list[tuple[object, ...]] = []
+    for v in texts:
+        r, day = ratio(v), date(v)
+        n, dd = r if r is not None else (None, None)
+        f = None
+        if n is not None and dd is not None:
+            with contextlib.suppress(OverflowError):
+                f = n / dd  # None beyond a double: such rows are left to the pure core
+            if not _fits(n, dd):
+                n = dd = None  # only plain floats (and the core) for numbers beyond 64 bits
+        out.append(
+            (
+                v,
+                int(r is not None),
+                f,
+                n,
+                dd,
+                int(n is not None and dd is not None and _small(n, dd)),
+                int(n is not None and n > 0),
+                int(n == 0),
+                int(day is not None),
+                day.isoformat() if day else None,
+                "".join(v.split()),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Part:
+    """The projects a statement covers, from `lo` (included) to `hi` (excluded), either end open when
+    None, and the tables their results go to (monitor.evaluate.halves: a scratch database's)."""
+
+    lo: str | None = None
+    hi: str | None = None
+    indicators: str = "indicator_result"
+    projects: str = "project_result"
+
+    def where(self, column: str) -> str:
+        bounds = [f"{column} >= {lit(self.lo)}"] if self.lo is not None else []
+        bounds += [f"{column} < {lit(self.hi)}"] if self.hi is not None else []
+        return " WHERE " + " AND ".join(bounds) if bounds else ""
+
+
+ALL = Part()
+
+
+def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Part = ALL) -> str:
+    """INSERT … SELECT of every indicator result of the checkpoint (reason left empty) of the `part`'s
+    projects, into its indicator table (RESULT_COLUMNS). The shape
+    of every distinct target and actual was decided by the pure core's own parsers (_ev_val);
+    comparisons are exact in integers where the numbers are small, else in floats with a guard band
+    (`?`)."""
+    cp = lit(str(checkpoint))
+    end = lit(checkpoint.end_date.isoformat())
+    kind = (
+        "CASE WHEN i.kind IS NOT NULL AND i.kind <> '' THEN i.kind"
+        " WHEN i.direction = '定性' THEN 'qualitative'"
+        " WHEN vt.isnum = 1 THEN (CASE WHEN i.level2 = '数量' AND i.direction IN ('≥', '>')"
+        f" AND NOT {d.has_percent('i.measure_unit')} THEN 'cumulative' ELSE 'level' END)"
+        " WHEN vt.isdate = 1 THEN 'milestone' ELSE 'qualitative' END"
+    )
+    inner = (
+        "SELECT i.project_code, i.code, i.name, i.level2, i.direction, i.target, i.measure_unit,"
+        f" {kind} AS kind, ir.actual, CASE WHEN ir.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
+        " CASE WHEN ir.actual IS NULL OR ir.actual = '' THEN 1 ELSE 0 END AS an,"
+        f" {answers.impossible} AS imp, {answers.qualitative} AS qual,"
+        " ip.red, ip.yellow, ip.blue, ip.tol, ip.rn, ip.rd, ip.yn, ip.yd, ip.bn, ip.bd, ip.tn, ip.td,"
+        " COALESCE(g.pn, ip.pn) AS pn, COALESCE(g.pd, ip.pd) AS pd, COALESCE(g.small, ip.psmall) AS psmall,"
+        " vt.isnum AS tnum, vt.f AS tf, vt.n AS t_n, vt.d AS t_d, vt.small AS tsmall, vt.pos AS tpos,"
+        " vt.zero AS tzero, vt.isdate AS tdate, vt.iso AS tiso,"
+        " COALESCE(va.isnum, 0) AS anum, va.f AS af, va.n AS a_n, va.d AS a_d,"
+        " COALESCE(va.small, 0) AS asmall,"
+        " COALESCE(va.isdate, 0) AS adate, va.iso AS aiso"
+        # each project's key once, then its indicators (on SQLite CROSS JOIN fixes that order)
+        f" FROM _ev_pkey pk {d.ordered_join} indicator i ON i.project_code = pk.code"
+        " JOIN _ev_ipol ip ON ip.kp = pk.kp AND ip.level2 = i.level2"
+        " JOIN _ev_val vt ON vt.v = i.target"
+        " LEFT JOIN _ev_prog g ON g.profile = NULLIF(i.profile, '')"
+        f" LEFT JOIN indicator_report ir ON ir.checkpoint = {cp} AND ir.project_code = i.project_code"
+        " AND ir.indicator_code = i.code"
+        " LEFT JOIN _ev_val va ON va.v = ir.actual"
+    )
+    inner += part.where("pk.code")
+    r_cum = "(b.af * b.pd) / (b.tf * b.pn)"
+    # r = a / (t·P) < n/d  ⟺  a_n·t_d·pd·d < n·a_d·t_n·pn  (t > 0, P > 0, denominators > 0)
+    left, right = "(b.a_n * b.t_d * b.pd)", "(b.a_d * b.t_n * b.pn)"
+    exact_cum = (
+        f"CASE WHEN {left} * b.rd < b.rn * {right} THEN 'red'"
+        f" WHEN {left} * b.yd < b.yn * {right} THEN 'yellow'"
+        f" WHEN {left} * b.bd >= b.bn * {right} THEN 'blue' ELSE 'green' END"
+    )
+    small_cum = "b.asmall = 1 AND b.tsmall = 1 AND b.psmall = 1 AND b.rn IS NOT NULL"
+    cumulative = (
+        "CASE WHEN b.an = 1 OR b.anum = 0 THEN 'na' WHEN b.pn = 0 THEN 'green'"
+        f" WHEN {small_cum} THEN ({exact_cum}) WHEN b.af IS NULL OR b.tf IS NULL THEN '?'"
+        f" WHEN {near(r_cum, 'b.red')} OR {near(r_cum, 'b.yellow')} OR {near(r_cum, 'b.blue')} THEN '?'"
+        f" WHEN {r_cum} < b.red THEN 'red' WHEN {r_cum} < b.yellow THEN 'yellow'"
+        f" WHEN {r_cum} >= b.blue THEN 'blue' ELSE 'green' END"
+    )
+    # a vs t  ⟺  a_n·t_d vs t_n·a_d
+    ea, et = "(b.a_n * b.t_d)", "(b.t_n * b.a_d)"
+    small = "b.asmall = 1 AND b.tsmall = 1 AND b.tn IS NOT NULL"
+    met_exact = (
+        f"CASE b.direction WHEN '≥' THEN {ea} >= {et} WHEN '>' THEN {ea} > {et}"
+        f" WHEN '≤' THEN {ea} <= {et}"
+        f" WHEN '<' THEN {ea} < {et} ELSE {ea} = {et} END"
+    )
+    met_float = (
+        "CASE b.direction WHEN '≥' THEN b.af >= b.tf WHEN '>' THEN b.af > b.tf WHEN '≤' THEN b.af <= b.tf"
+        " WHEN '<' THEN b.af < b.tf ELSE b.af = b.tf END"
+    )
+    if not d.pg:
+        met_exact, met_float = f"({met_exact}) = 1", f"({met_float}) = 1"
+    diff, scale = "abs(b.af - b.tf)", "abs(b.tf)"
+    missed = (
+        "CASE WHEN b.tzero = 1 THEN 'red'"
+        f" WHEN {small} THEN"
+        f" (CASE WHEN abs({ea} - {et}) * b.td <= b.tn * abs({et}) THEN 'yellow' ELSE 'red' END)"
+        f" WHEN abs({diff} - b.tol * {scale}) <= {EPS} * b.tol * {scale} THEN '?'"
+        f" WHEN {diff} <= b.tol * {scale} THEN 'yellow' ELSE 'red' END"
+    )
+    level = (
+        "CASE WHEN b.tnum = 0 OR b.direction = '定性' OR b.an = 1 OR b.anum = 0 THEN 'na'"
+        f" WHEN {small} THEN (CASE WHEN {met_exact} THEN 'green' ELSE ({missed}) END)"
+        " WHEN b.af IS NULL OR b.tf IS NULL THEN '?'"
+        f" WHEN {diff} <= {EPS} * (abs(b.af) + abs(b.tf)) THEN '?'"
+        f" WHEN {met_float} THEN 'green' ELSE ({missed}) END"
+    )
+    milestone = (
+        "CASE WHEN b.tdate = 0 THEN 'na'"
+        f" WHEN b.an = 1 THEN (CASE WHEN b.tiso < {end} THEN 'red' ELSE 'green' END)"
+        " WHEN b.adate = 0 THEN 'na' WHEN b.aiso <= b.tiso THEN 'green' ELSE 'red' END"
+    )
+    qualitative = "CASE WHEN b.an = 1 THEN 'na' ELSE COALESCE(b.qual, 'na') END"
+    cum_ok = "b.tnum = 1 AND b.tpos = 1 AND b.direction IN ('≥', '>')"
+    # b.kind is an expression (the subquery is flattened): each CASE names it once
+    light = (
+        "CASE WHEN b.reported = 1 AND b.imp = 1 THEN 'red' ELSE (CASE b.kind"
+        f" WHEN 'milestone' THEN ({milestone})"
+        f" WHEN 'cumulative' THEN (CASE WHEN b.reported = 0 THEN 'na' WHEN {cum_ok} THEN ({cumulative})"
+        f" ELSE ({level}) END)"
+        f" WHEN 'level' THEN (CASE WHEN b.reported = 0 THEN 'na' ELSE ({level}) END)"
+        f" ELSE (CASE WHEN b.reported = 0 THEN 'na' ELSE ({qualitative}) END) END) END"
+    )
+    level_ratio = (
+        "CASE WHEN b.tnum = 1 AND b.tzero = 0 AND b.direction <> '定性' AND b.anum = 1"
+        f" THEN (b.af - b.tf) / {scale} END"
+    )
+    ratio_sql = (
+        "CASE WHEN b.reported = 0 OR b.imp = 1 THEN NULL ELSE (CASE b.kind"
+        f" WHEN 'cumulative' THEN (CASE WHEN {cum_ok}"
+        f" THEN (CASE WHEN b.anum = 1 AND b.pn <> 0 THEN {r_cum} END) ELSE ({level_ratio}) END)"
+        f" WHEN 'level' THEN ({level_ratio}) END) END"
+    )
+    return (
+        f"INSERT INTO {part.indicators} ({RESULT_COLUMNS})"
+        f" SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
+        f" b.measure_unit, b.direction FROM ({inner}) b"
+    )
+
+
+def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = ALL) -> str:
+    """INSERT … SELECT of every project result of the `part`'s projects into its project table, from
+    the indicator results just written into its indicator table."""
+    cp = lit(str(checkpoint))
+    base = "(p.budget + CASE WHEN pp.plus = 1 THEN p.carryover ELSE 0 END)"
+    rb = f"({d.real('r.executed')} * pp.pd) / ({d.real(base)} * pp.pn)"
+    # r = executed / (base·P) < n/d  ⟺  executed·pd·d < n·base·pn: exact where every factor is small
+    left, right = "(r.executed * pp.pd)", f"({base} * pp.pn)"
+    small = (
+        f"pp.rn IS NOT NULL AND pp.pd < {BUDGET_SMALL} AND pp.pn < {BUDGET_SMALL}"
+        f" AND abs(r.executed) < {1 << 40} AND {base} < {1 << 40}"
+    )
+    budget = (
+        f"CASE WHEN r.project_code IS NULL THEN NULL WHEN {base} <= 0 THEN '?' WHEN pp.pn = 0 THEN 'green'"
+        f" WHEN {small} THEN (CASE WHEN {left} * pp.rd < pp.rn * {right} THEN 'red'"
+        f" WHEN {left} * pp.yd < pp.yn * {right} THEN 'yellow' ELSE 'green' END)"
+        f" WHEN {near(rb, 'pp.red')} OR {near(rb, 'pp.yellow')} THEN '?'"
+        f" WHEN {rb} < pp.red THEN 'red' WHEN {rb} < pp.yellow THEN 'yellow' ELSE 'green' END"
+    )
+    sev = "CASE x.light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 WHEN 'green' THEN 0 WHEN 'blue' THEN 0 END"
+    worst_of = (
+        f"(SELECT max({sev}) FROM {part.indicators} x WHERE x.checkpoint = {cp} AND x.project_code = p.code)"
+    )
+    target = "CASE b.worst WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' WHEN 0 THEN 'green' END"
+    bsev = "CASE b.budget_light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 ELSE 0 END"
+    worst = f"CASE WHEN coalesce(b.worst, 0) > {bsev} THEN b.worst ELSE {bsev} END"
+    combined = (
+        "CASE WHEN b.reported = 0 THEN NULL WHEN b.budget_light = '?' THEN '?'"
+        " WHEN b.matrix = 1 THEN (CASE WHEN b.budget_light <> 'green' THEN 'red'"
+        " WHEN b.worst IS NULL OR b.worst = 0 THEN 'green' ELSE 'yellow' END)"
+        f" ELSE (CASE {worst} WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' ELSE 'green' END) END"
+    )
+    not_reported = lit(f"未报送1-{checkpoint.month}月预算执行数据（未报送），请尽快报送")
+    inner = (
+        "SELECT p.code, p.unit_code, p.name, p.budget, r.executed,"
+        " CASE WHEN r.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
+        f" CASE WHEN r.project_code IS NOT NULL AND {base} > 0"
+        f" THEN {d.real('r.executed')} / {base} END AS rate,"
+        f" pp.pf, {budget} AS budget_light, {worst_of} AS worst, pp.matrix"
+        " FROM project p JOIN _ev_pkey pk ON pk.code = p.code JOIN _ev_ppol pp ON pp.kp = pk.kp"
+        f" LEFT JOIN project_report r ON r.checkpoint = {cp} AND r.project_code = p.code"
+        + part.where("p.code")
+    )
+    return (
+        f"WITH b AS MATERIALIZED ({inner})"
+        f" INSERT INTO {part.projects} ({PROJECT_RESULT_COLUMNS})"
+        f" SELECT {cp}, b.code, {run_id}, b.unit_code, b.name,"
+        " CASE WHEN b.reported = 1 THEN 'reported' ELSE 'not_reported' END,"
+        " b.budget, b.executed, b.rate, b.pf,"
+        f" CASE WHEN b.reported = 1 THEN b.budget_light END,"
+        f" CASE WHEN b.reported = 1 THEN ({target}) END, {combined},"
+        f" CASE WHEN b.reported = 1 THEN '' ELSE {not_reported} END FROM b"
+    )
+
+
+def judge_uncertain(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, results: str = "indicator_result"
+) -> int:
+    """Judge the indicator rows the statement left uncertain (in `results`) with the pure core
+    (exactly), in place."""
+    cp = str(checkpoint)
+    q = (
+        "SELECT i.project_code, i.code, i.level1, i.level2, i.name, i.direction, i.target, i.measure_unit,"
+        " i.kind, i.profile, pk.k, pp.profile, ir.checkpoint, ir.actual, ir.forecast,"
+        " ir.possibility, ir.causes, ir.cause_text, ir.measures"
+        f" FROM {results} x"
+        " JOIN indicator i ON i.project_code = x.project_code AND i.code = x.indicator_code"
+        " JOIN _ev_pkey pk ON pk.code = i.project_code JOIN _ev_ppol pp ON pp.kp = pk.kp"
+        " LEFT JOIN indicator_report ir ON ir.checkpoint = x.checkpoint AND ir.project_code = i.project_code"
+        f" AND ir.indicator_code = i.code WHERE x.checkpoint = {lit(cp)} AND x.light = '?'"
+    )
+    updates = []
+    for r in conn.exec_driver_sql(q).all():
+        ind = Indicator(
+            r[0], r[1], r[2], r[3], r[4], Direction(r[5]), r[6], r[7], Kind(r[8]) if r[8] else None, r[9]
+        )
+        report = IndicatorReport(cp, r[0], r[1], *r[13:19]) if r[12] is not None else None
+        res = judge_indicator(policies, checkpoint, _key_of(r[10]), r[11], ind, report)
+        updates.append((res.kind.value, res.light.value, res.ratio, cp, r[0], r[1]))
+    if updates:
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f"UPDATE {results} SET kind = {mark}, light = {mark}, ratio = {mark}"
+            f" WHERE checkpoint = {mark} AND project_code = {mark} AND indicator_code = {mark}",
+            updates,
+        )
+    return len(updates)
+
+
+def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int) -> list[str]:
+    """Write the checkpoint's results (after store.clear_results): indicators by one statement, the
+    uncertain ones judged again by the pure core, then projects by one statement. Returns the codes
+    of the projects whose budget light was left uncertain, for the caller to evaluate with the core.
+    (monitor.evaluate.halves does the same in two halves on two cores.)"""
+    if Dialect(conn.dialect.name).pg:
+        # compiling these long CASE expressions costs PostgreSQL's JIT more than it saves
+        # (100k projects: 8.7 s -> 7.0 s for the indicator statement); for this transaction only
+        conn.exec_driver_sql("SET LOCAL jit = off")
+    answers = prepare(conn, policies, checkpoint)
+    run(conn, indicator_sql(Dialect(conn.dialect.name), checkpoint, answers))
+    finish(conn, policies, checkpoint, run_id)
+    drop_temporary(conn)
+    return uncertain(conn, checkpoint)
+
+
+def finish(
+    conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int, part: Part = ALL
+) -> None:
+    """Once the `part`'s indicator results are written: the uncertain ones judged by the pure core,
+    then its project results written."""
+    judge_uncertain(conn, policies, checkpoint, part.indicators)
+    run(conn, project_sql(Dialect(conn.dialect.name), checkpoint, run_id, part))
+
+
+def uncertain(conn: Connection, checkpoint: Checkpoint) -> list[str]:
+    """The codes of the projects whose light the statements left uncertain ('?')."""
+    return [
+        r[0]
+        for r in conn.exec_driver_sql(
+            f"SELECT project_code FROM project_result WHERE checkpoint = {lit(str(checkpoint))}"
+            " AND light = '?' ORDER BY project_code"
+        )
+    ]

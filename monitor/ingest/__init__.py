@@ -1,0 +1,1 @@
+"""Files in (CSV, XLSX), validated rows out: the import stage."""

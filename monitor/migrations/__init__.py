@@ -1,1 +1,0 @@
-"""Alembic migrations for monitor's schema, shipped inside the package and run by monitor.migrate."""

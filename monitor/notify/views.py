@@ -1,0 +1,429 @@
+"""Flat view models for message templates: result rows in, plain dicts of strings, numbers and
+lists out (Alertmanager's template.Data). Templates never see ORM rows or do arithmetic; every
+number is formatted here, once, the same way for e-mail and reports.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from monitor.core.model import FEN_PER_WAN, Unit
+from monitor.core.wording import percent, progress
+from monitor.core.workdays import chinese_date
+from monitor.evaluate.summary import BureauFigures, trend_pairs
+
+if TYPE_CHECKING:
+    from monitor.cases.exemptions import Exemption
+    from monitor.notify.decide import Options
+
+WORD = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝", "na": "不可测", None: "未报送"}
+WORD_EXEMPT = "已豁免"  # a digest's change of a project to or from an exemption (no 灯 after it)
+# (text, background): readable when printed; the word (红/黄/绿) always goes with the colour.
+COLOUR = {
+    "green": ("#1e6b34", "#dff3e4"),
+    "yellow": ("#7a5200", "#fff1c2"),
+    "red": ("#a4161a", "#fde0e0"),
+    "blue": ("#1f4e8c", "#e0ecfa"),
+    "na": ("#555555", "#eeeeee"),
+    None: ("#555555", "#eeeeee"),
+}
+REASON_LABEL = {
+    "first": "预警通知",
+    "escalated": "预警升级",
+    "changed": "预警更新",
+    "improved": "预警好转",
+    "reminder": "催报通知",
+    "overdue": "逾期未报送通知",
+    "summary": "监控汇总",
+}
+CAUSES = ("经费保障", "制度保障", "人员保障", "硬件条件保障", "其他")
+KIND_WORD = {"cumulative": "累计型", "level": "水平型", "milestone": "时间节点", "qualitative": "定性"}
+
+
+def wan(fen: int | None) -> str:
+    return "" if fen is None else f"{fen / FEN_PER_WAN:,.2f}"
+
+
+def period(checkpoint: str) -> str:
+    """'2025-05' → '2025年1-5月'."""
+    year, month = checkpoint.split("-")
+    return f"{year}年1-{int(month)}月"
+
+
+def light(value: str | None) -> dict[str, str]:
+    fg, bg = COLOUR.get(value, COLOUR[None])
+    return {"light": value or "", "word": WORD.get(value, value or ""), "fg": fg, "bg": bg}
+
+
+def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:
+    ratio = i["ratio"]
+    if ratio is None:
+        ratio_text = ""
+    elif i["kind"] == "cumulative":
+        ratio_text = f"序时完成{percent(ratio)}"
+    elif i["light"] == "red":  # above the tolerance: rounded up, as in the reason
+        ratio_text = f"偏离{percent(abs(ratio), up=True)}"
+    else:
+        ratio_text = f"偏离{percent(abs(ratio))}"
+    unit = i["measure_unit"] or ""
+    return {
+        "code": i["indicator_code"],
+        "name": i["name"],
+        "kind": KIND_WORD.get(i["kind"], i["kind"]),
+        "target": f"{i['direction']}{i['target']}{unit}" if i["direction"] != "定性" else i["target"],
+        "actual": f"{i['actual']}{unit}" if i["actual"] not in (None, "") else "（未填报）",
+        "ratio": ratio_text,
+        "reason": i["reason"],
+        **light(i["light"]),
+    }
+
+
+def project_view(r: Mapping[str, Any], previous: Mapping[str, str | None]) -> dict[str, Any]:
+    before = previous.get(r["project_code"], "none")
+    return {
+        "code": r["project_code"],
+        "name": r["project_name"],
+        "budget": wan(r["budget"]),
+        "executed": wan(r["executed"]),
+        "execution_rate": percent(r["execution_rate"]),
+        "time_progress": progress(r["time_progress"]),
+        "budget_light": light(r["budget_light"]),
+        "target_light": light(r["target_light"])
+        if r["target_light"]
+        else light("na") | {"word": "无可测指标"},
+        "project_light": light(r["light"]),
+        "previous": WORD.get(before, "") if before != "none" else "",
+        "reasons": list(r["reasons"]),
+        "indicators": [indicator_view(i) for i in r["indicators"] if i["light"] in ("yellow", "red")],
+    }
+
+
+def _base(checkpoint: str, unit: Unit | None, options: Options) -> dict[str, Any]:
+    return {
+        "checkpoint": checkpoint,
+        "period": period(checkpoint),
+        "unit_code": unit.code if unit else "",
+        "unit_name": unit.name if unit else "",
+        "bureau_name": options.bureau_name,
+        "response_deadline": chinese_date(options.response_deadline),
+        "response_working_days": options.response_working_days,
+        "report_deadline": chinese_date(options.report_deadline),
+    }
+
+
+def warning(
+    checkpoint: str,
+    unit: Unit | None,
+    rows: Sequence[Mapping[str, Any]],
+    reason: str,
+    changes: list[dict[str, str]],
+    previous: Mapping[str, str | None],
+    previous_checkpoint: str | None,
+    options: Options,
+    exempt: Mapping[str, Exemption] | None = None,
+) -> dict[str, Any]:
+    """The unit digest: its red then yellow projects with numbers and reasons, what to do and by when;
+    its exempted yellow/red projects (`exempt`: project code -> exemption) apart, without the numbers,
+    and not counted as red or yellow."""
+    exempt = exempt or {}
+    warned = sorted(
+        (r for r in rows if r["light"] in ("yellow", "red")),
+        key=lambda r: (r["light"] != "red", r["project_code"]),
+    )
+    exempted = [r for r in warned if r["project_code"] in exempt]
+    warned = [r for r in warned if r["project_code"] not in exempt]
+    exempted_codes = {r["project_code"] for r in exempted}
+    count = Counter(r["light"] or "not_reported" for r in rows if r["project_code"] not in exempted_codes)
+
+    def word(light: str) -> str:
+        return WORD_EXEMPT if light == "exempt" else WORD[light]
+
+    return {
+        **_base(checkpoint, unit, options),
+        "reason": reason,
+        "reason_label": REASON_LABEL[reason],
+        "is_update": reason != "first",
+        "changes": [{**c, "before_word": word(c["before"]), "after_word": word(c["after"])} for c in changes],
+        "red_count": count["red"],
+        "yellow_count": count["yellow"],
+        "green_count": count["green"] + count["blue"],
+        "not_reported_count": count["not_reported"],
+        "projects": [project_view(r, previous) for r in warned],
+        "exempted": [
+            {
+                "code": r["project_code"],
+                "name": r["project_name"],
+                **light(r["light"]),
+                "reason": exempt[r["project_code"]].reason,
+                "approver": exempt[r["project_code"]].approver,
+                "until": chinese_date(exempt[r["project_code"]].expires_on),
+            }
+            for r in exempted
+        ],
+        "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
+        "causes": list(CAUSES),
+        "measures": measure_words(),
+    }
+
+
+def measure_words() -> list[str]:
+    """The corrective measures (纠偏措施) a unit chooses from, as every channel shows them (defined once,
+    in rectification.MEASURES, which imports this module)."""
+    from monitor.cases.rectification import MEASURES
+
+    return list(MEASURES.values())
+
+
+def all_clear(
+    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+) -> dict[str, Any]:
+    return {**_base(checkpoint, unit, options), "green_count": len(rows)}
+
+
+def reminder(
+    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+) -> dict[str, Any]:
+    return {
+        **_base(checkpoint, unit, options),
+        "projects": [
+            {"code": r["project_code"], "name": r["project_name"], "budget": wan(r["budget"])} for r in rows
+        ],
+    }
+
+
+def overdue(
+    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+) -> dict[str, Any]:
+    """The overdue notice (逾期未报送): the reminder's projects, the report deadline that passed, the
+    message's date and the late-report deadline (N working days after it)."""
+    late = options.late_report_deadline or options.report_deadline
+    return {
+        **reminder(checkpoint, unit, rows, options),
+        "today": chinese_date(options.today or late),
+        "late_report_deadline": chinese_date(late),
+        "late_report_working_days": options.late_report_working_days,
+    }
+
+
+def department(unit: Unit | None, units: Mapping[str, Unit]) -> tuple[str, str]:
+    """The supervising department a unit reports to (a department is its own)."""
+    if unit is None:
+        return ("", "（未知单位）")
+    code = unit.supervisor_code or unit.code
+    dept = units.get(code)
+    return (code, dept.name if dept else code)
+
+
+def summary(
+    checkpoint: str,
+    results: Sequence[Mapping[str, Any]],
+    units: Mapping[str, Unit],
+    previous: Mapping[str, str | None],
+    previous_checkpoint: str | None,
+    options: Options,
+) -> dict[str, Any]:
+    """The bureau summary: counts and amounts by light and department, not reported, top red, trend."""
+    figures = BureauFigures.of_results(results, units, previous if previous_checkpoint else None)
+    return bureau_summary(checkpoint, figures, units, previous_checkpoint, options)
+
+
+def bureau_summary(
+    checkpoint: str,
+    figures: BureauFigures,
+    units: Mapping[str, Unit],
+    previous_checkpoint: str | None,
+    options: Options,
+) -> dict[str, Any]:
+    """`summary` from figures gathered by the database (store.bureau_figures): the same view."""
+    keys = ("green", "yellow", "red", "not_reported")
+    count: Counter[str] = Counter()
+    amount: Counter[str] = Counter()
+    depts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for (dept, value), (n, fen) in figures.by_department.items():
+        k = "green" if value == "blue" else (value or "not_reported")
+        count[k] += n
+        amount[k] += fen
+        d = depts[_department_of(dept, units)]
+        d[k] += n
+        d[f"{k}_amount"] += fen
+    total_n, total_amount = sum(count.values()), sum(amount.values())
+    by_light = [
+        {
+            **light(None if k == "not_reported" else k),
+            "key": k,
+            "count": count[k],
+            "amount": wan(amount[k]),
+            "share": percent(Fraction(count[k], total_n)) if total_n else "",
+        }
+        for k in keys
+    ]
+    by_department = [
+        {"code": code, "name": name, **{k: c[k] for k in keys}, "red_amount": wan(c["red_amount"])}
+        for (code, name), c in sorted(
+            depts.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["yellow"], kv[0][0])
+        )
+    ]
+    unit_name = {code: u.name for code, u in units.items()}
+    reds = sorted(figures.top_red, key=lambda r: (-r["budget"], r["project_code"]))
+    top_red = [
+        {
+            "code": r["project_code"],
+            "name": r["project_name"],
+            "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
+            "budget": wan(r["budget"]),
+            "execution_rate": percent(r["execution_rate"]),
+            "reason": r["reasons"][0],
+        }
+        for r in reds[: options.top_red]
+    ]
+    not_reported = [
+        {
+            "code": r["project_code"],
+            "name": r["project_name"],
+            "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
+            "budget": wan(r["budget"]),
+        }
+        for r in figures.not_reported
+    ]
+    trend = trend_from_pairs(figures.trend) if previous_checkpoint and figures.trend is not None else None
+    snapshot = {
+        "count": {k: count[k] for k in keys},
+        "red": sorted(figures.red),
+        "not_reported": sorted(x["code"] for x in not_reported),
+    }
+    return {
+        **_base(checkpoint, None, options),
+        "total_count": total_n,
+        "total_amount": wan(total_amount),
+        "by_light": by_light,
+        "by_department": by_department,
+        "top_red": top_red,
+        "not_reported": not_reported,
+        "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
+        "trend": trend,
+        "snapshot": snapshot,
+    }
+
+
+def _department_of(code: str | None, units: Mapping[str, Unit]) -> tuple[str, str]:
+    """`department` from a department code (None: the unit is unknown)."""
+    if code is None:
+        return ("", "（未知单位）")
+    dept = units.get(code)
+    return (code, dept.name if dept else code)
+
+
+def trend_counts(results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]) -> dict[str, int]:
+    """May → August: improved, worsened, still red, still yellow, among projects lit at both checkpoints."""
+    return trend_from_pairs(trend_pairs(results, previous))
+
+
+def trend_from_pairs(pairs: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """trend_counts from (previous light, light) → number of projects (as a GROUP BY gives them)."""
+    out = Counter({"improved": 0, "worsened": 0, "still_red": 0, "still_yellow": 0})
+    sev = {"green": 0, "blue": 0, "yellow": 1, "red": 2}
+    for (before, after), n in pairs.items():
+        if sev[after] < sev[before]:
+            out["improved"] += n
+        elif sev[after] > sev[before]:
+            out["worsened"] += n
+        elif after == "red":
+            out["still_red"] += n
+        elif after == "yellow":
+            out["still_yellow"] += n
+    return dict(out)
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """A view of every kind built from a small example, for `monitor check` to render each template."""
+    import datetime as dt
+    from dataclasses import replace
+
+    from monitor.cases.exemptions import Exemption
+    from monitor.notify.decide import Options
+
+    options = Options(dt.date(2025, 6, 13), dt.date(2025, 6, 10), 10, "州财政局", ("jxk@example.gov.cn",))
+    late = replace(options, today=dt.date(2025, 6, 11), late_report_deadline=dt.date(2025, 6, 18))
+    unit = Unit("301001", "州动物疫病预防控制中心", ("a@example.gov.cn",), "301")
+    ind = {
+        "indicator_code": "01",
+        "name": "群体免疫密度",
+        "kind": "level",
+        "light": "yellow",
+        "ratio": -0.044,
+        "reason": "目标≥90%，实际86%",
+        "target": "90",
+        "actual": "86",
+        "measure_unit": "%",
+        "direction": "≥",
+    }
+    row = {
+        "project_code": "2025-301001-001",
+        "project_name": "动物疫病强制免疫疫苗采购",
+        "unit_code": "301001",
+        "checkpoint": "2025-05",
+        "status": "reported",
+        "budget_light": "red",
+        "target_light": "yellow",
+        "light": "red",
+        "execution_rate": 0.1,
+        "time_progress": 5 / 12,
+        "budget": 300_000_000,
+        "executed": 30_000_000,
+        "reasons": ["预算执行率10.00%"],
+        "indicators": [ind],
+    }
+    missing = row | {
+        "project_code": "2025-301001-002",
+        "status": "not_reported",
+        "light": None,
+        "budget_light": None,
+        "target_light": None,
+        "executed": None,
+        "execution_rate": None,
+    }
+    exempted = row | {"project_code": "2025-301001-003", "project_name": "村级防疫员补助", "light": "yellow"}
+    rows = [row, missing, exempted]
+    until, at = dt.date(2025, 9, 30), dt.datetime(2025, 6, 1)
+    exemption = Exemption(1, "2025-301001-003", "预算调整已批准", "张科长", until, at, "admin")
+    change = [
+        {
+            "project_code": "2025-301001-001",
+            "project_name": "动物疫病强制免疫疫苗采购",
+            "before": "yellow",
+            "after": "red",
+        }
+    ]
+    units = {unit.code: unit}
+    return {
+        "warning": warning(
+            "2025-05", unit, rows, "escalated", change, {}, None, options, {exemption.project_code: exemption}
+        )
+        | {"response_link": "https://jxk.example.gov.cn/u/TOKEN", "workbook": ""}  # messages.how_to_answer
+        | {"reply_to": "jxk@example.gov.cn"}
+        | {"supervisor_name": "州农业农村局"},
+        "reminder": reminder("2025-05", unit, [missing], options),
+        "overdue": overdue("2025-05", unit, [missing], late),
+        "summary": summary("2025-05", rows, units, {"2025-301001-001": "yellow"}, "2025-05", options),
+        "all_clear": all_clear("2025-05", unit, rows, options),
+        "admin": admin(
+            ["rules/local.yaml:3: budget.red_below: unknown key"], "host:1", "2025-06-11 09:00", "", "", ""
+        ),
+    }
+
+
+def admin(
+    errors: list[str], instance: str, at: str, rules_hash: str, config_path: str, rules_dir: str
+) -> dict[str, Any]:
+    """The admins' notice of a failed reload."""
+    return {
+        "errors": errors,
+        "instance": instance,
+        "at": at,
+        "rules_hash": rules_hash[:12],
+        "config_path": config_path,
+        "rules_dir": rules_dir,
+    }

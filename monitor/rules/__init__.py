@@ -1,0 +1,1 @@
+"""Rule files in, a validated RuleSet and per-project policies out."""

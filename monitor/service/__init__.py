@@ -1,0 +1,1 @@
+"""The background service: the duty calendar, status, health and metrics."""

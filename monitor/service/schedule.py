@@ -1,0 +1,179 @@
+"""The duty calendar: the schedule in config.yaml and a time in, the duties out (each checkpoint
+run and each reminder round, with its due time in the bureau's time zone; with a FollowUp, the
+reminder (催办) and escalation (督办) rounds for the warnings nobody answered), and which of them are
+owed at a given moment. Pure: the clock and the days cases were opened are arguments, so catch-up
+after downtime is testable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from monitor.config.settings import CheckpointSchedule, NotificationsConfig, ScheduleConfig
+from monitor.core.model import Checkpoint
+from monitor.core.workdays import add_working_days
+
+
+@dataclass(frozen=True, order=True)
+class Duty:
+    due_at: dt.datetime  # aware, in the configured time zone
+    key: str  # "run:2025-05", "reminder:2025-05:3d", "chase:2025-05", "escalate:2025-05"
+    kind: str  # run / reminder / chase / escalate
+    checkpoint: Checkpoint
+    deadline: dt.date  # the units' report deadline for this checkpoint
+
+
+def deadline(cp: Checkpoint, plan: CheckpointSchedule) -> dt.date:
+    return cp.end_date + dt.timedelta(days=plan.report_deadline_days)
+
+
+def run_at(cp: Checkpoint, plan: CheckpointSchedule, tz: ZoneInfo) -> dt.datetime:
+    """When the checkpoint runs: `run_days_after_deadline` after the report deadline, at `run_time`."""
+    run_day = deadline(cp, plan) + dt.timedelta(days=plan.run_days_after_deadline)
+    return dt.datetime.combine(run_day, plan.run_time, tz)
+
+
+def scheduled_run(schedule: ScheduleConfig, cp: Checkpoint, tz: ZoneInfo) -> dt.datetime:
+    """run_at by the checkpoint's month in `schedule` (an unscheduled month: the default plan)."""
+    plans = [p for p in schedule.checkpoints if p.month == cp.month]
+    return run_at(cp, plans[0] if plans else CheckpointSchedule(month=cp.month), tz)
+
+
+@dataclass(frozen=True)
+class FollowUpRule:
+    """The working-day arithmetic of a warning's follow-up, from the day its case was opened (the run
+    day): the response deadline the warning e-mail announced (the same sum as monitor.notify.messages), the
+    reminder day (催办) and the escalation day (督办)."""
+
+    response_working_days: int
+    chase_after_working_days: int
+    escalate_after_working_days: int
+    at: dt.time = dt.time(9, 0)
+    holidays: frozenset[dt.date] = frozenset()
+    extra_workdays: frozenset[dt.date] = frozenset()
+
+    @classmethod
+    def of(cls, n: NotificationsConfig) -> FollowUpRule:
+        return cls(
+            n.response_working_days,
+            n.chase_after_working_days,
+            n.escalate_after_working_days,
+            n.follow_up_time,
+            frozenset(n.holidays),
+            frozenset(n.extra_workdays),
+        )
+
+    def _add(self, day: dt.date, n: int) -> dt.date:
+        return add_working_days(day, n, self.holidays, self.extra_workdays)
+
+    def response_deadline(self, opened: dt.date) -> dt.date:
+        """The last day to answer a warning sent on `opened`."""
+        return self._add(opened, self.response_working_days)
+
+    def chase_day(self, opened: dt.date) -> dt.date:
+        """The reminder's day: the (chase_after + 1)-th working day after the response deadline."""
+        return self._add(self.response_deadline(opened), self.chase_after_working_days + 1)
+
+    def escalate_day(self, opened: dt.date) -> dt.date:
+        """The escalation's day: escalate_after working days after the reminder's day."""
+        return self._add(self.chase_day(opened), self.escalate_after_working_days)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The follow-up rule and the local days on which each checkpoint's cases were opened (from the
+    database): the reminder and escalation rounds exist only for checkpoints that opened cases, dated
+    from the day they were opened, so a run carried out late moves its follow-up with it."""
+
+    rule: FollowUpRule
+    opened: Mapping[str, Sequence[dt.date]] = field(default_factory=dict)
+
+
+def follow_up_duties(schedule: ScheduleConfig, follow_up: FollowUp, tz: ZoneInfo) -> list[Duty]:
+    """A chase and an escalate duty per checkpoint and day its cases were opened: "chase:2025-05" for the
+    first day, "chase:2025-05+2025-06-20" for cases a later re-run opened (their own deadline)."""
+    rule = follow_up.rule
+    out = []
+    for cp_text, days in follow_up.opened.items():
+        cp = Checkpoint.parse(cp_text)
+        plans = [p for p in schedule.checkpoints if p.month == cp.month]
+        due = deadline(cp, plans[0]) if plans else cp.end_date + dt.timedelta(days=10)
+        for i, day in enumerate(sorted(set(days))):
+            suffix = "" if i == 0 else f"+{day.isoformat()}"
+            for kind, when in (("chase", rule.chase_day(day)), ("escalate", rule.escalate_day(day))):
+                at = dt.datetime.combine(when, rule.at, tz)
+                out.append(Duty(at, f"{kind}:{cp}{suffix}", kind, cp, due))
+    return sorted(out)
+
+
+def duties_of_year(schedule: ScheduleConfig, year: int, tz: ZoneInfo) -> list[Duty]:
+    """Every duty for the checkpoints of `year` (some fall in the next year, e.g. a December checkpoint)."""
+    out = []
+    for plan in schedule.checkpoints:
+        cp = Checkpoint(year, plan.month)
+        due = deadline(cp, plan)
+        out.append(Duty(run_at(cp, plan, tz), f"run:{cp}", "run", cp, due))
+        for days in plan.reminder_days_before_deadline:
+            day = due - dt.timedelta(days=days)
+            out.append(
+                Duty(
+                    dt.datetime.combine(day, plan.reminder_time, tz),
+                    f"reminder:{cp}:{days}d",
+                    "reminder",
+                    cp,
+                    due,
+                )
+            )
+    return sorted(out)
+
+
+def duties_between(
+    schedule: ScheduleConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    tz: ZoneInfo,
+    follow_up: FollowUp | None = None,
+) -> list[Duty]:
+    """Duties due in [start, end) (with `follow_up`, its chase and escalate duties too)."""
+    years = range(start.astimezone(tz).year - 1, end.astimezone(tz).year + 1)
+    duties = [d for y in years for d in duties_of_year(schedule, y, tz)]
+    if follow_up is not None:
+        duties += follow_up_duties(schedule, follow_up, tz)
+    return sorted(d for d in duties if start <= d.due_at < end)
+
+
+def upcoming(
+    schedule: ScheduleConfig,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    n: int = 10,
+    follow_up: FollowUp | None = None,
+) -> list[Duty]:
+    """The next `n` duties due after `now`."""
+    return duties_between(schedule, now, now + dt.timedelta(days=800), tz, follow_up)[:n]
+
+
+def owed(
+    schedule: ScheduleConfig,
+    done: Iterable[str],
+    since: dt.datetime,
+    now: dt.datetime,
+    tz: ZoneInfo,
+    follow_up: FollowUp | None = None,
+) -> list[Duty]:
+    """Duties due in [since, now] that were not carried out, oldest first. A reminder whose report
+    deadline has already passed is no longer owed (the checkpoint run reminds instead); a chase or an
+    escalation stays owed however late (a unit that has not answered is still to be chased), and a
+    chase sorts before the escalation of the same day."""
+    finished = set(done)
+    out = []
+    for d in duties_between(schedule, since, now + dt.timedelta(microseconds=1), tz, follow_up):
+        if d.key in finished:
+            continue
+        if d.kind == "reminder" and now.astimezone(tz).date() > d.deadline:
+            continue
+        out.append(d)
+    return out

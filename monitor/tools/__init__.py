@@ -1,0 +1,1 @@
+"""Tools for admins and newcomers: rule preview, explain, rule tests, the sample."""

@@ -34,9 +34,12 @@ def utc_now() -> dt.datetime:
 class App:
     settings: Settings
     clock: Any = field(default=utc_now)
+    shared_engine: Engine | None = None  # an engine to reuse: the service keeps its pool across reloads
 
     @cached_property
     def engine(self) -> Engine:
+        if self.shared_engine is not None:
+            return self.shared_engine
         from monitor.db import store
 
         engine = store.make_engine(self.settings.database_url)
@@ -95,7 +98,7 @@ class App:
                 self.settings.templates_dir, self.settings.template_override_dir
             )
         ]
-        from monitor.cases import followup
+        from monitor.notify import followup
 
         for kind, view in {**examples(), **followup.examples()}.items():
             try:
@@ -106,7 +109,7 @@ class App:
 
     def rules_used(self, checkpoint: Checkpoint) -> RuleSet:
         """The rules the last run of `checkpoint` used (LookupError if it never ran)."""
-        from monitor.tools.preview import used_by_run
+        from monitor.db.ruleversions import used_by_run
 
         with self.engine.connect() as conn:
             return used_by_run(conn, str(checkpoint)).rules

@@ -26,15 +26,15 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.cases import exemptions
 from monitor.config.settings import Settings
-from monitor.core import failpoints
+from monitor.core import failpoints, workers
 from monitor.core.model import Checkpoint, Inputs
+from monitor.core.summary import Summary
 from monitor.db import claims, store
 from monitor.deliver import outbox
 from monitor.deliver.transport import Transport
 from monitor.evaluate import halves, reasons
 from monitor.evaluate import sql as compiled
 from monitor.evaluate.core import evaluate
-from monitor.evaluate.summary import Summary
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
 from monitor.notify.render import Templates
@@ -83,7 +83,7 @@ def run_lock(
     """Hold `checkpoint`'s run claim for the block (a heartbeat renews it): wait up to `wait` seconds
     (None: until `should_stop()`) for another run of it to end, else claims.Busy, nothing written. A
     run the claim finds `running` was stopped mid-evaluation (its transaction rolled back): abandoned."""
-    owner = outbox.worker_id()
+    owner = workers.worker_id()
     lease = settings.schedule.lease_seconds
     run = store.RUN
     claims.acquire(
@@ -268,14 +268,13 @@ def report_attachments(
     import tempfile
     from pathlib import Path
 
-    from monitor.app import App
     from monitor.reports import default_name, write_all
+    from monitor.reports.context import Sources
 
-    app = App(settings, clock)
-    app.__dict__["engine"] = engine  # the same database connection pool
+    sources = Sources(engine, settings, clock)  # the same database connection pool
     with tempfile.TemporaryDirectory() as tmp:
         outs = {fmt: Path(tmp) / default_name(fmt, checkpoint) for fmt in wanted}
-        return [(p.name, p.read_bytes()) for p in write_all(app, checkpoint, outs)]
+        return [(p.name, p.read_bytes()) for p in write_all(sources, checkpoint, outs)]
 
 
 def complete_run(

@@ -18,17 +18,16 @@ from click.testing import CliRunner, Result
 from mailserver import MailServer
 from sqlalchemy import select
 
-from monitor.cases import chase, followup
+from monitor.cases.deadlines import FollowUp, FollowUpRule
 from monitor.cases.rectification import Answer
 from monitor.cli.main import main
 from monitor.config.settings import ScheduleConfig, load_settings
 from monitor.core.model import Checkpoint, Unit
 from monitor.db import store
-from monitor.notify import messages
+from monitor.notify import chase, followup, messages
 from monitor.notify.render import Templates
 from monitor.service import schedule
 from monitor.service.runner import Service, fixed_start_clock
-from monitor.service.schedule import FollowUp, FollowUpRule
 
 TZ = ZoneInfo("Asia/Shanghai")
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,7 +374,7 @@ def test_a_silent_unit_is_reminded_then_escalated_on_schedule_and_only_once(
     assert "葡萄酒产业宣传推介" not in text  # 302 answered
     link = re.search(r"（(http://127\.0\.0\.1:8650/u/[^）]+)）", text)
     assert link is not None
-    from monitor.web.auth import Scope, read_token
+    from monitor.core.links import Scope, read_token
 
     token = link.group(1).rsplit("/", 1)[1]
     assert read_token(SECRET, token, dt.timedelta(days=30), dt.datetime.now(dt.UTC)) == Scope(

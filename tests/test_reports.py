@@ -23,7 +23,8 @@ from monitor.cli.main import main
 from monitor.config.settings import ResultsApplicationConfig, load_settings
 from monitor.config.yamlfile import Invalid
 from monitor.core.model import FEN_PER_WAN, Checkpoint
-from monitor.notify.views import COLOUR, WORD, trend_counts
+from monitor.core.wording import COLOUR, WORD
+from monitor.notify.views import trend_counts
 from monitor.reports import application as ra
 from monitor.reports import trend, write_reports
 from monitor.reports.data import Row

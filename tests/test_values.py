@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor.core import values as v
 from monitor.core.model import Direction, Kind
-from monitor.ingest import values as v
 
 FULL_WIDTH = str.maketrans("0123456789,.%", "０１２３４５６７８９，．％")
 

@@ -18,7 +18,7 @@ from monitor.cases import rectification as rc
 from monitor.cases.store import cases
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
-from monitor.web import auth
+from monitor.core import links
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -303,7 +303,7 @@ def test_a_link_needs_the_secret(may: Path) -> None:
 
 
 def test_a_token_signed_with_another_secret_is_refused() -> None:
-    token = auth.make_token("another secret", auth.Scope("302", "2025-05"))
-    with pytest.raises(auth.BadLink) as exc:
-        auth.read_token(SECRET, token, dt.timedelta(days=30), dt.datetime.now(dt.UTC))
+    token = links.make_token("another secret", links.Scope("302", "2025-05"))
+    with pytest.raises(links.BadLink) as exc:
+        links.read_token(SECRET, token, dt.timedelta(days=30), dt.datetime.now(dt.UTC))
     assert not exc.value.expired

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from monitor.notify.views import CAUSES
-
 
 class State(StrEnum):
     OPEN = "open"  # warned, not answered yet
@@ -40,6 +38,7 @@ EVENT_WORD = {Event.ANSWER: "反馈", Event.ACCEPT: "认可", Event.RETURN: "退
 # The corrective measures (纠偏措施) a unit chooses from, in the words of the domain brief (§5), defined
 # here once: the warning e-mails, the web form, the answer workbook's dropdown, the import and the board
 # show these words (import_responses also accepts the older words of workbooks already handed out).
+CAUSES = ("经费保障", "制度保障", "人员保障", "硬件条件保障", "其他")  # 偏差原因类别, the form's five
 MEASURES = {
     "continue": "继续实施",
     "reallocate": "调剂资金",

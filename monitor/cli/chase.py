@@ -27,7 +27,7 @@ def register(main: click.Group) -> None:
         """Remind the units that have not answered a checkpoint's warnings by their deadline (催办), or
         with --escalate tell their supervising departments and the bureau (督办). Only cases whose day
         has come are followed up, and none twice: safe to repeat, and alongside `monitor serve`."""
-        from monitor.cases import chase
+        from monitor.notify import chase
         from monitor.notify.render import TemplateErrors
 
         app = make_app(config, rules_dir)
@@ -54,9 +54,9 @@ def register(main: click.Group) -> None:
 def _list(app: Any, checkpoint: str) -> None:
     from zoneinfo import ZoneInfo
 
-    from monitor.cases import chase
+    from monitor.cases.deadlines import FollowUpRule
     from monitor.cases.rectification import STATE_WORD, State
-    from monitor.service.schedule import FollowUpRule
+    from monitor.notify import chase
 
     tz = ZoneInfo(app.settings.time_zone)
     today = chase.local_day(app.clock(), tz)

@@ -14,7 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from monitor.app import App
-    from monitor.evaluate.summary import Summary
+    from monitor.core.summary import Summary
 
 F = TypeVar("F", bound=Callable[..., Any])
 

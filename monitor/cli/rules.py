@@ -86,12 +86,14 @@ def register(main: click.Group) -> None:
         e-mail would differ and how many messages the change adds or removes."""
         import json
 
+        from monitor.db import ruleversions
+        from monitor.rules import sources
         from monitor.tools import preview
 
         app = make_app(config, rules_dir)
         folder, cp = app.settings.rules_dir, str(checkpoint)
-        before = guarded(lambda: preview.base_source(app.engine, folder, cp, against))
-        after = guarded(lambda: preview.candidate(Path(candidate), folder))
+        before = guarded(lambda: ruleversions.base_source(app.engine, folder, cp, against))
+        after = guarded(lambda: sources.candidate(Path(candidate), folder))
         result = preview.preview(app.engine, app.settings, checkpoint, before, after, app.clock())
         if result.projects == 0:
             fail(["no projects in the database: import data first (`monitor import`)"])
@@ -117,11 +119,12 @@ def register(main: click.Group) -> None:
     ) -> None:
         """The whole chain behind one project's lights: inputs, time progress, rule layers with
         file:line, ratios and thresholds, lights, and the notifications sent about it."""
-        from monitor.tools import explain, preview
+        from monitor.db import ruleversions
+        from monitor.tools import explain
 
         app = make_app(config, rules_dir)
         folder, cp = app.settings.rules_dir, str(checkpoint)
-        source = guarded(lambda: preview.base_source(app.engine, folder, cp, rules_version))
+        source = guarded(lambda: ruleversions.base_source(app.engine, folder, cp, rules_version))
         zone = app.settings.time_zone
         result = guarded(lambda: explain.explain(app.engine, project_code, checkpoint, source, zone))
         for line in explain.as_text(result):
@@ -136,11 +139,12 @@ def register(main: click.Group) -> None:
     def rules_history(config: str | None, rules_dir: str | None) -> None:
         """Each stored rule version: its hash, when first seen, and the runs that used it."""
         from monitor.config.yamlfile import Invalid
+        from monitor.rules import sources
         from monitor.tools import preview
 
         app = make_app(config, rules_dir)
         try:
-            current: str | None = preview.in_force(app.settings.rules_dir).rules.hash
+            current: str | None = sources.in_force(app.settings.rules_dir).rules.hash
         except Invalid:
             current = None
         with app.engine.connect() as conn:

@@ -39,8 +39,8 @@ def register(main: click.Group) -> None:
     @common
     def link(unit_code: str, checkpoint: Any, config: str | None, rules_dir: str | None) -> None:
         """Print the signed link to a unit's page for a checkpoint (expires after web.link_days)."""
+        from monitor.core.links import Scope, unit_link
         from monitor.db import store
-        from monitor.web.auth import Scope, unit_link
 
         app = make_app(config, rules_dir)
         secret = app.settings.web_secret

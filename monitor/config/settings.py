@@ -123,10 +123,10 @@ class RetryConfig(Strict):
 
 
 def _one_address(value: str | None) -> str | None:
-    """One e-mail address, checked as units' addresses are (monitor.ingest.values)."""
+    """One e-mail address, checked as units' addresses are (monitor.core.values)."""
     if value is None:
         return None
-    from monitor.ingest.values import parse_emails
+    from monitor.core.values import parse_emails
 
     found = parse_emails(value)
     if len(found) != 1:
@@ -167,7 +167,7 @@ class NotificationsConfig(Strict):
     send_all_clear: bool = False  # units with only green projects get a short confirmation
     top_red: int = Field(default=10, ge=0, le=10000)  # red projects by amount in the bureau summary
     template_override_dir: str | None = None  # admins' templates of the same name win
-    # Follow-up of warnings nobody answered (monitor.cases.followup): a reminder to the unit (催办) on the
+    # Follow-up of warnings nobody answered (monitor.notify.followup): a reminder to the unit (催办) on the
     # (chase_after_working_days + 1)-th working day after its response deadline, then an escalation to the
     # supervising department and the bureau (督办) escalate_after_working_days working days later.
     follow_up: bool = True  # the service chases and escalates on schedule (`monitor chase` works regardless)

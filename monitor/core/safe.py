@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import IO, Any
 
-from monitor.ingest import values as v
+from monitor.core import values as v
 
 # --- codes ---------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Numbers into the words a reader sees: percentages, 万元 amounts and threshold phrases.
+"""Numbers into the words a reader sees: percentages, 万元 amounts and threshold phrases; a light's
+word and colours, a checkpoint's period (2025年1-8月).
 
 One way to show a ratio, everywhere (e-mails, reports, Excel, web pages, `monitor results`,
 `monitor explain`): a percentage with one decimal, `23.5%`. A measured ratio (execution rate, r, a
@@ -14,6 +15,7 @@ shown ratio (`shown`) in the format `PERCENT`, so it reads the same.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from decimal import Decimal
 from fractions import Fraction
 
@@ -89,3 +91,32 @@ def pct_threshold(x: Fraction | Decimal) -> str:
 def wan(fen: int) -> str:
     """fen as 万元 with two decimals and the unit: 11800000000 → '11,800.00万元'."""
     return f"{model.wan(fen)}万元"
+
+
+WORD = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝", "na": "不可测", None: "未报送"}
+WORD_EXEMPT = "已豁免"  # a digest's change of a project to or from an exemption (no 灯 after it)
+# (text, background): readable when printed; the word (红/黄/绿) always goes with the colour.
+COLOUR = {
+    "green": ("#1e6b34", "#dff3e4"),
+    "yellow": ("#7a5200", "#fff1c2"),
+    "red": ("#a4161a", "#fde0e0"),
+    "blue": ("#1f4e8c", "#e0ecfa"),
+    "na": ("#555555", "#eeeeee"),
+    None: ("#555555", "#eeeeee"),
+}
+
+
+def period(checkpoint: str) -> str:
+    """'2025-05' → '2025年1-5月'."""
+    year, month = checkpoint.split("-")
+    return f"{year}年1-{int(month)}月"
+
+
+def light(value: str | None) -> dict[str, str]:
+    fg, bg = COLOUR.get(value, COLOUR[None])
+    return {"light": value or "", "word": WORD.get(value, value or ""), "fg": fg, "bg": bg}
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a table or chart: CJK (wide) characters count 2."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

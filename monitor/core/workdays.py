@@ -48,5 +48,10 @@ def chinese_date(day: dt.date) -> str:
 def local_time(moment: dt.datetime, time_zone: str) -> str:
     """A moment as a person reads it, in the bureau's zone with the offset: '2025-09-11 09:00+08:00'
     (a naive moment, as stored, is UTC)."""
-    utc = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-    return utc.astimezone(ZoneInfo(time_zone)).isoformat(" ", "minutes")
+    return as_utc(moment).astimezone(ZoneInfo(time_zone)).isoformat(" ", "minutes")
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Timestamps are stored in UTC (SQLModel's UTCDateTime) on SQLite and PostgreSQL alike; a naive
+    value is taken to be UTC already."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)

@@ -3,7 +3,7 @@ service, the run of a checkpoint), as a row keyed by what is claimed with its ow
 instance's name), since when, and a heartbeat the owner renews while it works.
 
 Who may take a claim over from its owner:
-- an owner that ran on this host and whose process is gone: at once (`outbox.process_is_dead`);
+- an owner that ran on this host and whose process is gone: at once (`workers.process_is_dead`);
 - an owner that runs on this host and is alive: never, however late its heartbeat (on SQLite a long
   evaluation holds the write lock, so a heartbeat can wait minutes behind it);
 - any other owner: once its heartbeat is older than the lease.
@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import Engine, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from monitor.core import workers
 from monitor.db import store, tables
-from monitor.deliver import outbox
 
 log = logging.getLogger("monitor.db.claims")
 Clock = Callable[[], dt.datetime]
@@ -61,13 +61,13 @@ def is_stale(
     table: Table, key: str, owner: str, heartbeat_at: dt.datetime, now: dt.datetime, lease: float
 ) -> bool:
     """May the claim held by `owner` (last heartbeat `heartbeat_at`) be taken over at `now`?"""
-    if owner == outbox.worker_id():
+    if owner == workers.worker_id():
         # this very process: stale only if it is a predecessor's (same pid again) it no longer holds
         with _held_lock:
             return (table.name, key) not in _held
-    if outbox.process_is_dead(owner):
+    if workers.process_is_dead(owner):
         return True
-    if outbox.process_is_alive_here(owner):
+    if workers.process_is_alive_here(owner):
         return False
     return store.as_utc(heartbeat_at) < store.as_utc(now) - dt.timedelta(seconds=lease)
 

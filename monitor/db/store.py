@@ -34,16 +34,11 @@ from monitor.core.model import (
     ProjectResult,
     Unit,
 )
+from monitor.core.summary import BureauFigures, Summary
+from monitor.core.workdays import as_utc as as_utc  # stored times are UTC; kept here for readers of rows
 from monitor.db import tables as t
-from monitor.evaluate.summary import BureauFigures, Summary
 
 CHUNK = 5000
-
-
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """Timestamps are stored in UTC (SQLModel's UTCDateTime) on SQLite and PostgreSQL alike; a naive
-    value is taken to be UTC already."""
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from monitor.config.settings import RetryConfig
+from monitor.core import workers
 from monitor.core.safe import safe_name
 from monitor.deliver import outbox
 from monitor.deliver.transport import DeliveryError, Envelope, Transport, permanent_answer
@@ -73,7 +74,7 @@ async def deliver_pending(
     `should_stop` (polled every 0.1 s): no new message is sent, messages on the wire get
     `retry.stop_grace_seconds` to finish, then their sends are cut short; every row not recorded goes
     back to the queue before this returns."""
-    worker = worker or outbox.new_worker_id()
+    worker = worker or workers.new_worker_id()
     size = batch or max(parallel * 8, 32)
     lease = dt.timedelta(seconds=retry.lease_seconds)
     tally: Counter[str] = Counter()

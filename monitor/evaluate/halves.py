@@ -33,10 +33,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from monitor.core.model import Checkpoint
+from monitor.core.summary import Summary
 from monitor.db import store
 from monitor.evaluate import sql as compiled
 from monitor.evaluate.sql import lit
-from monitor.evaluate.summary import Summary
 from monitor.rules.load import RuleSet
 from monitor.rules.policy import Policies
 

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import openpyxl
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from monitor.ingest import values as v
+from monitor.core import values as v
 
 # kind -> canonical column -> accepted headers besides the canonical name itself. When two headers of
 # one sheet map to the same column, the earlier alias wins (so 调整后预算数 beats 年初预算数).

@@ -34,11 +34,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from monitor.core import safe
+from monitor.core import values as v
 from monitor.core.model import Direction, Indicator, IndicatorReport, Kind, Project, ProjectReport, Unit, wan
 from monitor.db import store
 from monitor.db.store import Batch, KnownCodes, create_schema
 from monitor.ingest import columns as cols
-from monitor.ingest import values as v
 from monitor.ingest.columns import Rows
 
 T = TypeVar("T")

@@ -21,11 +21,12 @@ from sqlalchemy.engine import Connection
 
 from monitor.cases import rectification as rc
 from monitor.cases.exemptions import local_day
+from monitor.cases.rectification import CAUSES
+from monitor.core import values as v
+from monitor.core.wording import WORD, period
 from monitor.db.store import WARNING_CASE, as_utc
 from monitor.ingest import columns as cols
-from monitor.ingest import values as v
 from monitor.ingest.importer import Problem, Source
-from monitor.notify.views import CAUSES, WORD, period
 
 ANSWER_COLUMNS = ("cause", "explanation", "measure", "measure_text", "expected_date")
 MIN_TEXT = 5  # as the web form (rectification.parse_answer)
@@ -423,7 +424,7 @@ def write_template(
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = ws.cell(HEADER_ROW + 1, 1)
-    from monitor.reports.xlsx import print_setup
+    from monitor.core.xlsx import print_setup
 
     print_setup(ws, str(ws.cell(1, 1).value), HEADER_ROW)
     wb.save(path)

@@ -54,7 +54,7 @@ def response_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
     """The unit's signed, expiring link to answer its warnings on the web ("" without a signing secret)."""
     if not settings.web_secret:
         return ""
-    from monitor.web.auth import Scope, unit_link
+    from monitor.core.links import Scope, unit_link
 
     return unit_link(settings.web.base_url, settings.web_secret, Scope(unit_code, checkpoint))
 

@@ -88,8 +88,7 @@ class Templates:
         """Every template rendered once against the example of its kind: one that reaches outside the
         sandbox is refused when loaded (by `monitor check`, a run, preview-mail and the service's reload
         alike), not in the middle of a run."""
-        from monitor.cases import followup
-        from monitor.notify import views
+        from monitor.notify import followup, views
 
         out = []
         for kind, view in {**views.examples(), **followup.examples()}.items():

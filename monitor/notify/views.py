@@ -10,26 +10,16 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from monitor.cases.rectification import CAUSES
 from monitor.core.model import FEN_PER_WAN, Unit
-from monitor.core.wording import percent, progress
+from monitor.core.summary import BureauFigures, trend_pairs
+from monitor.core.wording import WORD, WORD_EXEMPT, light, percent, period, progress
 from monitor.core.workdays import chinese_date
-from monitor.evaluate.summary import BureauFigures, trend_pairs
 
 if TYPE_CHECKING:
     from monitor.cases.exemptions import Exemption
     from monitor.notify.decide import Options
 
-WORD = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝", "na": "不可测", None: "未报送"}
-WORD_EXEMPT = "已豁免"  # a digest's change of a project to or from an exemption (no 灯 after it)
-# (text, background): readable when printed; the word (红/黄/绿) always goes with the colour.
-COLOUR = {
-    "green": ("#1e6b34", "#dff3e4"),
-    "yellow": ("#7a5200", "#fff1c2"),
-    "red": ("#a4161a", "#fde0e0"),
-    "blue": ("#1f4e8c", "#e0ecfa"),
-    "na": ("#555555", "#eeeeee"),
-    None: ("#555555", "#eeeeee"),
-}
 REASON_LABEL = {
     "first": "预警通知",
     "escalated": "预警升级",
@@ -39,23 +29,11 @@ REASON_LABEL = {
     "overdue": "逾期未报送通知",
     "summary": "监控汇总",
 }
-CAUSES = ("经费保障", "制度保障", "人员保障", "硬件条件保障", "其他")
 KIND_WORD = {"cumulative": "累计型", "level": "水平型", "milestone": "时间节点", "qualitative": "定性"}
 
 
 def wan(fen: int | None) -> str:
     return "" if fen is None else f"{fen / FEN_PER_WAN:,.2f}"
-
-
-def period(checkpoint: str) -> str:
-    """'2025-05' → '2025年1-5月'."""
-    year, month = checkpoint.split("-")
-    return f"{year}年1-{int(month)}月"
-
-
-def light(value: str | None) -> dict[str, str]:
-    fg, bg = COLOUR.get(value, COLOUR[None])
-    return {"light": value or "", "word": WORD.get(value, value or ""), "fg": fg, "bg": bg}
 
 
 def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from monitor.core.model import Checkpoint
 
 if TYPE_CHECKING:
-    from monitor.app import App
+    from monitor.reports.context import Context
 
 Format = Literal["xlsx", "html"]
 FORMATS: tuple[Format, ...] = ("xlsx", "html")
@@ -25,18 +25,18 @@ def default_name(fmt: Format, checkpoint: Checkpoint | str) -> str:
     return f"{safe_name(f'{_NAMES[fmt]}-{checkpoint}')}.{fmt}"
 
 
-def write_report(app: App, checkpoint: Checkpoint | str, fmt: Format, out: Path) -> Path:
+def write_report(app: Context, checkpoint: Checkpoint | str, fmt: Format, out: Path) -> Path:
     """Write one report of `checkpoint` to `out`; raises data.NoResults if the checkpoint never ran."""
     return write_all(app, checkpoint, {fmt: out})[0]
 
 
-def write_reports(app: App, checkpoint: Checkpoint | str, out_dir: Path) -> list[Path]:
+def write_reports(app: Context, checkpoint: Checkpoint | str, out_dir: Path) -> list[Path]:
     """Write the Excel warning list and the HTML report of `checkpoint` into `out_dir` under their default
     names; returns their paths (xlsx first). Raises data.NoResults if the checkpoint never ran."""
     return write_all(app, checkpoint, {fmt: out_dir / default_name(fmt, checkpoint) for fmt in FORMATS})
 
 
-def write_all(app: App, checkpoint: Checkpoint | str, outs: dict[Format, Path]) -> list[Path]:
+def write_all(app: Context, checkpoint: Checkpoint | str, outs: dict[Format, Path]) -> list[Path]:
     """Load the checkpoint's data once and write each requested format to its path."""
     from monitor.reports import data
 

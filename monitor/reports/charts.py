@@ -12,7 +12,8 @@ from html import escape
 from markupsafe import Markup
 
 from monitor.core import wording
-from monitor.reports.figures import Bin, Tally, display_width
+from monitor.core.wording import display_width
+from monitor.reports.figures import Bin, Tally
 from monitor.reports.trend import KEY_WORD, KEYS
 
 FONT = (

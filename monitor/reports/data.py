@@ -14,11 +14,12 @@ from sqlalchemy import select
 
 from monitor.config.settings import ResultsApplicationConfig
 from monitor.core.model import Checkpoint, Unit
-from monitor.notify.views import department, period
+from monitor.core.wording import period
+from monitor.notify.views import department
 from monitor.reports.trend import monthly_needed, project_change
 
 if TYPE_CHECKING:
-    from monitor.app import App
+    from monitor.reports.context import Context
 
 
 class NoResults(Exception):
@@ -137,12 +138,12 @@ def build_rows(
     return rows
 
 
-def load(app: App, checkpoint: Checkpoint) -> ReportData:
+def load(app: Context, checkpoint: Checkpoint) -> ReportData:
     """Everything the reports of `checkpoint` need, read in one connection; NoResults if it never ran."""
     from monitor.db import store
+    from monitor.db.ruleversions import used_by_run
     from monitor.notify import messages
     from monitor.notify.views import summary
-    from monitor.tools.preview import used_by_run
 
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(app.settings.checkpoint_months))

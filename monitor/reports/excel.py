@@ -14,12 +14,7 @@ from openpyxl.styles import Font
 
 from monitor.core.safe import put
 from monitor.core.wording import shown, wan
-from monitor.notify.views import indicator_view
-from monitor.reports import application as ra
-from monitor.reports.data import ReportData, Row
-from monitor.reports.figures import Tally, departments, total
-from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS
-from monitor.reports.xlsx import (
+from monitor.core.xlsx import (
     COUNT,
     PERCENT,
     WAN,
@@ -31,6 +26,11 @@ from monitor.reports.xlsx import (
     write_notes,
     write_table,
 )
+from monitor.notify.views import indicator_view
+from monitor.reports import application as ra
+from monitor.reports.data import ReportData, Row
+from monitor.reports.figures import Tally, departments, total
+from monitor.reports.trend import CHANGE_WORD, KEY_WORD, KEYS
 
 # Widths fit one landscape A4 page wide at a readable scale: names and reasons wrap, headers too.
 NAME, DEPT, MONEY, RATE, LIGHT = 18, 14, 12, 7, 6

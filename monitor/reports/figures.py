@@ -5,7 +5,6 @@ summary paragraph in Chinese out.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +17,6 @@ from monitor.reports.data import ReportData, Row
 from monitor.reports.trend import KEY_WORD, KEYS, key
 
 FEN_PER_YI = 10_000 * FEN_PER_WAN  # 1 亿元
-
-
-def display_width(text: str) -> int:
-    """Columns `text` takes in a table or chart: CJK (wide) characters count 2."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 @dataclass

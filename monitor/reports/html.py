@@ -13,8 +13,8 @@ import jinja2
 import jinja2.exceptions
 import jinja2.sandbox
 
-from monitor.core.wording import percent
-from monitor.notify.views import light, project_view, wan
+from monitor.core.wording import light, percent
+from monitor.notify.views import project_view, wan
 from monitor.reports import application as ra
 from monitor.reports import charts
 from monitor.reports.data import ReportData, Row

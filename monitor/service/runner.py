@@ -26,12 +26,12 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from monitor import pipeline
 from monitor.app import App
-from monitor.cases import chase
 from monitor.config.settings import load_settings
 from monitor.config.yamlfile import Invalid
-from monitor.core import logs
+from monitor.core import logs, workers
 from monitor.db import claims, store
 from monitor.deliver import outbox
+from monitor.notify import chase
 from monitor.notify.render import TemplateErrors, Templates
 from monitor.rules.load import RuleSet
 from monitor.service import schedule
@@ -55,10 +55,10 @@ class State:
 
 def load_state(config_path: Path, rules_dir: str | None, clock: Clock, engine: Engine | None = None) -> State:
     """Parse and validate config, rules and templates; raises Invalid or TemplateErrors, touching nothing."""
-    app = App(load_settings(config_path, rules_dir), clock)
+    settings = load_settings(config_path, rules_dir)
+    same = engine is not None and str(engine.url) == settings.database_url
+    app = App(settings, clock, engine if same else None)  # keep the connection pool across reloads
     rules, templates = app.rules(), app.templates()
-    if engine is not None and str(engine.url) == app.settings.database_url:
-        app.__dict__["engine"] = engine  # keep the connection pool across reloads
     return State(app, rules, templates)
 
 
@@ -72,7 +72,7 @@ class Service:
         name: str | None = None,
     ) -> None:
         self.config_path, self.rules_dir, self.clock = config_path, rules_dir, clock
-        self.instance = instance or outbox.worker_id()  # owner of claims: host:pid
+        self.instance = instance or workers.worker_id()  # owner of claims: host:pid
         self.state = load_state(config_path, rules_dir, clock)
         self.name = name or self.state.app.settings.service.instance_name or socket.gethostname()
         self.stopping = threading.Event()
@@ -239,7 +239,7 @@ class Service:
                 update(store.OUTBOX)
                 .where(
                     store.OUTBOX.c.status == "sending",
-                    store.OUTBOX.c.claimed_by.startswith(outbox.worker_id() + ":"),
+                    store.OUTBOX.c.claimed_by.startswith(workers.worker_id() + ":"),
                 )
                 .values(status="pending", claimed_by=None, claimed_at=None)
             ).rowcount
@@ -452,7 +452,7 @@ class Service:
         stale = [
             who
             for who in claimed
-            if outbox.process_is_dead(who) or (who in expired and not outbox.on_this_host(who))
+            if workers.process_is_dead(who) or (who in expired and not workers.on_this_host(who))
         ]
         if stale:
             log.warning("messages claimed by %s are released and sent again", ", ".join(sorted(stale)))

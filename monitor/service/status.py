@@ -35,7 +35,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     sched = settings.schedule
     report = Report(now.astimezone(tz))
     ev, se = store.SCHEDULED_EVENT, store.SERVICE_EVENT
-    from monitor.cases.chase import follow_up_plan
+    from monitor.notify.chase import follow_up_plan
 
     plan = follow_up_plan(engine, settings)
     with engine.connect() as conn:

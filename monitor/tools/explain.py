@@ -25,7 +25,7 @@ from monitor.evaluate.core import evaluate_project
 from monitor.evaluate.kinds import infer_kind
 from monitor.rules.load import FIELD_PATHS, Origin
 from monitor.rules.policy import Policies
-from monitor.tools.preview import RuleSource
+from monitor.rules.sources import RuleSource
 
 
 def _has(data: Any, loc: Loc) -> bool:

@@ -11,95 +11,23 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from monitor.config.settings import Settings
-from monitor.config.yamlfile import Document, Invalid, Problem, parse_yaml
 from monitor.core.model import Checkpoint, Inputs, ProjectResult
 from monitor.core.workdays import local_time
 from monitor.db import store
 from monitor.evaluate.core import evaluate
 from monitor.notify import decide as notify
 from monitor.notify import messages
-from monitor.rules.load import RuleSet, build_rules, load_or_problems, rule_files
+from monitor.rules.load import RuleSet
 from monitor.rules.policy import Policies
+from monitor.rules.sources import RuleSource
 
 KEYS = ("green", "yellow", "red", "not_reported")
-
-# --- rule sources and versions --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RuleSource:
-    """A rule set with where it came from, and its files (for file:line of every value)."""
-
-    label: str
-    rules: RuleSet
-    docs: tuple[Document, ...]
-
-
-def _build(label: str, docs: Sequence[Document | Invalid]) -> RuleSource:
-    rules = build_rules(list(docs))  # raises Invalid with every problem
-    return RuleSource(label, rules, tuple(d for d in docs if isinstance(d, Document)))
-
-
-def in_force(rules_dir: Path) -> RuleSource:
-    """The rules of the rules folder, as `monitor run` would load them now."""
-    files = rule_files(rules_dir)
-    if not files:
-        raise Invalid([Problem(str(rules_dir), None, "", "no rule files (*.yaml) in this folder")])
-    return _build(f"rules in force ({rules_dir})", [load_or_problems(p) for p in files])
-
-
-def candidate(path: Path, rules_dir: Path) -> RuleSource:
-    """Candidate rules: a folder is a whole rule set; a file is merged over the rules folder's files
-    (in place of the file of the same path if it is one of them, else last)."""
-    if path.is_dir():
-        source = in_force(path)
-        return RuleSource(f"candidate rules ({path})", source.rules, source.docs)
-    if not path.is_file():
-        raise Invalid([Problem(str(path), None, "", "no such rule file or folder")])
-    files = rule_files(rules_dir)
-    same = [p for p in files if p.resolve() == path.resolve()]
-    paths = files if same else [*files, path]
-    return _build(f"candidate rules ({path} over {rules_dir})", [load_or_problems(p) for p in paths])
-
-
-def from_content(label: str, content: str) -> RuleSource:
-    """A stored rule version (RULE_VERSION.content: {file name: text}) rebuilt with its line numbers."""
-    texts: dict[str, str] = json.loads(content)
-    docs: list[Document | Invalid] = []
-    for name, text in sorted(texts.items()):
-        try:
-            docs.append(parse_yaml(Path(name), text))
-        except Invalid as exc:
-            docs.append(exc)
-    return _build(label, docs)
-
-
-def used_by_run(conn: Connection, checkpoint: str) -> RuleSource:
-    """The rules the latest run of `checkpoint` used; LookupError if it was never run."""
-    runs = store.runs(conn, checkpoint)
-    if not runs:
-        raise LookupError(f"no run of {checkpoint}: run `monitor run --checkpoint {checkpoint}` first")
-    run = runs[-1]
-    q = select(store.RULE_VERSION.c.content).where(store.RULE_VERSION.c.hash == run["rules_hash"])
-    content = conn.execute(q).scalar()
-    if content is None:
-        raise LookupError(f"run {run['id']}: its rules (hash {run['rules_hash'][:12]}) were not stored")
-    return from_content(f"rules used by run {run['id']} of {checkpoint}", content)
-
-
-def base_source(engine: Engine, rules_dir: Path, checkpoint: str, which: str) -> RuleSource:
-    """`current`: the rules folder now; `used`: the rules the checkpoint's last run used."""
-    if which == "used":
-        with engine.connect() as conn:
-            return used_by_run(conn, checkpoint)
-    return in_force(rules_dir)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from monitor.config.yamlfile import Document, Invalid, Loc, Problem, dotted, validation_problems
+from monitor.core import values
 from monitor.core.model import (
     Checkpoint,
     Direction,
@@ -29,7 +30,6 @@ from monitor.core.model import (
     Unit,
 )
 from monitor.evaluate.core import evaluate
-from monitor.ingest import values
 from monitor.rules.load import RuleSet, Strict, build_rules, load_or_problems, rule_files
 from monitor.rules.policy import Policies
 

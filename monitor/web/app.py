@@ -22,8 +22,10 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from monitor.app import App
 from monitor.cases import rectification as rc
 from monitor.cases import store as cases
+from monitor.cases.rectification import CAUSES
+from monitor.core import links
+from monitor.core.wording import period
 from monitor.db import store
-from monitor.notify.views import CAUSES, period
 from monitor.web import auth, board
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view
 
@@ -42,15 +44,15 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
     now = clock or app.clock
     site = Site.make(app, now)
 
-    def scope_of(token: str) -> auth.Scope:
-        return auth.read_token(secret, token, dt.timedelta(days=web.link_days), now())
+    def scope_of(token: str) -> links.Scope:
+        return links.read_token(secret, token, dt.timedelta(days=web.link_days), now())
 
     # --- unit page -------------------------------------------------------------------------------
 
     def unit_page(
         request: Request,
         token: str,
-        scope: auth.Scope,
+        scope: links.Scope,
         errors: Mapping[int, list[str]] | None = None,
         values: Mapping[str, str] | None = None,
         status: int = 200,
@@ -84,7 +86,7 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
             status,
         )
 
-    def bad_link(request: Request, exc: auth.BadLink) -> HTMLResponse:
+    def bad_link(request: Request, exc: links.BadLink) -> HTMLResponse:
         if exc.expired:
             text = "此链接已过期。请联系财政局预算绩效管理科重新获取链接。"
         else:
@@ -95,7 +97,7 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
         token = request.path_params["token"]
         try:
             scope = scope_of(token)
-        except auth.BadLink as exc:
+        except links.BadLink as exc:
             return bad_link(request, exc)
         return unit_page(request, token, scope)
 
@@ -103,7 +105,7 @@ def create_app(app: App, clock: Callable[[], dt.datetime] | None = None) -> Star
         token = request.path_params["token"]
         try:
             scope = scope_of(token)
-        except auth.BadLink as exc:
+        except links.BadLink as exc:
             return bad_link(request, exc)
         form = await request.form()
         fields = form_fields(form.items())

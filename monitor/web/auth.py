@@ -1,4 +1,4 @@
-"""Who may see what: signed unit links (one unit, one checkpoint, an expiry), bureau users with scrypt
+"""Who may see what (signed unit links are monitor.core.links): bureau users with scrypt
 password hashes and a per-user salt and revocable sessions (a per-user session version), login delays
 that grow per address and per account, and CSRF tokens bound to the session. Secrets and the clock
 come in as arguments.
@@ -11,58 +11,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import distinct, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from monitor.db.store import LOGIN_ATTEMPT, WEB_USER, as_utc
 
-LINK_SALT = "monitor.unit-link"
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-# --- unit links ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    unit_code: str
-    checkpoint: str
-
-
-class BadLink(Exception):
-    """A link that was altered, or expired; `expired` says which (the page words it accordingly)."""
-
-    def __init__(self, expired: bool) -> None:
-        super().__init__("expired" if expired else "bad signature")
-        self.expired = expired
-
-
-def make_token(secret: str, scope: Scope) -> str:
-    return URLSafeTimedSerializer(secret, salt=LINK_SALT).dumps([scope.unit_code, scope.checkpoint])
-
-
-def read_token(secret: str, token: str, max_age: dt.timedelta, now: dt.datetime) -> Scope:
-    """The scope a token was signed for; BadLink when it was altered or is older than `max_age` at `now`."""
-    try:
-        payload, signed_at = URLSafeTimedSerializer(secret, salt=LINK_SALT).loads(
-            token, return_timestamp=True
-        )
-    except SignatureExpired as exc:  # pragma: no cover - no max_age is passed; kept for safety
-        raise BadLink(expired=True) from exc
-    except BadSignature as exc:
-        raise BadLink(expired=False) from exc
-    if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
-        raise BadLink(expired=False)
-    if as_utc(now) - as_utc(signed_at) > max_age:
-        raise BadLink(expired=True)
-    return Scope(payload[0], payload[1])
-
-
-def unit_link(base_url: str, secret: str, scope: Scope) -> str:
-    return f"{base_url.rstrip('/')}/u/{make_token(secret, scope)}"
 
 
 # --- bureau users ---------------------------------------------------------------------------------

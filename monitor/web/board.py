@@ -19,9 +19,9 @@ from starlette.routing import Route
 from monitor.cases import rectification as rc
 from monitor.cases import store as cases
 from monitor.core.model import Unit
+from monitor.core.wording import light, period
 from monitor.db import store
 from monitor.deliver import outbox as outboxes
-from monitor.notify.views import light, period
 from monitor.service import status
 from monitor.web import auth, project, queries, records
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view, user_of

@@ -15,9 +15,11 @@ from starlette.responses import Response
 from monitor.cases import store as cases
 from monitor.config.yamlfile import Invalid
 from monitor.core.model import Checkpoint
-from monitor.core.wording import percent, progress
-from monitor.notify.views import KIND_WORD, REASON_LABEL, light, period, wan
-from monitor.tools import explain, preview
+from monitor.core.wording import light, percent, period, progress
+from monitor.db import ruleversions
+from monitor.notify.views import KIND_WORD, REASON_LABEL, wan
+from monitor.rules import sources
+from monitor.tools import explain
 from monitor.web import queries
 from monitor.web.site import Site
 
@@ -150,10 +152,12 @@ async def page(site: Site, request: Request, user: str) -> Response:
     note = ""
     try:
         try:
-            source = preview.base_source(site.app.engine, site.app.settings.rules_dir, str(checkpoint), which)
+            source = ruleversions.base_source(
+                site.app.engine, site.app.settings.rules_dir, str(checkpoint), which
+            )
         except LookupError:  # the checkpoint never ran (or its rules were not stored): the rules now
             which, note = "current", "本批次没有运行记录，以下按现行规则判定。"
-            source = preview.in_force(site.app.settings.rules_dir)
+            source = sources.in_force(site.app.settings.rules_dir)
         e = explain.explain(site.app.engine, code, checkpoint, source, site.app.settings.time_zone)
     except LookupError:
         return site.message(request, "没有找到项目", f"数据库中没有项目 {code}。", 404)

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from monitor.core.wording import period
 from monitor.db import store
-from monitor.notify.views import period
 from monitor.reports import FORMATS, Format, default_name, write_report
 from monitor.reports.data import NoResults
 from monitor.web import queries

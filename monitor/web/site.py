@@ -22,9 +22,8 @@ from starlette.responses import HTMLResponse
 
 from monitor.app import App
 from monitor.cases import rectification as rc
-from monitor.core.wording import percent
+from monitor.core.wording import light, percent, period
 from monitor.db import store
-from monitor.notify.views import light, period
 from monitor.web import auth
 
 HEADERS = {

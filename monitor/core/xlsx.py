@@ -22,8 +22,7 @@ from openpyxl.worksheet.page import PageMargins
 from monitor.core import wording
 from monitor.core.model import FEN_PER_WAN
 from monitor.core.safe import put
-from monitor.notify.views import COLOUR, WORD
-from monitor.reports.figures import display_width
+from monitor.core.wording import COLOUR, WORD, display_width
 
 WAN = "#,##0.00"  # 万元 with two decimals
 PERCENT = wording.PERCENT  # a ratio cell holds wording.shown: it reads as wording.percent

@@ -1,5 +1,5 @@
 """Follow-up rounds in the database: a checkpoint and a step (chase / escalate) in; the unanswered
-cases loaded with the steps already recorded, monitor.cases.followup deciding, and its messages queued in
+cases loaded with the steps already recorded, monitor.notify.followup deciding, and its messages queued in
 the outbox in the same transaction as the case_event rows that record each step (nothing lost, nothing
 twice: a concurrent round fails on the unique step and is retried, finding nothing left to do). Also
 the days each checkpoint's cases were opened, which date the service's chase and escalate duties.
@@ -18,16 +18,15 @@ from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from monitor.cases import followup
+from monitor.cases.deadlines import FollowUp, FollowUpRule
 from monitor.config.settings import Settings
 from monitor.core.model import Checkpoint
 from monitor.db import store
 from monitor.db.store import PROJECT_RESULT, WARNING_CASE, as_utc
 from monitor.db.tables import CaseEventRow, ExemptionRow
 from monitor.deliver import outbox
-from monitor.notify import messages
+from monitor.notify import followup, messages
 from monitor.notify.render import Templates
-from monitor.service.schedule import FollowUp, FollowUpRule
 
 CASE_EVENT: Table = store.table(CaseEventRow)
 EXEMPTION: Table = store.table(ExemptionRow)

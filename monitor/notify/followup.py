@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from monitor.cases.deadlines import FollowUpRule
 from monitor.cases.rectification import STATE_WORD, WARNED, State
 from monitor.core.model import Unit
+from monitor.core.wording import light, period
 from monitor.core.workdays import chinese_date
 from monitor.notify.decide import Notice, Recipient, unit_recipients
-from monitor.notify.views import light, period
-from monitor.service.schedule import FollowUpRule
 
 UNANSWERED = frozenset({State.OPEN.value, State.RETURNED.value})
 REMINDED, ESCALATED = "reminded", "escalated"  # case_event kinds

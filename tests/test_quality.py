@@ -35,3 +35,10 @@ def test_every_shipped_yaml_file_passes_yamllint_relaxed() -> None:
     config = "{extends: relaxed, rules: {commas: {level: error}}}"
     res = run("yamllint", "-d", config, "-f", "parsable", "config.yaml", "rules", "deploy")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_architecture_contract_is_kept() -> None:
+    """import-linter's contracts of pyproject.toml ([tool.importlinter]): the layers of
+    docs/architecture.md, every package of monitor/ named in them."""
+    res = run("lint-imports", "--no-cache")
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -83,7 +83,7 @@ class App:
     def check_templates(self) -> dict[str, list[Problem]]:
         """Compile every template and render it against an example view; {folder or file: problems}."""
         from monitor.notify.render import TemplateErrors, TemplateProblem, Templates
-        from monitor.notify.views import examples
+        from monitor.notify.examples import examples
 
         folder = str(self.settings.templates_dir)
         try:

@@ -6,7 +6,6 @@ I/O, no clock. Re-running a checkpoint whose results did not change yields nothi
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.core.model import Unit
 from monitor.notify import views
+from monitor.notify.options import Options as Options  # part of decide()'s signature: callers build one
 
 if TYPE_CHECKING:
     from monitor.cases.exemptions import Exemption
@@ -29,26 +29,6 @@ NO_EXEMPTIONS: Mapping[str, Exemption] = {}
 class Recipient:
     name: str
     email: str
-
-
-@dataclass(frozen=True)
-class Options:
-    response_deadline: dt.date  # units answer their warnings by this date
-    report_deadline: dt.date  # units report this checkpoint's data by this date
-    response_working_days: int
-    bureau_name: str
-    bureau_recipients: tuple[str, ...]
-    cc_supervisor_on_red: bool = True
-    send_all_clear: bool = False
-    top_red: int = 10
-    today: dt.date | None = None  # the messages' date (local); None: not past the report deadline
-    late_report_deadline: dt.date | None = None  # an overdue unit reports by this date (None: unknown)
-    late_report_working_days: int = 5
-
-    @property
-    def overdue(self) -> bool:
-        """The messages are dated after the report deadline: an unreported unit is late, not reminded."""
-        return self.today is not None and self.today > self.report_deadline
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from monitor.core.model import Checkpoint
 from monitor.core.workdays import add_working_days
 from monitor.db.store import as_utc
 from monitor.notify import wire
-from monitor.notify.decide import Notice, Options
+from monitor.notify.decide import Notice
+from monitor.notify.options import Options
 from monitor.notify.render import Templates
 
 

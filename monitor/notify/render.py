@@ -25,6 +25,8 @@ import jinja2
 import jinja2.exceptions
 import jinja2.sandbox
 
+from monitor.notify import examples, followup
+
 KINDS = (
     "warning",
     "reminder",
@@ -88,10 +90,8 @@ class Templates:
         """Every template rendered once against the example of its kind: one that reaches outside the
         sandbox is refused when loaded (by `monitor check`, a run, preview-mail and the service's reload
         alike), not in the middle of a run."""
-        from monitor.notify import followup, views
-
         out = []
-        for kind, view in {**views.examples(), **followup.examples()}.items():
+        for kind, view in {**examples.examples(), **followup.examples()}.items():
             try:
                 self.render(kind, view)
             except TemplateProblem as p:

@@ -171,7 +171,7 @@ def example_view() -> dict[str, Any]:
 
     from monitor.config.settings import ResultsApplicationConfig
     from monitor.core.model import Checkpoint, Unit
-    from monitor.notify.decide import Options
+    from monitor.notify.options import Options
     from monitor.notify.views import summary
     from monitor.reports.data import IndicatorAnswer, build_rows
 

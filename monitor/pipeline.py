@@ -268,8 +268,8 @@ def report_attachments(
     import tempfile
     from pathlib import Path
 
-    from monitor.reports import default_name, write_all
     from monitor.reports.context import Sources
+    from monitor.reports.write import default_name, write_all
 
     sources = Sources(engine, settings, clock)  # the same database connection pool
     with tempfile.TemporaryDirectory() as tmp:

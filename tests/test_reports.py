@@ -26,8 +26,9 @@ from monitor.core.model import FEN_PER_WAN, Checkpoint
 from monitor.core.wording import COLOUR, WORD
 from monitor.notify.views import trend_counts
 from monitor.reports import application as ra
-from monitor.reports import trend, write_reports
+from monitor.reports import trend
 from monitor.reports.data import Row
+from monitor.reports.write import write_reports
 
 SVG = "{http://www.w3.org/2000/svg}"
 SHEETS = ["预警清单", "红灯", "黄灯", "未报送", "部门汇总", "指标明细", "结果应用"]

@@ -17,8 +17,8 @@ from starlette.responses import Response
 
 from monitor.core.wording import period
 from monitor.db import store
-from monitor.reports import FORMATS, Format, default_name, write_report
 from monitor.reports.data import NoResults
+from monitor.reports.write import FORMATS, Format, default_name, write_report
 from monitor.web import queries
 from monitor.web.project import KIND, STATUS
 from monitor.web.site import HEADERS, Site

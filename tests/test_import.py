@@ -16,9 +16,10 @@ from sqlalchemy import Engine, select
 from monitor.core.model import Direction, Kind
 from monitor.db import store
 from monitor.db.store import Batch, KnownCodes, create_schema, make_engine
-from monitor.ingest import importer
+from monitor.ingest import fastcsv, reader
 from monitor.ingest.columns import ALIASES, REQUIRED, alias_table_markdown, detect_kind
 from monitor.ingest.importer import ImportFailed, Problem, import_paths, read_paths, validate
+from monitor.ingest.reading import Reading
 from monitor.tools.sample import sample_summary, write_sample
 
 DATA = Path(__file__).parent / "data" / "import"
@@ -579,7 +580,7 @@ def _tricky(folder: Path) -> Path:
 
 
 def _reference_path_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importer, "_csv_parser", lambda *_: None)
+    monkeypatch.setattr(fastcsv, "csv_parser", lambda *_: None)
 
 
 def _read(paths: list[Path]) -> tuple[Any, ...]:
@@ -629,7 +630,7 @@ def test_a_tricky_folder_is_refused_with_the_same_problems_either_way(
 @pytest.fixture
 def in_reader_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Imports of any size read and check in a forked process (as large ones do)."""
-    monkeypatch.setattr(importer, "_worth_a_reader_process", lambda reading: True)
+    monkeypatch.setattr(reader, "worth_a_reader_process", lambda reading: True)
 
 
 def test_a_large_import_reads_in_a_second_process_with_the_same_result(
@@ -642,7 +643,7 @@ def test_a_large_import_reads_in_a_second_process_with_the_same_result(
                                               "indicator_reports"), sample, strict=True)))  # fmt: skip
     other = make_engine(f"sqlite:///{tmp_path / 'in_process.db'}")
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(importer, "_worth_a_reader_process", lambda reading: False)
+        m.setattr(reader, "worth_a_reader_process", lambda reading: False)
         import_paths(other, sample)
     assert dump(engine) == dump(other)
     engine.dispose()
@@ -677,7 +678,7 @@ def test_a_report_of_an_indicator_the_database_lacks_names_the_indicator(
 
 
 def test_a_small_import_is_read_in_this_process() -> None:
-    assert not importer._worth_a_reader_process(importer._Reading([WORKED]))
+    assert not reader.worth_a_reader_process(Reading([WORKED]))
 
 
 def test_the_import_gives_sqlite_its_page_cache_back(engine: Engine) -> None:

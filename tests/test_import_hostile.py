@@ -25,7 +25,7 @@ from sqlalchemy import select
 from monitor.cli.main import main
 from monitor.db import store
 from monitor.db.store import make_engine
-from monitor.ingest import columns
+from monitor.ingest import files
 
 EXAMPLES = Path(__file__).parent / "data" / "import" / "worked_examples"
 TABLES = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT, store.INDICATOR_REPORT)
@@ -136,7 +136,7 @@ def test_a_part_larger_than_the_limit_is_refused(
     book = units_workbook(
         tmp_path / "big.xlsx", [[f"U{i}", os.urandom(20).hex(), "a@example.org", None] for i in range(2000)]
     )
-    monkeypatch.setattr(columns, "XLSX_MAX_PART_BYTES", 50_000)
+    monkeypatch.setattr(files, "XLSX_MAX_PART_BYTES", 50_000)
     out = refused(loaded, db_url, str(book))
     assert str(book) in out and SHEET in out and "50,000 bytes" in out
 

@@ -1,7 +1,7 @@
 """Units' answers to their warnings by file (kind `responses` of `monitor import`): the located tables in,
 each row checked (the values the web form takes, a warning case of that checkpoint and project that
 waits for an answer) and, when nothing in the whole import is wrong, stored through the web's
-`submit_answer` with channel `import`; every problem out as an importer.Problem. Also the workbook a
+`submit_answer` with channel `import`; every problem out as an ingest.problems.Problem. Also the workbook a
 bureau hands out: the cases waiting for an answer pre-filled, with dropdowns for cause and measure.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
@@ -25,8 +24,8 @@ from monitor.cases.rectification import CAUSES
 from monitor.core import values as v
 from monitor.core.wording import WORD, period
 from monitor.db.store import WARNING_CASE, as_utc
-from monitor.ingest import columns as cols
-from monitor.ingest.importer import Problem, Source
+from monitor.ingest.locate import Table, data_rows
+from monitor.ingest.problems import Problem, Source
 
 ANSWER_COLUMNS = ("cause", "explanation", "measure", "measure_text", "expected_date")
 MIN_TEXT = 5  # as the web form (rectification.parse_answer)
@@ -53,17 +52,6 @@ _SPLIT = re.compile(r"[;,；，、/\s]+")
 WAITING = (rc.State.OPEN.value, rc.State.RETURNED.value)  # the states in which a case takes an answer
 
 
-class Located(Protocol):
-    """A table the importer found (importer._Table): its file, which of the file's tables, its columns."""
-
-    @property
-    def path(self) -> Path: ...
-    @property
-    def position(self) -> int: ...
-    @property
-    def source(self) -> Source: ...
-
-
 @dataclass(frozen=True)
 class _Answer:
     """One row that reads well: where it is, its case's key and the web form's fields."""
@@ -74,15 +62,6 @@ class _Answer:
     project_code: str
     unit_code: str | None
     form: dict[str, str]
-
-
-def _rows(table: Located) -> Iterator[tuple[int, Sequence[object]]]:
-    """The rows of a located table below its header (the file is opened again)."""
-    with closing(cols.read_tables(table.path)) as each:
-        for position, (_, rows) in enumerate(each):
-            if position == table.position:
-                yield from cols.locate_header(rows)[1]
-                return
 
 
 def _cell(source: Source, cells: Sequence[object], column: str) -> object:
@@ -193,22 +172,23 @@ def _cases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str]
 
 
 def check(
-    conn: Connection, tables: Sequence[Located], today: dt.date, out: list[Problem]
+    conn: Connection, tables: Sequence[Table], today: dt.date, out: list[Problem]
 ) -> list[tuple[_Answer, dict[str, Any], rc.Answer]]:
     """Every answer of `tables` with its case and its validated Answer; the problems go to `out`."""
     answers: list[_Answer] = []
     for table in tables:
         source = table.source
         header_key = source.headers[source.columns["project_code"][0]]
-        for number, cells in _rows(table):
-            if (
-                all(v.is_blank(c) for c in cells)
-                or v.cell_text(_cell(source, cells, "project_code")) == header_key
-            ):
-                continue
-            answer = _read_row(source, number, cells, today, out)
-            if answer is not None:
-                answers.append(answer)
+        with data_rows(table) as rows:
+            for number, cells in rows:
+                if (
+                    all(v.is_blank(c) for c in cells)
+                    or v.cell_text(_cell(source, cells, "project_code")) == header_key
+                ):
+                    continue
+                answer = _read_row(source, number, cells, today, out)
+                if answer is not None:
+                    answers.append(answer)
     cases = _cases(conn, {(a.checkpoint, a.project_code) for a in answers})
     seen: dict[tuple[str, str], _Answer] = {}
     ready = []
@@ -256,7 +236,7 @@ def check(
 
 
 def store_responses(
-    conn: Connection, tables: Sequence[Located], out: list[Problem], now: dt.datetime | None = None
+    conn: Connection, tables: Sequence[Table], out: list[Problem], now: dt.datetime | None = None
 ) -> int:
     """Check the answers of `tables` (problems into `out`, with those the rest of the import found) and,
     if `out` stays empty, store each in the caller's transaction as the web form does, channel

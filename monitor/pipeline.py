@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from monitor.cases import exemptions
 from monitor.config.settings import Settings
 from monitor.core import failpoints, workers
+from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint, Inputs
 from monitor.core.summary import Summary
 from monitor.db import claims, store
@@ -66,7 +67,7 @@ class Completed:
     queued: list[dict[str, str | None]]
 
 
-class QueuedMeanwhile(RuntimeError):
+class QueuedMeanwhile(BadInput):
     """Messages of the checkpoint were queued by another process after this one decided its own."""
 
 

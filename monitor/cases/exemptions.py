@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from monitor.core.errors import BadInput, NotFound
 from monitor.db.store import PROJECT, WARNING_CASE, as_utc, table
 from monitor.db.tables import CaseEventRow, ExemptionRow
 
@@ -46,7 +47,7 @@ class Exemption:
 STATUS_WORD = {"active": "有效", "expired": "已过期", "revoked": "已撤销"}
 
 
-class ExemptionInvalid(ValueError):
+class ExemptionInvalid(BadInput, ValueError):
     """An exemption refused; `problems` holds every reason, in Chinese, each naming field and value."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -171,15 +172,15 @@ def _record_on_cases(conn: Connection, e: Exemption, now: dt.datetime) -> None:
 
 
 def get(conn: Connection, exemption_id: int) -> Exemption:
-    """The exemption `exemption_id`; LookupError if there is none."""
+    """The exemption `exemption_id`; NotFound (a LookupError) if there is none."""
     row = conn.execute(select(EXEMPTION).where(EXEMPTION.c.id == exemption_id)).first()
     if row is None:
-        raise LookupError(f"没有编号为 {exemption_id} 的豁免（no exemption {exemption_id}）")
+        raise NotFound(f"没有编号为 {exemption_id} 的豁免（no exemption {exemption_id}）")
     return _row(row)
 
 
 def revoke(conn: Connection, exemption_id: int, *, now: dt.datetime, by: str) -> Exemption:
-    """End an exemption now: the project is warned again from the next run. LookupError for an unknown
+    """End an exemption now: the project is warned again from the next run. NotFound for an unknown
     id, ExemptionInvalid for one already revoked."""
     e = get(conn, exemption_id)
     if e.revoked_at is not None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from monitor.core.errors import BadInput
+
 
 class State(StrEnum):
     OPEN = "open"  # warned, not answered yet
@@ -57,7 +59,7 @@ _NEXT: dict[tuple[State, Event], State] = {
 }
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(BadInput, ValueError):
     """An event that the case's state does not allow (e.g. accepting a case nobody answered)."""
 
     def __init__(self, state: State, event: Event) -> None:

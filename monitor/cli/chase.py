@@ -7,48 +7,41 @@ from typing import Any
 
 import click
 
-from monitor.cli.main import checkpoint_option, common, fail, make_app, print_delivery
+from monitor.cli.common import checkpoint_option, common, make_app, print_delivery
 
 
-def register(main: click.Group) -> None:
-    """Add this module's commands to the `monitor` group."""
+@click.command("chase")
+@checkpoint_option
+@click.option(
+    "--escalate", is_flag=True, help="The escalation round (督办) instead of the reminder round (催办)."
+)
+@click.option("--list", "show", is_flag=True, help="Only list the unanswered cases and their steps.")
+@click.option("--no-send", is_flag=True, help="Queue the messages without delivering them.")
+@common
+def chase_command(
+    checkpoint: Any, escalate: bool, show: bool, no_send: bool, config: str | None, rules_dir: str | None
+) -> None:
+    """Remind the units that have not answered a checkpoint's warnings by their deadline (催办), or
+    with --escalate tell their supervising departments and the bureau (督办). Only cases whose day
+    has come are followed up, and none twice: safe to repeat, and alongside `monitor serve`."""
+    from monitor.notify import chase
 
-    @main.command("chase")
-    @checkpoint_option
-    @click.option(
-        "--escalate", is_flag=True, help="The escalation round (督办) instead of the reminder round (催办)."
-    )
-    @click.option("--list", "show", is_flag=True, help="Only list the unanswered cases and their steps.")
-    @click.option("--no-send", is_flag=True, help="Queue the messages without delivering them.")
-    @common
-    def chase_command(
-        checkpoint: Any, escalate: bool, show: bool, no_send: bool, config: str | None, rules_dir: str | None
-    ) -> None:
-        """Remind the units that have not answered a checkpoint's warnings by their deadline (催办), or
-        with --escalate tell their supervising departments and the bureau (督办). Only cases whose day
-        has come are followed up, and none twice: safe to repeat, and alongside `monitor serve`."""
-        from monitor.notify import chase
-        from monitor.notify.render import TemplateErrors
-
-        app = make_app(config, rules_dir)
-        if show:
-            _list(app, str(checkpoint))
-            return
-        try:
-            templates = app.templates()
-        except TemplateErrors as exc:
-            fail([str(p) for p in exc.problems])
-        step = "escalate" if escalate else "chase"
-        done = chase.follow_up(app.engine, app.settings, templates, checkpoint, step, app.clock)
-        word = "escalated (督办)" if escalate else "reminded (催办)"
-        click.echo(f"{checkpoint}: {done.cases} case(s) {word}, {len(done.queued)} message(s) queued")
-        if done.waiting:
-            when = f", the first on {done.next_day.isoformat()}" if done.next_day else ""
-            click.echo(f"{done.waiting} unanswered case(s) not yet due{when}")
-        if done.queued and not no_send:
-            print_delivery(app, app.send())
-        elif done.queued:
-            click.echo("not sent (--no-send): deliver them with `monitor send`")
+    app = make_app(config, rules_dir)
+    if show:
+        _list(app, str(checkpoint))
+        return
+    templates = app.templates()  # broken templates: exit 1, every problem told
+    step = "escalate" if escalate else "chase"
+    done = chase.follow_up(app.engine, app.settings, templates, checkpoint, step, app.clock)
+    word = "escalated (督办)" if escalate else "reminded (催办)"
+    click.echo(f"{checkpoint}: {done.cases} case(s) {word}, {len(done.queued)} message(s) queued")
+    if done.waiting:
+        when = f", the first on {done.next_day.isoformat()}" if done.next_day else ""
+        click.echo(f"{done.waiting} unanswered case(s) not yet due{when}")
+    if done.queued and not no_send:
+        print_delivery(app, app.send())
+    elif done.queued:
+        click.echo("not sent (--no-send): deliver them with `monitor send`")
 
 
 def _list(app: Any, checkpoint: str) -> None:
@@ -78,3 +71,8 @@ def _list(app: Any, checkpoint: str) -> None:
             at = chase.local_day(s["at"], tz)
             message = f" (message #{s['outbox_id']})" if s["outbox_id"] else ""
             click.echo(f"    {at} {s['kind']}{message}: {s['detail'] or ''}")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the `monitor` group."""
+    group.add_command(chase_command)

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ValidationError
 
+from monitor.core.errors import BadInput
+
 Loc = tuple[str | int, ...]
 SHOWN_MAX = 200  # a bad value is shown up to this many characters
 M = TypeVar("M", bound=BaseModel)
@@ -40,7 +42,7 @@ class Problem:
         return f"{where}:{name} {self.message}{got}"
 
 
-class Invalid(Exception):
+class Invalid(BadInput):
     """Raised with every problem found, never just the first."""
 
     def __init__(self, problems: Iterable[Problem]) -> None:

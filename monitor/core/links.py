@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from monitor.core.errors import BadInput
 from monitor.core.workdays import as_utc
 
 LINK_SALT = "monitor.unit-link"  # never change it: every link sent so far would stop working
@@ -19,7 +20,7 @@ class Scope:
     checkpoint: str
 
 
-class BadLink(Exception):
+class BadLink(BadInput):
     """A link that was altered, or expired; `expired` says which (the page words it accordingly)."""
 
     def __init__(self, expired: bool) -> None:

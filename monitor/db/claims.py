@@ -25,6 +25,7 @@ from sqlalchemy import Engine, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor.core import workers
+from monitor.core.errors import BadInput
 from monitor.db import store, tables
 
 log = logging.getLogger("monitor.db.claims")
@@ -48,7 +49,7 @@ class Holder:
     heartbeat_at: dt.datetime
 
 
-class Busy(Exception):
+class Busy(BadInput):
     """Someone else holds the claim (and is not stale)."""
 
     def __init__(self, what: str, holder: Holder) -> None:

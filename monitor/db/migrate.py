@@ -23,6 +23,8 @@ from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 
+from monitor.core.errors import BadInput
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BASELINE = "0001"  # the revision that matches a database made before migrations existed
 LOCK_KEY = 0x6D6F6E69746F72  # PostgreSQL advisory lock taken by every upgrade ("monitor" in ASCII)
@@ -31,7 +33,7 @@ VERSION_TABLE = "alembic_version"
 _IN_PROCESS = threading.Lock()
 
 
-class MigrationError(RuntimeError):
+class MigrationError(BadInput):
     """The database cannot be upgraded safely as it is; the message says why and what to do."""
 
 

@@ -7,20 +7,26 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from monitor.core.errors import NotFound
 from monitor.db import store
 from monitor.rules.sources import RuleSource, from_content, in_force
 
 
+class NoRun(NotFound):
+    """The checkpoint was never run, or its run's rules were not stored (still a LookupError)."""
+
+
 def used_by_run(conn: Connection, checkpoint: str) -> RuleSource:
-    """The rules the latest run of `checkpoint` used; LookupError if it was never run."""
+    """The rules the latest run of `checkpoint` used; NoRun if it was never run (or its rules were not
+    stored)."""
     runs = store.runs(conn, checkpoint)
     if not runs:
-        raise LookupError(f"no run of {checkpoint}: run `monitor run --checkpoint {checkpoint}` first")
+        raise NoRun(f"no run of {checkpoint}: run `monitor run --checkpoint {checkpoint}` first")
     run = runs[-1]
     q = select(store.RULE_VERSION.c.content).where(store.RULE_VERSION.c.hash == run["rules_hash"])
     content = conn.execute(q).scalar()
     if content is None:
-        raise LookupError(f"run {run['id']}: its rules (hash {run['rules_hash'][:12]}) were not stored")
+        raise NoRun(f"run {run['id']}: its rules (hash {run['rules_hash'][:12]}) were not stored")
     return from_content(f"rules used by run {run['id']} of {checkpoint}", content)
 
 

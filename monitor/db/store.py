@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import Pool
 from sqlmodel import SQLModel
 
+from monitor.core.errors import MonitorError
 from monitor.core.model import (
     Direction,
     Indicator,
@@ -261,7 +262,7 @@ def large_cache(conn: Connection) -> Iterator[None]:
                 conn.exec_driver_sql(f"PRAGMA {db}.cache_size = {int(size)}")
 
 
-class DanglingReferences(RuntimeError):
+class DanglingReferences(MonitorError):
     """An import would have left rows referring to rows that do not exist (nothing was written)."""
 
 

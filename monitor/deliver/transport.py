@@ -19,6 +19,7 @@ import aiosmtplib
 from aiosmtplib.typing import Default
 
 from monitor.config.settings import MailConfig, SmtpConfig
+from monitor.core.errors import MonitorError
 from monitor.core.safe import safe_name
 
 
@@ -31,7 +32,7 @@ class Envelope:
     name: str = ""  # a short file-name-safe label, e.g. "000123-warning-101001"
 
 
-class DeliveryError(Exception):
+class DeliveryError(MonitorError):
     """A message was not delivered. `permanent` errors (5xx, bad address) are not retried. `refused`:
     when the server refused every recipient, each one's answer (address → "code text"): a sender
     retries the temporarily refused ones and gives up on the others, one by one."""

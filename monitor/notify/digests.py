@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.cases.exemptions import Exemption
 from monitor.config.settings import Settings
+from monitor.core.errors import BadInput
 from monitor.db import store
 from monitor.deliver import outbox
 from monitor.evaluate import reasons
@@ -35,7 +36,7 @@ from monitor.rules.load import RuleSet
 PARALLEL_MIN_PROJECTS = 20_000  # below this, starting processes costs more than it saves
 
 
-class ResultsChanged(RuntimeError):
+class ResultsChanged(BadInput):
     """The checkpoint was evaluated again while its messages were being composed."""
 
 

@@ -25,6 +25,7 @@ import jinja2
 import jinja2.exceptions
 import jinja2.sandbox
 
+from monitor.core.errors import BadInput
 from monitor.notify import examples, followup
 
 KINDS = (
@@ -48,7 +49,7 @@ class Rendered:
     html: str
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(BadInput):
     def __init__(self, name: str, line: int | None, message: str, unsafe: bool = False) -> None:
         super().__init__(f"{name}:{line}: {message}" if line else f"{name}: {message}")
         self.name, self.line, self.message, self.unsafe = name, line, message, unsafe
@@ -120,7 +121,7 @@ class Templates:
         return Rendered(subject, out[1], out[2])
 
 
-class TemplateErrors(Exception):
+class TemplateErrors(BadInput):
     def __init__(self, problems: Sequence[TemplateProblem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = list(problems)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from monitor.config.settings import ResultsApplicationConfig
+from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint, Unit
 from monitor.core.wording import period
 from monitor.notify.views import department
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from monitor.reports.context import Context
 
 
-class NoResults(Exception):
+class NoResults(BadInput):
     """The checkpoint has not been run: there is nothing to report."""
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 
 from monitor.cases.exemptions import DEFAULT_ZONE
 from monitor.config.yamlfile import Loc
+from monitor.core.errors import NotFound
 from monitor.core.model import Checkpoint, Direction, Indicator, Inputs, Kind, Project, ProjectResult, Unit
 from monitor.core.wording import digits_for, pct_threshold, percent, progress, wan
 from monitor.core.workdays import local_time
@@ -61,12 +62,12 @@ def explain(
     engine: Engine, code: str, checkpoint: Checkpoint, source: RuleSource, time_zone: str = DEFAULT_ZONE
 ) -> Explanation:
     """Re-evaluate one project from its stored inputs with `source` and tell the whole chain (times in
-    `time_zone`); raises LookupError if there is no such project."""
+    `time_zone`); raises NotFound (a LookupError) if there is no such project."""
     cp = str(checkpoint)
     with engine.connect() as conn:
         inputs = store.load_inputs(conn, cp, [code])
         if not inputs.projects:
-            raise LookupError(f"no project {code!r} in the database")
+            raise NotFound(f"no project {code!r} in the database")
         stored = store.load_results(conn, cp, unit=inputs.projects[0].unit_code)
         sent = notifications(conn, cp, code, inputs.projects[0].unit_code, time_zone)
     project = inputs.projects[0]

@@ -15,9 +15,14 @@ import secrets
 from sqlalchemy import distinct, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from monitor.core.errors import BadInput
 from monitor.db.store import LOGIN_ATTEMPT, WEB_USER, as_utc
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class BadUser(BadInput, ValueError):
+    """A user name or password `add_user` refuses."""
 
 
 # --- bureau users ---------------------------------------------------------------------------------
@@ -29,11 +34,11 @@ def _hash(password: str, salt: bytes) -> bytes:
 
 def add_user(conn: Connection, name: str, password: str, now: dt.datetime) -> None:
     """Create a user, or give one a new password (which enables a disabled user and ends every session
-    it has); ValueError for a bad name or a password shorter than 10 characters."""
+    it has); BadUser (a ValueError) for a bad name or a password shorter than 10 characters."""
     if not NAME.match(name):
-        raise ValueError("user name: 1-64 letters, digits, '_', '.' or '-'")
+        raise BadUser("user name: 1-64 letters, digits, '_', '.' or '-'")
     if len(password) < 10:
-        raise ValueError("password: at least 10 characters")
+        raise BadUser("password: at least 10 characters")
     salt = secrets.token_bytes(16)
     values = {"salt": salt.hex(), "password_hash": _hash(password, salt).hex(), "disabled": False}
     changed = conn.execute(

@@ -1,0 +1,113 @@
+"""Operating the service and its database (what an admin does to keep it running): `monitor check`
+validates config, rules and templates, `monitor serve` runs the service, `monitor status` shows it at a
+glance, `monitor db upgrade` migrates the schema.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from monitor.cli.common import common, fail, make_app
+
+
+@click.command()
+@common
+def check(config: str | None, rules_dir: str | None) -> None:
+    """Validate config.yaml and every rule file; print OK or every file:line error."""
+    from monitor.tools.ruletests import default_files
+
+    app = make_app(config, rules_dir)
+    results = app.check()
+    rule_tests = {str(p) for p in default_files(app.settings.rules_dir)}
+    bad = 0
+    for path, problems in results.items():
+        if problems:
+            bad += len(problems)
+            for p in problems:
+                click.echo(str(p))
+        elif path in rule_tests:  # their cases are run by test-rules, not here
+            click.echo(f"{path}: syntax OK (run `monitor test-rules` to run its cases)")
+        else:
+            click.echo(f"{path}: OK")
+    if bad:
+        fail([f"{bad} error(s)"])
+
+
+@click.command()
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--clock-start", default=None, hidden=True, help="Rehearsal/testing: start the service clock here (ISO)."
+)
+@click.option(
+    "--instance", default=None, help="This instance's name (default: service.instance_name, else the host)."
+)
+@common
+def serve(
+    log_format: str, clock_start: str | None, instance: str | None, config: str | None, rules_dir: str | None
+) -> None:
+    """Run as a background service: checkpoints and reminders on schedule, deliveries, safe reloads.
+
+    SIGTERM/SIGINT stop it cleanly; SIGHUP (or a changed rule, template or config file) reloads."""
+    import datetime as dt
+
+    from monitor.app import utc_now
+    from monitor.config.settings import config_path
+    from monitor.core import logs
+    from monitor.service.runner import Service, fixed_start_clock
+
+    logs.setup(log_format)
+    clock = utc_now
+    if clock_start:
+        clock = fixed_start_clock(dt.datetime.fromisoformat(clock_start).astimezone(dt.UTC))
+    service = Service(config_path(config), rules_dir, clock, name=instance)  # bad config, rules: exit 1
+    sys.exit(service.serve_forever())  # waits for the database, unhealthy on /healthz meanwhile
+
+
+@click.command()
+@common
+def status(config: str | None, rules_dir: str | None) -> None:
+    """The service at a glance: next duties, last runs, outbox, last reload.
+
+    Exit status 1 when something needs attention (a failed delivery, a missed run, a rejected reload)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from monitor.core import logs
+    from monitor.service.status import as_text, build
+
+    app = make_app(config, rules_dir)
+    try:
+        report = build(app.engine, app.settings, app.clock())
+    except (OperationalError, InterfaceError) as exc:
+        fail([f"database unreachable: {app.settings.redacted_url()}: {logs.one_line(exc)}"])
+    for line in as_text(report, app.settings.redacted_url()):
+        click.echo(line)
+    if report.attention:
+        fail(["needs attention:", *(f"  - {a}" for a in report.attention)])
+    click.echo("all well")
+
+
+@click.group()
+def db() -> None:
+    """Database schema: migrations (Alembic) that never lose data."""
+
+
+@db.command("upgrade")
+@common
+def db_upgrade(config: str | None, rules_dir: str | None) -> None:
+    """Apply pending schema migrations (safe to run while other instances are up; they take turns)."""
+    from monitor.db import migrate, store
+
+    app = make_app(config, rules_dir)
+    engine = store.make_engine(app.settings.database_url)
+    applied = migrate.upgrade(engine)  # a MigrationError says why and what to do: exit 1
+    click.echo(f"database: {app.settings.redacted_url()}")
+    click.echo(("applied: " + ", ".join(applied)) if applied else "already up to date")
+    click.echo(f"schema revision: {migrate.current(engine)}")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the `monitor` group."""
+    for command in (check, serve, status, db):
+        group.add_command(command)

@@ -1,19 +1,18 @@
-"""Units' answers to their warnings by file (kind `responses` of `monitor import`): the located tables in,
-each row checked (the values the web form takes, a warning case of that checkpoint and project that
-waits for an answer) and, when nothing in the whole import is wrong, stored through the web's
-`submit_answer` with channel `import`; every problem out as an ingest.problems.Problem. Also the workbook a
-bureau hands out: the cases waiting for an answer pre-filled, with dropdowns for cause and measure.
+"""Units' answers to their warnings by file (kind `responses` of `monitor import`, a side kind the importer
+hands over). In: the located tables of that kind (ingest.locate) and the open transaction. Out: each
+row checked (the values the web form takes, a warning case of that checkpoint and project that waits
+for an answer) and, when nothing in the whole import is wrong, stored through `submit_answer` with
+channel `import`; every problem as an ingest.problems.Problem. The workbook a bureau hands out for
+these answers is ingest.workbook's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
@@ -21,14 +20,30 @@ from sqlalchemy.engine import Connection
 from monitor.cases import rectification as rc
 from monitor.cases.exemptions import local_day
 from monitor.cases.rectification import CAUSES
+from monitor.cases.store import submit_answer
 from monitor.core import values as v
-from monitor.core.wording import WORD, period
+from monitor.core.wording import period
 from monitor.db.store import WARNING_CASE, as_utc
 from monitor.ingest.locate import Table, data_rows
 from monitor.ingest.problems import Problem, Source
+from monitor.ingest.workbook import (
+    MIN_TEXT,
+    waiting_cases,
+    warning_workbook,
+    workbook_name,
+    write_template,
+)
+
+__all__ = [  # and the answer workbook's names (ingest.workbook), which callers (cli, notify) reach here
+    "check",
+    "store_responses",
+    "waiting_cases",
+    "warning_workbook",
+    "workbook_name",
+    "write_template",
+]
 
 ANSWER_COLUMNS = ("cause", "explanation", "measure", "measure_text", "expected_date")
-MIN_TEXT = 5  # as the web form (rectification.parse_answer)
 CAUSE_WORDS = {
     **{c: c for c in CAUSES},
     **{c.removesuffix("保障"): c for c in CAUSES},
@@ -49,7 +64,6 @@ MEASURE_WORDS = {
     "终止": "cancel",
 }
 _SPLIT = re.compile(r"[;,；，、/\s]+")
-WAITING = (rc.State.OPEN.value, rc.State.RETURNED.value)  # the states in which a case takes an answer
 
 
 @dataclass(frozen=True)
@@ -99,12 +113,6 @@ def _read_row(
     def bad(column: str, message: str) -> None:
         out.append(source.problem(number, column, raw[column], message))
 
-    def required(column: str) -> bool:
-        if v.is_blank(raw[column]):
-            bad(column, "a value is required（不能为空）")
-            return False
-        return True
-
     def parsed(column: str, parse: Callable[[object], str]) -> str | None:
         if v.is_blank(raw[column]):
             return None
@@ -114,13 +122,29 @@ def _read_row(
             bad(column, str(exc))
             return None
 
-    required("checkpoint")
-    required("project_code")
+    _present(raw, "checkpoint", bad)
+    _present(raw, "project_code", bad)
     checkpoint = parsed("checkpoint", v.parse_checkpoint)
     project = parsed("project_code", lambda x: v.parse_code(x, max_length=21))
     unit = parsed("unit_code", lambda x: v.parse_code(x, max_length=32))
+    form = _form(raw, today, bad)
+    if len(out) > before or checkpoint is None or project is None:
+        return None
+    return _Answer(source, number, checkpoint, project, unit, form)
+
+
+def _present(raw: Mapping[str, object], column: str, bad: Callable[[str, str], None]) -> bool:
+    """Whether the cell of `column` holds a value (if not, a problem goes to `bad`)."""
+    if v.is_blank(raw[column]):
+        bad(column, "a value is required（不能为空）")
+        return False
+    return True
+
+
+def _form(raw: Mapping[str, object], today: dt.date, bad: Callable[[str, str], None]) -> dict[str, str]:
+    """The web form's fields from a row's answer cells; what is wrong goes to `bad` (column, message)."""
     form: dict[str, str] = {}
-    if required("cause"):
+    if _present(raw, "cause", bad):
         parts = [p for p in _SPLIT.split(v.cell_text(raw["cause"])) if p]
         cause = CAUSE_WORDS.get(parts[0]) if len(parts) == 1 else None
         if cause is None:
@@ -130,18 +154,18 @@ def _read_row(
             )
         else:
             form["cause"] = cause
-    if required("explanation"):
+    if _present(raw, "explanation", bad):
         form["explanation"] = _text(raw["explanation"], "原因说明", lambda m: bad("explanation", m))
-    if required("measure"):
+    if _present(raw, "measure", bad):
         measure = MEASURE_WORDS.get("".join(v.cell_text(raw["measure"]).split()))
         if measure is None:
             labels = "、".join(rc.MEASURES.values())
             bad("measure", f"must be one of {'/'.join(rc.MEASURES.values())}（纠偏措施须为{labels}之一）")
         else:
             form["measure"] = measure
-    if required("measure_text"):
+    if _present(raw, "measure_text", bad):
         form["measure_text"] = _text(raw["measure_text"], "措施说明", lambda m: bad("measure_text", m))
-    if required("expected_date"):
+    if _present(raw, "expected_date", bad):
         try:
             expected = dt.date.fromisoformat(v.parse_date(raw["expected_date"]))
         except ValueError as exc:
@@ -154,9 +178,7 @@ def _read_row(
                 bad("expected_date", f"is after {last}（预计完成时间不能晚于 {last}）")
             else:
                 form["expected_date"] = expected.isoformat()
-    if len(out) > before or checkpoint is None or project is None:
-        return None
-    return _Answer(source, number, checkpoint, project, unit, form)
+    return form
 
 
 def _cases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -171,10 +193,9 @@ def _cases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str]
     return found
 
 
-def check(
-    conn: Connection, tables: Sequence[Table], today: dt.date, out: list[Problem]
-) -> list[tuple[_Answer, dict[str, Any], rc.Answer]]:
-    """Every answer of `tables` with its case and its validated Answer; the problems go to `out`."""
+def _answers(tables: Sequence[Table], today: dt.date, out: list[Problem]) -> list[_Answer]:
+    """The answers of the rows of `tables` that read well (blank rows, repeated headers and rows left
+    unanswered skipped); the problems of the others go to `out`."""
     answers: list[_Answer] = []
     for table in tables:
         source = table.source
@@ -189,6 +210,14 @@ def check(
                 answer = _read_row(source, number, cells, today, out)
                 if answer is not None:
                     answers.append(answer)
+    return answers
+
+
+def check(
+    conn: Connection, tables: Sequence[Table], today: dt.date, out: list[Problem]
+) -> list[tuple[_Answer, dict[str, Any], rc.Answer]]:
+    """Every answer of `tables` with its case and its validated Answer; the problems go to `out`."""
+    answers = _answers(tables, today, out)
     cases = _cases(conn, {(a.checkpoint, a.project_code) for a in answers})
     seen: dict[tuple[str, str], _Answer] = {}
     ready = []
@@ -241,8 +270,6 @@ def store_responses(
     """Check the answers of `tables` (problems into `out`, with those the rest of the import found) and,
     if `out` stays empty, store each in the caller's transaction as the web form does, channel
     `import`; the number of answers stored."""
-    from monitor.cases.store import submit_answer
-
     at = as_utc(now) if now is not None else dt.datetime.now(dt.UTC)
     ready = check(conn, tables, local_day(at), out)
     if out:
@@ -253,158 +280,3 @@ def store_responses(
         except (LookupError, rc.IllegalTransition) as exc:  # changed by someone else meanwhile
             out.append(a.source.problem(a.row, "project_code", a.project_code, str(exc)))
     return len(ready)
-
-
-# --- the template a bureau hands out ----------------------------------------------------------------
-
-HEADERS = (
-    "监控期",
-    "单位编码",
-    "单位名称",
-    "项目编码",
-    "项目名称",
-    "灯色",
-    "案件状态",
-    "退回意见",
-    "偏差原因类别",
-    "原因说明",
-    "纠偏措施",
-    "措施说明",
-    "预计完成时间",
-)
-FIRST_ANSWER_COLUMN = HEADERS.index("偏差原因类别") + 1  # 1-based, as Excel counts
-HEADER_ROW = 3
-
-
-def waiting_cases(conn: Connection, checkpoint: str, unit_code: str | None) -> list[dict[str, Any]]:
-    """The cases of `checkpoint` (of one unit) that wait for an answer, with the last return comment."""
-    from monitor.cases.store import cases
-
-    found = [c for c in cases(conn, unit_code=unit_code, states=WAITING) if c["checkpoint"] == checkpoint]
-    for c in found:
-        reviews = [a["review"] for a in c["answers"] if a["review"]]
-        c["comment"] = reviews[-1]["comment"] if reviews and c["state"] == rc.State.RETURNED.value else ""
-    return found
-
-
-def workbook_name(unit_code: str, checkpoint: str) -> str:
-    """The file name of a unit's answer workbook attached to its warning: 反馈表-<unit>-<checkpoint>.xlsx."""
-    from monitor.core.safe import safe_name
-
-    return f"反馈表-{safe_name(unit_code)}-{checkpoint}.xlsx"
-
-
-def warning_workbook(view: Mapping[str, Any], today: dt.date) -> tuple[str, bytes] | None:
-    """The answer workbook of a warning (views.warning): the template `monitor responses template --unit`
-    writes, one row per project the warning asks an answer for (each a case the run opened, waiting for
-    its first answer), as (file name, bytes); None when the warning asks for no answer."""
-    projects = view["projects"]
-    if not projects:
-        return None
-    checkpoint, unit = view["checkpoint"], view["unit_code"]
-    found = [
-        {
-            "checkpoint": checkpoint,
-            "unit_code": unit,
-            "project_code": p["code"],
-            "project_name": p["name"],
-            "light": p["project_light"]["light"],
-            "state": rc.State.OPEN.value,
-            "comment": "",
-        }
-        for p in projects
-    ]
-    buf = io.BytesIO()
-    write_template(buf, checkpoint, found, {unit: view["unit_name"]}, today)
-    return workbook_name(unit, checkpoint), buf.getvalue()
-
-
-def write_template(
-    path: Path | BinaryIO,
-    checkpoint: str,
-    found: Sequence[Mapping[str, Any]],
-    unit_names: Mapping[str, str],
-    today: dt.date,
-) -> None:
-    """An .xlsx the units fill in: one row per case of `found`, its identity filled in, dropdowns for
-    the cause and the measure, the expected date checked; `monitor import` reads it back."""
-    import openpyxl
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    from monitor.core.safe import put
-
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.title = "整改反馈"
-    put(ws, 1, 1, f"{period(checkpoint)}预算绩效运行监控预警整改反馈表").font = Font(bold=True, size=14)
-    put(
-        ws,
-        2,
-        1,
-        "请在黄色栏目中逐项填写（偏差原因类别、纠偏措施从下拉列表选择，预计完成时间填日期如 "
-        f"{today.year}-09-30），其余栏目请勿修改；未填写的行视为暂不反馈。",
-    )
-    fill = PatternFill("solid", fgColor="FFF2CC")
-    for i, header in enumerate(HEADERS, 1):
-        cell = put(ws, HEADER_ROW, i, header)
-        cell.font = Font(bold=True)
-        if i >= FIRST_ANSWER_COLUMN:
-            cell.fill = fill
-    for n, c in enumerate(found, HEADER_ROW + 1):
-        values = (
-            c["checkpoint"],
-            c["unit_code"],
-            unit_names.get(c["unit_code"], ""),
-            c["project_code"],
-            c["project_name"],
-            WORD.get(c["light"], c["light"]) + "灯",
-            rc.STATE_WORD[rc.State(c["state"])],
-            c.get("comment", ""),
-        )
-        for i, value in enumerate(values, 1):
-            put(ws, n, i, value).number_format = "@"  # codes and names stay text, never formulas
-        for i in range(FIRST_ANSWER_COLUMN, len(HEADERS) + 1):
-            ws.cell(n, i).fill = fill
-            ws.cell(n, i).alignment = Alignment(wrap_text=True, vertical="top")
-        ws.cell(n, len(HEADERS)).number_format = "yyyy-mm-dd"
-    last = HEADER_ROW + max(len(found), 1)
-
-    def column(header: str) -> str:
-        return str(get_column_letter(HEADERS.index(header) + 1))
-
-    def validate(header: str, dv: DataValidation) -> None:
-        dv.error, dv.errorTitle, dv.showErrorMessage = dv.error or "请按要求填写", "填写有误", True
-        dv.add(f"{column(header)}{HEADER_ROW + 1}:{column(header)}{last}")
-        ws.add_data_validation(dv)
-
-    validate(
-        "偏差原因类别", DataValidation(type="list", formula1='"' + ",".join(CAUSES) + '"', allow_blank=True)
-    )
-    measures = ",".join(rc.MEASURES.values())
-    validate("纠偏措施", DataValidation(type="list", formula1=f'"{measures}"', allow_blank=True))
-    for header in ("原因说明", "措施说明"):
-        text = DataValidation(
-            type="textLength", operator="between", formula1=str(MIN_TEXT), formula2=str(rc.MAX_TEXT)
-        )
-        text.error = f"请填写{MIN_TEXT}至{rc.MAX_TEXT}个字"
-        validate(header, text)
-    until = dt.date(today.year + 1, 12, 31)
-    date = DataValidation(
-        type="date",
-        operator="between",
-        formula1=f"DATE({today.year},{today.month},{today.day})",
-        formula2=f"DATE({until.year},{until.month},{until.day})",
-        allow_blank=True,
-    )
-    date.error = f"请填写 {today} 至 {until} 之间的日期"
-    validate("预计完成时间", date)
-    widths = (10, 10, 22, 18, 30, 8, 14, 24, 16, 40, 22, 40, 14)
-    for i, width in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    ws.freeze_panes = ws.cell(HEADER_ROW + 1, 1)
-    from monitor.core.xlsx import print_setup
-
-    print_setup(ws, str(ws.cell(1, 1).value), HEADER_ROW)
-    wb.save(path)

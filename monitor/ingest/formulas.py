@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import replace
 
+import openpyxl
+
 from monitor.ingest import files
 from monitor.ingest.locate import Table
 from monitor.ingest.problems import Problem
@@ -41,8 +43,6 @@ def name_formulas(tables: Sequence[Table], problems: list[Problem]) -> None:
 
 
 def _formulas_at(table: Table, cells: dict[tuple[int, int], int], problems: list[Problem]) -> None:
-    import openpyxl
-
     last = max(row for row, _ in cells)
     files.check_archive(table.path)
     wb = openpyxl.load_workbook(table.path, read_only=True, data_only=False)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from monitor.core import values as v
+from monitor.core.errors import MonitorError
 from monitor.core.model import Kind
 from monitor.ingest import columns as cols
 from monitor.ingest.problems import Source
@@ -32,7 +33,7 @@ T = TypeVar("T")
 _MEMO_SIZE = 100_000  # texts per column; emptied when full (codes of a million projects would not fit)
 
 
-class _NeedsName(ValueError):
+class _NeedsName(MonitorError, ValueError):
     """The target's check looks at the indicator's name (see rows.target_problem): not remembered."""
 
 

@@ -23,6 +23,7 @@ import openpyxl
 from openpyxl.utils import column_index_from_string, get_column_letter
 
 from monitor.core import values as v
+from monitor.core.errors import BadInput
 from monitor.ingest.columns import HEADER_SEARCH_ROWS, Rows, count_known_headers
 
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
@@ -38,7 +39,7 @@ XLSX_MAX_ROWS = 1_048_576  # Excel's own limit
 XLSX_MAX_CELLS = 50_000_000  # per sheet: its declared dimension, and the cells read (blank ones too)
 
 
-class Unreadable(ValueError):
+class Unreadable(BadInput, ValueError):
     """A file that cannot be read (or is refused before reading), with the line where it is known."""
 
     def __init__(self, message: str, row: int | None = None) -> None:

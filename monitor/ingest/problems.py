@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.core import values as v
+from monitor.core.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Problem:
         return text + f": {self.message}" + (f" (got {self.value!r})" if self.value is not None else "")
 
 
-class ImportFailed(Exception):
+class ImportFailed(BadInput):
     """The import was refused; `problems` lists every problem found, and nothing was written."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -26,7 +28,9 @@ from monitor.service import status
 from monitor.web import auth, project, queries, records
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view, user_of
 
-Handler = Callable[[Site, Request, str], Awaitable[Response]]
+Page = Callable[[Site, Request, str], Response]  # a GET page for the user: runs in a worker thread
+Form = Callable[[Site, Request, str, dict[str, str]], Response]  # a POST with the form's fields, too
+Endpoint = Callable[[Request], Awaitable[Response]]
 LIGHT_FILTERS = {
     "": "全部",
     "warned": "有红、黄预警",
@@ -58,20 +62,41 @@ def login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(target, status_code=303)
 
 
-def guarded(site: Site, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint: the page for a logged-in bureau user whose session still stands (no logout, new
-    password or disabling since it was made), else the login page and no data at all."""
+def valid_user(site: Site, request: Request) -> str | None:
+    """The session's bureau user while the session still stands (no logout, new password or disabling
+    since it was made); else None, and the session is cleared."""
+    user = user_of(request)
+    if user is not None:
+        with site.app.engine.connect() as conn:
+            if not auth.session_valid(conn, user, request.session.get("v")):
+                user = None
+    if user is None:
+        request.session.clear()
+    return user
+
+
+def guarded(site: Site, page: Page) -> Endpoint:
+    """The endpoint: the page for a logged-in bureau user, else the login page and no data at all. The
+    session check and the page run in a worker thread, never on the event loop."""
 
     async def endpoint(request: Request) -> Response:
-        user = user_of(request)
-        if user is not None:
-            with site.app.engine.connect() as conn:
-                if not auth.session_valid(conn, user, request.session.get("v")):
-                    user = None
+        user = await run_in_threadpool(valid_user, site, request)
         if user is None:
-            request.session.clear()
             return login_redirect(request)
-        return await handler(site, request, user)
+        return await run_in_threadpool(page, site, request, user)
+
+    return endpoint
+
+
+def guarded_form(site: Site, handler: Form) -> Endpoint:
+    """`guarded` for a form: its fields are read (on the loop) only once the user is known."""
+
+    async def endpoint(request: Request) -> Response:
+        user = await run_in_threadpool(valid_user, site, request)
+        if user is None:
+            return login_redirect(request)
+        fields = form_fields((await request.form()).items())
+        return await run_in_threadpool(handler, site, request, user, fields)
 
     return endpoint
 
@@ -94,10 +119,69 @@ def keep(counts: Counter[str], want: str) -> bool:
     return not want or bool(counts[want])
 
 
-async def board(site: Site, request: Request, user: str) -> Response:
-    q = request.query_params
-    want_light = q.get("light", "") if q.get("light", "") in LIGHT_FILTERS else ""
-    want_dept, want_unit, text = q.get("dept", ""), q.get("unit", ""), q.get("q", "").strip()
+@dataclass(frozen=True)
+class Filters:
+    light: str  # a key of LIGHT_FILTERS
+    dept: str
+    unit: str
+    text: str
+
+    @classmethod
+    def of(cls, request: Request) -> Filters:
+        q = request.query_params
+        want_light = q.get("light", "") if q.get("light", "") in LIGHT_FILTERS else ""
+        return cls(want_light, q.get("dept", ""), q.get("unit", ""), q.get("q", "").strip())
+
+    def shown(self, unit_code: str, name: str, dept_code: str, dept_name: str, counts: Counter[str]) -> bool:
+        return (
+            (not self.dept or dept_code == self.dept)
+            and (not self.unit or unit_code == self.unit)
+            and (not self.text or any(self.text in s for s in (name, unit_code, dept_name)))
+            and keep(counts, self.light)
+        )
+
+
+def unit_rows(
+    counts: dict[str, Counter[str]], units: dict[str, Unit], f: Filters
+) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The units the filters keep, in code order (the bureau's own order of departments), each
+    department's own line first; and every department seen (code → name), for the filter's list."""
+    departments: dict[str, str] = {}
+    rows = []
+    for unit_code in sorted(counts):
+        dept_code, dept_name = department(unit_code, units)
+        departments[dept_code] = dept_name
+        unit = units.get(unit_code)
+        name = unit.name if unit else unit_code
+        if f.shown(unit_code, name, dept_code, dept_name, counts[unit_code]):
+            rows.append({"dept_code": dept_code, "dept": dept_name, "unit_code": unit_code, "unit": name})
+    rows.sort(key=lambda r: (r["dept_code"], r["unit_code"] != r["dept_code"], r["unit_code"]))
+    return rows, departments
+
+
+def grouped(
+    rows: list[dict[str, str]],
+    counts: dict[str, Counter[str]],
+    warned: dict[str, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The listed units by department, each with its tallies and its first MAX_WARNED warned projects
+    (red first)."""
+    groups: list[dict[str, Any]] = []
+    for r in rows:
+        if not groups or groups[-1]["dept_code"] != r["dept_code"]:
+            groups.append({"dept_code": r["dept_code"], "dept": r["dept"], "counts": Counter(), "units": []})
+        tally = counts[r["unit_code"]]
+        groups[-1]["counts"].update(tally)
+        its = warned.get(r["unit_code"], [])
+        its.sort(key=lambda p: (p["light"]["light"] != "red", p["code"]))
+        groups[-1]["units"].append(
+            {**r, "counts": tally, "warned": its[:MAX_WARNED], "more": len(its) - MAX_WARNED}
+        )
+    return groups
+
+
+def board(site: Site, request: Request, user: str) -> Response:
+    q, f = request.query_params, Filters.of(request)
     today = site.today()
     with site.app.engine.connect() as conn:
         known = queries.checkpoints(conn)
@@ -112,44 +196,13 @@ async def board(site: Site, request: Request, user: str) -> Response:
         lease = dt.timedelta(seconds=site.app.settings.mail.retry.lease_seconds)
         stuck = sum(outboxes.stuck(conn, site.now(), lease).values())
         unfinished = [cp for _, cp in status.unfinished_runs(conn, site.app.settings)]
-        departments: dict[str, str] = {}
-        rows = []
-        for unit_code in sorted(counts):
-            dept_code, dept_name = department(unit_code, units)
-            departments[dept_code] = dept_name
-            unit = units.get(unit_code)
-            name = unit.name if unit else unit_code
-            if want_dept and dept_code != want_dept:
-                continue
-            if want_unit and unit_code != want_unit:
-                continue
-            if text and not any(text in s for s in (name, unit_code, dept_name)):
-                continue
-            if not keep(counts[unit_code], want_light):
-                continue
-            rows.append({"dept_code": dept_code, "dept": dept_name, "unit_code": unit_code, "unit": name})
-        # in code order (the bureau's own order of departments), each department's own line first
-        rows.sort(key=lambda r: (r["dept_code"], r["unit_code"] != r["dept_code"], r["unit_code"]))
+        rows, departments = unit_rows(counts, units, f)
         total_units, rows = len(rows), rows[:MAX_ROWS]
         warned: dict[str, list[dict[str, Any]]] = {}
         for r in queries.results(conn, checkpoint, units=[r["unit_code"] for r in rows], lights=rc.WARNED):
             warned.setdefault(r["unit_code"], []).append(project_view(r))
         chosen = (
-            [project_view(r) for r in queries.results(conn, checkpoint, units=[want_unit])]
-            if want_unit
-            else []
-        )
-        n_exemptions = len(exempt)
-    groups: list[dict[str, Any]] = []
-    for r in rows:
-        if not groups or groups[-1]["dept_code"] != r["dept_code"]:
-            groups.append({"dept_code": r["dept_code"], "dept": r["dept"], "counts": Counter(), "units": []})
-        tally = counts[r["unit_code"]]
-        groups[-1]["counts"].update(tally)
-        its = warned.get(r["unit_code"], [])
-        its.sort(key=lambda p: (p["light"]["light"] != "red", p["code"]))
-        groups[-1]["units"].append(
-            {**r, "counts": tally, "warned": its[:MAX_WARNED], "more": len(its) - MAX_WARNED}
+            [project_view(r) for r in queries.results(conn, checkpoint, units=[f.unit])] if f.unit else []
         )
     for c in overdue:
         c["followups"] = [
@@ -157,7 +210,7 @@ async def board(site: Site, request: Request, user: str) -> Response:
             for e in events.get(c["id"], [])
         ]
         c["exempt"] = c["project_code"] in exempt
-    unit = units.get(want_unit)
+    unit = units.get(f.unit)
     return site.page(
         request,
         "board.html",
@@ -167,14 +220,14 @@ async def board(site: Site, request: Request, user: str) -> Response:
             "checkpoints": known,
             "checkpoint": checkpoint,
             "period": period(checkpoint) if checkpoint else "",
-            "light_filter": want_light,
+            "light_filter": f.light,
             "light_filters": LIGHT_FILTERS,
-            "dept_filter": want_dept,
+            "dept_filter": f.dept,
             "departments": sorted(departments.items()),
-            "unit_filter": want_unit,
-            "unit_filter_name": unit.name if unit else want_unit,
-            "q": text,
-            "groups": groups,
+            "unit_filter": f.unit,
+            "unit_filter_name": unit.name if unit else f.unit,
+            "q": f.text,
+            "groups": grouped(rows, counts, warned),
             "total_units": total_units,
             "max_rows": MAX_ROWS,
             "chosen": chosen,
@@ -183,7 +236,7 @@ async def board(site: Site, request: Request, user: str) -> Response:
             "outbox": dict(outbox),
             "stuck": stuck,
             "unfinished": unfinished,
-            "n_exemptions": n_exemptions,
+            "n_exemptions": len(exempt),
             "unit_names": {code: u.name for code, u in units.items()},
             "notice": q.get("done", ""),
             "light": light,
@@ -191,9 +244,7 @@ async def board(site: Site, request: Request, user: str) -> Response:
     )
 
 
-async def review(site: Site, request: Request, user: str) -> Response:
-    form = await request.form()
-    fields = form_fields(form.items())
+def review(site: Site, request: Request, user: str, fields: dict[str, str]) -> Response:
     if not auth.csrf_ok(request.session, fields.get("csrf")):
         return site.message(request, "无法提交", STALE_FORM, 403)
     decision, comment = fields.get("decision", ""), fields.get("comment", "").strip()
@@ -221,7 +272,7 @@ def routes(site: Site) -> list[Route]:
     """Every bureau page, each behind the login."""
     return [
         Route("/board", guarded(site, board), methods=["GET"]),
-        Route("/board/review", guarded(site, review), methods=["POST"]),
+        Route("/board/review", guarded_form(site, review), methods=["POST"]),
         Route("/board/project", guarded(site, project.page), methods=["GET"]),
         Route("/board/outbox", guarded(site, records.outbox), methods=["GET"]),
         Route("/board/exemptions", guarded(site, records.exemptions), methods=["GET"]),

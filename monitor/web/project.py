@@ -131,7 +131,7 @@ def history(site: Site, case: dict[str, Any], events: list[dict[str, Any]]) -> d
     return {**view, "steps": [{"at": at, "what": what, "detail": d} for at, what, d in steps]}
 
 
-async def page(site: Site, request: Request, user: str) -> Response:
+def page(site: Site, request: Request, user: str) -> Response:
     q = request.query_params
     code = q.get("code", "").strip()
     which = q.get("rules", "used") if q.get("rules") in RULES else "used"

@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,7 +36,7 @@ MEDIA = {
 }
 
 
-async def outbox(site: Site, request: Request, user: str) -> Response:
+def outbox(site: Site, request: Request, user: str) -> Response:
     q = request.query_params
     with site.app.engine.connect() as conn:
         known = queries.checkpoints(conn)
@@ -95,7 +94,7 @@ async def outbox(site: Site, request: Request, user: str) -> Response:
     )
 
 
-async def exemptions(site: Site, request: Request, user: str) -> Response:
+def exemptions(site: Site, request: Request, user: str) -> Response:
     everything = request.query_params.get("all") == "1"
     today = site.today()
     with site.app.engine.connect() as conn:
@@ -143,7 +142,7 @@ def build_report(site: Site, checkpoint: str, fmt: Format) -> bytes:
         return write_report(site.app, checkpoint, fmt, Path(tmp) / f"report.{fmt}").read_bytes()
 
 
-async def report(site: Site, request: Request, user: str) -> Response:
+def report(site: Site, request: Request, user: str) -> Response:
     checkpoint, fmt = request.path_params["checkpoint"], request.path_params["fmt"]
     with site.app.engine.connect() as conn:
         known = queries.checkpoints(conn)
@@ -152,9 +151,7 @@ async def report(site: Site, request: Request, user: str) -> Response:
         return site.message(request, "没有这份报告", "请从看板上的报告链接下载。", 404)
     kind: Format = "xlsx" if fmt == "xlsx" else "html"
     try:  # a large Excel list takes a while: build it once per run, not once per click
-        body = await run_in_threadpool(
-            site.reports.get, (checkpoint, kind, run), lambda: build_report(site, checkpoint, kind)
-        )
+        body = site.reports.get((checkpoint, kind, run), lambda: build_report(site, checkpoint, kind))
     except NoResults:
         return site.message(request, "没有这份报告", f"{checkpoint} 没有监控结果。", 404)
     name = default_name(kind, checkpoint)

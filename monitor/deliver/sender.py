@@ -74,173 +74,211 @@ async def deliver_pending(
     `should_stop` (polled every 0.1 s): no new message is sent, messages on the wire get
     `retry.stop_grace_seconds` to finish, then their sends are cut short; every row not recorded goes
     back to the queue before this returns."""
-    worker = worker or workers.new_worker_id()
-    size = batch or max(parallel * 8, 32)
-    lease = dt.timedelta(seconds=retry.lease_seconds)
-    tally: Counter[str] = Counter()
-    with engine.begin() as conn:
-        released = outbox.release_stale(conn, clock(), lease)
-    tally["released"] += len(released)
-    for outbox_id in released:
-        log.warning("message %s was left 'sending' by a stopped process; queued again", outbox_id)
+    run = Delivery(
+        engine,
+        transport,
+        sender,
+        retry,
+        parallel,
+        clock,
+        worker or workers.new_worker_id(),
+        should_stop,
+        batch or max(parallel * 8, 32),
+    )
+    return await run.deliver()
 
-    queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=size)
-    done: list[Outcome] = []  # outcomes not yet recorded
-    wake = asyncio.Event()  # set when an outcome is waiting for the recorder, or when it should end
-    stopping = asyncio.Event()
-    over = asyncio.Event()  # sending and recording are over
-    closing = False
-    in_flight = 0  # claimed and neither recorded nor given up by a stop
-    settled = asyncio.Event()  # set whenever nothing claimed is left unrecorded
-    settled.set()
-    on_the_wire: set[asyncio.Task[Outcome]] = set()
-    # Outcomes not yet committed: at most this many (a sender waits before sending more), recorded
-    # together when that many are waiting or RECORD_WITHIN after the first.
-    most_unrecorded = max(2 * parallel, MOST_UNRECORDED)
-    unrecorded = 0
-    full = asyncio.Event()  # most_unrecorded outcomes are waiting
-    recorded = asyncio.Event()  # a commit ended
 
-    def claim() -> tuple[list[outbox.Claimed], dt.datetime | None]:
-        with engine.begin() as conn:
-            ids = outbox.due(conn, clock(), limit=size)
+class Delivery:
+    """One call of deliver_pending: its queue, its events and its counts, and the steps that share them
+    (claiming, sending, recording, watching for a stop, keeping the claims alive), each a method."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        sender: str,
+        retry: RetryConfig,
+        parallel: int,
+        clock: Clock,
+        worker: str,
+        should_stop: Callable[[], bool],
+        size: int,
+    ) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.sender = sender
+        self.retry = retry
+        self.parallel = parallel
+        self.clock = clock
+        self.worker = worker
+        self.should_stop = should_stop
+        self.size = size
+        self.tally: Counter[str] = Counter()
+        self.queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=size)
+        self.done: list[Outcome] = []  # outcomes not yet recorded
+        self.wake = asyncio.Event()  # set when an outcome is waiting for the recorder, or when it should end
+        self.stopping = asyncio.Event()
+        self.over = asyncio.Event()  # sending and recording are over
+        self.closing = False
+        self.in_flight = 0  # claimed and neither recorded nor given up by a stop
+        self.settled = asyncio.Event()  # set whenever nothing claimed is left unrecorded
+        self.settled.set()
+        self.on_the_wire: set[asyncio.Task[Outcome]] = set()
+        # Outcomes not yet committed: at most this many (a sender waits before sending more), recorded
+        # together when that many are waiting or RECORD_WITHIN after the first.
+        self.most_unrecorded = max(2 * parallel, MOST_UNRECORDED)
+        self.unrecorded = 0
+        self.full = asyncio.Event()  # most_unrecorded outcomes are waiting
+        self.recorded = asyncio.Event()  # a commit ended
+
+    async def deliver(self) -> Counter[str]:
+        """Release what a dead process left `sending`, run the steps until nothing is due, and put back
+        in the queue whatever this run claimed and did not record."""
+        with self.engine.begin() as conn:
+            released = outbox.release_stale(
+                conn, self.clock(), dt.timedelta(seconds=self.retry.lease_seconds)
+            )
+        self.tally["released"] += len(released)
+        for outbox_id in released:
+            log.warning("message %s was left 'sending' by a stopped process; queued again", outbox_id)
+        try:
+            async with self.transport, asyncio.TaskGroup() as group:  # a failure cancels the others
+                group.create_task(self.watch())
+                group.create_task(self.keep_alive())
+                recording = group.create_task(self.recorder())
+                working = [group.create_task(self.send_from_queue()) for _ in range(self.parallel)]
+                working.append(group.create_task(self.produce()))
+                await asyncio.gather(*working)
+                self.closing = True
+                self.wake.set()
+                await recording
+                self.over.set()
+        finally:
+            left = await asyncio.to_thread(_release_mine, self.engine, self.worker, self.clock())
+            if left:
+                self.tally["released"] += left
+                log.warning("%d claimed message(s) not sent before stopping: queued again", left)
+        return self.tally
+
+    # --- database work, in a thread ---------------------------------------------------------------
+
+    def claim(self) -> tuple[list[outbox.Claimed], dt.datetime | None]:
+        with self.engine.begin() as conn:
+            ids = outbox.due(conn, self.clock(), limit=self.size)
             if ids:
-                return outbox.claim_many(conn, ids, worker, clock()), None
+                return outbox.claim_many(conn, ids, self.worker, self.clock()), None
             return [], outbox.next_due_at(conn)
 
-    def record_all(outcomes: list[Outcome]) -> Counter[str]:
+    def record_all(self, outcomes: list[Outcome]) -> Counter[str]:
         counts: Counter[str] = Counter()
-        with engine.begin() as conn:
+        with self.engine.begin() as conn:
             sent = [o for o in outcomes if o.whole]
-            outbox.mark_sent_many(conn, [(o.row.id, None) for o in sent], worker, clock())
+            outbox.mark_sent_many(conn, [(o.row.id, None) for o in sent], self.worker, self.clock())
             counts["sent"] += len(sent)
             for o in outcomes:
                 if not o.whole:
-                    counts[record(conn, o, retry, worker, clock())] += 1
+                    counts[record(conn, o, self.retry, self.worker, self.clock())] += 1
         for o in sent:
             log.info("sent message %s (%s %s) to %s", o.row.id, o.row.kind, o.row.reason, o.row.recipients)
         return counts
 
-    def keep_claims() -> None:
-        with engine.begin() as conn:
-            outbox.keep_claims(conn, worker, clock())
+    def keep_claims(self) -> None:
+        with self.engine.begin() as conn:
+            outbox.keep_claims(conn, self.worker, self.clock())
 
-    def settle(n: int) -> None:
-        nonlocal in_flight
-        in_flight -= n
-        if in_flight == 0:
-            settled.set()
+    def settle(self, n: int) -> None:
+        self.in_flight -= n
+        if self.in_flight == 0:
+            self.settled.set()
 
-    async def recorder() -> None:
-        nonlocal unrecorded
+    # --- the steps, run together ------------------------------------------------------------------
+
+    async def recorder(self) -> None:
         while True:
-            await wake.wait()
-            wake.clear()
-            if done and not closing and len(done) < most_unrecorded and not queue.empty():
-                await _first(full, timeout=RECORD_WITHIN)  # a few more outcomes share the commit
+            await self.wake.wait()
+            self.wake.clear()
+            done = self.done
+            if done and not self.closing and len(done) < self.most_unrecorded and not self.queue.empty():
+                await _first(self.full, timeout=RECORD_WITHIN)  # a few more outcomes share the commit
             if done:
                 outcomes = done[:]
                 del done[:]
-                full.clear()
-                tally.update(await asyncio.to_thread(record_all, outcomes))
-                unrecorded -= len(outcomes)
-                recorded.set()
-                settle(len(outcomes))
-            elif closing:
+                self.full.clear()
+                self.tally.update(await asyncio.to_thread(self.record_all, outcomes))
+                self.unrecorded -= len(outcomes)
+                self.recorded.set()
+                self.settle(len(outcomes))
+            elif self.closing:
                 return
 
-    async def send_from_queue() -> None:
-        nonlocal unrecorded
-        while (row := await queue.get()) is not None:
-            if stopping.is_set():  # stays claimed; released below
-                settle(1)
+    async def send_from_queue(self) -> None:
+        while (row := await self.queue.get()) is not None:
+            if self.stopping.is_set():  # stays claimed; released below
+                self.settle(1)
                 continue
-            while unrecorded >= most_unrecorded:  # the bound on what a kill can send twice
-                recorded.clear()
-                await recorded.wait()
-            task = asyncio.ensure_future(attempt(transport, row, sender))
-            on_the_wire.add(task)
+            while self.unrecorded >= self.most_unrecorded:  # the bound on what a kill can send twice
+                self.recorded.clear()
+                await self.recorded.wait()
+            task = asyncio.ensure_future(attempt(self.transport, row, self.sender))
+            self.on_the_wire.add(task)
             try:
                 outcome = await task
             except asyncio.CancelledError:
                 if _cancelling():  # this sender itself is being cancelled
                     raise
-                settle(1)  # a stop cut the send short: released below
+                self.settle(1)  # a stop cut the send short: released below
                 continue
             finally:
-                on_the_wire.discard(task)
-            done.append(outcome)
-            unrecorded += 1
-            wake.set()
-            if len(done) >= most_unrecorded:
-                full.set()
+                self.on_the_wire.discard(task)
+            self.done.append(outcome)
+            self.unrecorded += 1
+            self.wake.set()
+            if len(self.done) >= self.most_unrecorded:
+                self.full.set()
 
-    async def produce() -> None:
-        nonlocal in_flight
+    async def produce(self) -> None:
         try:
-            while not stopping.is_set():
-                rows, next_at = await asyncio.to_thread(claim)
+            while not self.stopping.is_set():
+                rows, next_at = await asyncio.to_thread(self.claim)
                 if rows:
-                    in_flight += len(rows)
-                    settled.clear()
+                    self.in_flight += len(rows)
+                    self.settled.clear()
                     for row in rows:
-                        await queue.put(row)
+                        await self.queue.put(row)
                     continue
-                if in_flight:  # outcomes still to come may be retries due soon: wait, then look again
-                    await _first(settled, stopping)
+                if self.in_flight:  # outcomes still to come may be retries due soon: wait, then look again
+                    await _first(self.settled, self.stopping)
                     continue
-                wait = (next_at - clock()).total_seconds() if next_at else None
-                if wait is None or wait > retry.inline_wait_seconds:
+                wait = (next_at - self.clock()).total_seconds() if next_at else None
+                if wait is None or wait > self.retry.inline_wait_seconds:
                     break
-                await _first(stopping, timeout=max(wait, 0.01))
+                await _first(self.stopping, timeout=max(wait, 0.01))
         finally:
-            for _ in range(parallel):
-                await queue.put(None)
+            for _ in range(self.parallel):
+                await self.queue.put(None)
 
-    async def watch() -> None:
+    async def watch(self) -> None:
         """Turn `should_stop` into `stopping`; then give the sends on the wire their grace, and cut
         the rest short."""
-        while not should_stop():
-            if await _first(over, timeout=0.1):
+        while not self.should_stop():
+            if await _first(self.over, timeout=0.1):
                 return
-        stopping.set()
+        self.stopping.set()
         loop = asyncio.get_running_loop()
-        log.info(
-            "stopping: no new message is sent; %d on the wire get %.0f s",
-            len(on_the_wire),
-            retry.stop_grace_seconds,
-        )
-        deadline = loop.time() + retry.stop_grace_seconds
-        while on_the_wire and loop.time() < deadline:
+        grace = self.retry.stop_grace_seconds
+        log.info("stopping: no new message is sent; %d on the wire get %.0f s", len(self.on_the_wire), grace)
+        deadline = loop.time() + grace
+        while self.on_the_wire and loop.time() < deadline:
             await asyncio.sleep(0.05)
-        for task in list(on_the_wire):
+        for task in list(self.on_the_wire):
             task.cancel()
 
-    async def keep_alive() -> None:
-        while not await _first(over, timeout=retry.lease_seconds / 4):
+    async def keep_alive(self) -> None:
+        while not await _first(self.over, timeout=self.retry.lease_seconds / 4):
             try:
-                await asyncio.to_thread(keep_claims)
+                await asyncio.to_thread(self.keep_claims)
             except Exception as exc:  # the next turn tries again; the lease is four turns long
                 log.warning("could not refresh this sender's claims: %s", exc)
-
-    try:
-        async with transport, asyncio.TaskGroup() as group:  # a failure cancels the others
-            group.create_task(watch())
-            group.create_task(keep_alive())
-            recording = group.create_task(recorder())
-            working = [group.create_task(send_from_queue()) for _ in range(parallel)]
-            working.append(group.create_task(produce()))
-            await asyncio.gather(*working)
-            closing = True
-            wake.set()
-            await recording
-            over.set()
-    finally:
-        left = await asyncio.to_thread(_release_mine, engine, worker, clock())
-        if left:
-            tally["released"] += left
-            log.warning("%d claimed message(s) not sent before stopping: queued again", left)
-    return tally
 
 
 def _release_mine(engine: Engine, worker: str, now: dt.datetime) -> int:

@@ -85,3 +85,11 @@ def test_python_m_monitor_and_the_console_script_list_the_same_commands() -> Non
     assert commands(listed) == commands(CliRunner().invoke(main, ["--help"]).stdout)
     for command in ("import", "run", "send", "outbox", "serve", "explain", "exempt", "chase", "web"):
         assert command in commands(listed)
+
+
+def test_web_without_its_secret_is_bad_input(workdir: Path) -> None:
+    res = CliRunner(env={"MONITOR_WEB_SECRET": None}).invoke(
+        main, ["web", "--config", str(workdir / "config.yaml")], catch_exceptions=False
+    )
+    assert res.exit_code == 1
+    assert "MONITOR_WEB_SECRET" in res.stderr and "Traceback" not in res.stderr

@@ -101,13 +101,10 @@ def web(port: int | None, config: str | None, rules_dir: str | None) -> None:
     import uvicorn
 
     from monitor.core import logs
-    from monitor.web.app import MissingSecret, create_app
+    from monitor.web.app import create_app
 
     app = make_app(config, rules_dir)
-    try:
-        asgi = create_app(app)
-    except MissingSecret as exc:  # not a MonitorError yet (web/app.py is being split): exit 1 here
-        fail([str(exc)])
+    asgi = create_app(app)  # MissingSecret: exit 1 saying what to set
     settings = app.settings.web
     logs.setup("text")  # every line masks unit link tokens, uvicorn's access log included
     uvicorn.run(

@@ -21,13 +21,14 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from monitor.app import App
 from monitor.config.settings import WebConfig
+from monitor.core.errors import BadInput
 from monitor.web import board
 from monitor.web.login import LoginPages
 from monitor.web.site import Site
 from monitor.web.unit import UnitPages
 
 
-class MissingSecret(RuntimeError):
+class MissingSecret(BadInput):
     pass
 
 

@@ -90,7 +90,7 @@ class App:
             templates = Templates(self.settings.templates_dir, self.settings.template_override_dir)
         except TemplateErrors as exc:
             return {folder: [Problem(p.name, p.line, "", p.message) for p in exc.problems]}
-        from monitor.reports.html import compile_problems
+        from monitor.reports.examples import compile_problems
 
         problems = [
             Problem(f, line, "", m)

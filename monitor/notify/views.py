@@ -206,6 +206,9 @@ def summary(
     return bureau_summary(checkpoint, figures, units, previous_checkpoint, options)
 
 
+SUMMARY_KEYS = ("green", "yellow", "red", "not_reported")
+
+
 def bureau_summary(
     checkpoint: str,
     figures: BureauFigures,
@@ -214,7 +217,49 @@ def bureau_summary(
     options: Options,
 ) -> dict[str, Any]:
     """`summary` from figures gathered by the database (store.bureau_figures): the same view."""
-    keys = ("green", "yellow", "red", "not_reported")
+    count, amount, depts = _tallies(figures, units)
+    total_n = sum(count.values())
+    by_light = [
+        {
+            **light(None if k == "not_reported" else k),
+            "key": k,
+            "count": count[k],
+            "amount": wan(amount[k]),
+            "share": percent(Fraction(count[k], total_n)) if total_n else "",
+        }
+        for k in SUMMARY_KEYS
+    ]
+    by_department = [
+        {"code": code, "name": name, **{k: c[k] for k in SUMMARY_KEYS}, "red_amount": wan(c["red_amount"])}
+        for (code, name), c in sorted(
+            depts.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["yellow"], kv[0][0])
+        )
+    ]
+    top_red, not_reported = _top_red(figures, units, options.top_red), _not_reported(figures, units)
+    trend = trend_from_pairs(figures.trend) if previous_checkpoint and figures.trend is not None else None
+    snapshot = {
+        "count": {k: count[k] for k in SUMMARY_KEYS},
+        "red": sorted(figures.red),
+        "not_reported": sorted(x["code"] for x in not_reported),
+    }
+    return {
+        **_base(checkpoint, None, options),
+        "total_count": total_n,
+        "total_amount": wan(sum(amount.values())),
+        "by_light": by_light,
+        "by_department": by_department,
+        "top_red": top_red,
+        "not_reported": not_reported,
+        "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
+        "trend": trend,
+        "snapshot": snapshot,
+    }
+
+
+def _tallies(
+    figures: BureauFigures, units: Mapping[str, Unit]
+) -> tuple[Counter[str], Counter[str], dict[tuple[str, str], Counter[str]]]:
+    """Projects and amounts (分) by light (blue counted as green), overall and by department."""
     count: Counter[str] = Counter()
     amount: Counter[str] = Counter()
     depts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -225,63 +270,40 @@ def bureau_summary(
         d = depts[_department_of(dept, units)]
         d[k] += n
         d[f"{k}_amount"] += fen
-    total_n, total_amount = sum(count.values()), sum(amount.values())
-    by_light = [
-        {
-            **light(None if k == "not_reported" else k),
-            "key": k,
-            "count": count[k],
-            "amount": wan(amount[k]),
-            "share": percent(Fraction(count[k], total_n)) if total_n else "",
-        }
-        for k in keys
-    ]
-    by_department = [
-        {"code": code, "name": name, **{k: c[k] for k in keys}, "red_amount": wan(c["red_amount"])}
-        for (code, name), c in sorted(
-            depts.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["yellow"], kv[0][0])
-        )
-    ]
-    unit_name = {code: u.name for code, u in units.items()}
+    return count, amount, depts
+
+
+def _top_red(figures: BureauFigures, units: Mapping[str, Unit], top: int) -> list[dict[str, Any]]:
+    """The `top` red projects with the largest budgets."""
     reds = sorted(figures.top_red, key=lambda r: (-r["budget"], r["project_code"]))
-    top_red = [
+    return [
         {
             "code": r["project_code"],
             "name": r["project_name"],
-            "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
+            "unit_name": _unit_name(r["unit_code"], units),
             "budget": wan(r["budget"]),
             "execution_rate": percent(r["execution_rate"]),
             "reason": r["reasons"][0],
         }
-        for r in reds[: options.top_red]
+        for r in reds[:top]
     ]
-    not_reported = [
+
+
+def _not_reported(figures: BureauFigures, units: Mapping[str, Unit]) -> list[dict[str, Any]]:
+    return [
         {
             "code": r["project_code"],
             "name": r["project_name"],
-            "unit_name": unit_name.get(r["unit_code"], r["unit_code"]),
+            "unit_name": _unit_name(r["unit_code"], units),
             "budget": wan(r["budget"]),
         }
         for r in figures.not_reported
     ]
-    trend = trend_from_pairs(figures.trend) if previous_checkpoint and figures.trend is not None else None
-    snapshot = {
-        "count": {k: count[k] for k in keys},
-        "red": sorted(figures.red),
-        "not_reported": sorted(x["code"] for x in not_reported),
-    }
-    return {
-        **_base(checkpoint, None, options),
-        "total_count": total_n,
-        "total_amount": wan(total_amount),
-        "by_light": by_light,
-        "by_department": by_department,
-        "top_red": top_red,
-        "not_reported": not_reported,
-        "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
-        "trend": trend,
-        "snapshot": snapshot,
-    }
+
+
+def _unit_name(code: str, units: Mapping[str, Unit]) -> str:
+    unit = units.get(code)
+    return unit.name if unit else code
 
 
 def _department_of(code: str | None, units: Mapping[str, Unit]) -> tuple[str, str]:

@@ -14,6 +14,7 @@ import jinja2.exceptions
 import jinja2.sandbox
 
 from monitor.core.wording import light, percent
+from monitor.notify.render import TemplateErrors, TemplateProblem, _error_line
 from monitor.notify.views import project_view, wan
 from monitor.reports import application as ra
 from monitor.reports import charts
@@ -152,8 +153,6 @@ def _environment(templates_dir: Path, override_dir: Path | None) -> jinja2.Envir
 def render(view: dict[str, Any], templates_dir: Path, override_dir: Path | None = None) -> str:
     """The report page; TemplateErrors (with the template's file:line) when the template fails or reaches
     outside the sandbox."""
-    from monitor.notify.render import TemplateErrors, TemplateProblem, _error_line
-
     template = _environment(templates_dir, override_dir).get_template(TEMPLATE)
     try:
         return template.render(view)
@@ -162,107 +161,6 @@ def render(view: dict[str, Any], templates_dir: Path, override_dir: Path | None 
         message = f"unsafe template: {exc}" if unsafe else f"{type(exc).__name__}: {exc}"
         where = template.filename or TEMPLATE
         raise TemplateErrors([TemplateProblem(where, _error_line(exc, template), message, unsafe)]) from exc
-
-
-def example_view() -> dict[str, Any]:
-    """The report of a small example checkpoint (August, May before it) for `monitor check` to render:
-    a red, a yellow and a not-reported project of one unit under its supervising department."""
-    import datetime as dt
-
-    from monitor.config.settings import ResultsApplicationConfig
-    from monitor.core.model import Checkpoint, Unit
-    from monitor.notify.options import Options
-    from monitor.notify.views import summary
-    from monitor.reports.data import IndicatorAnswer, build_rows
-
-    dept = Unit("301", "州农业农村局", ("b@example.gov.cn",))
-    unit = Unit("301001", "州动物疫病预防控制中心", ("a@example.gov.cn",), "301")
-    indicator = {
-        "indicator_code": "01",
-        "name": "群体免疫密度",
-        "kind": "level",
-        "light": "red",
-        "ratio": -0.2,
-        "reason": "目标≥90%，实际72%",
-        "target": "90",
-        "actual": "72",
-        "measure_unit": "%",
-        "direction": "≥",
-    }
-    red = {
-        "project_code": "2025-301001-001",
-        "project_name": "动物疫病强制免疫疫苗采购",
-        "unit_code": "301001",
-        "checkpoint": "2025-08",
-        "status": "reported",
-        "budget_light": "red",
-        "target_light": "red",
-        "light": "red",
-        "execution_rate": 0.1,
-        "time_progress": 8 / 12,
-        "budget": 300_000_000,
-        "executed": 30_000_000,
-        "reasons": ["预算执行率10.00%"],
-        "indicators": [indicator],
-    }
-    yellow = red | {
-        "project_code": "2025-301001-002",
-        "project_name": "村级防疫员补助",
-        "budget_light": "yellow",
-        "target_light": "green",
-        "light": "yellow",
-        "execution_rate": 0.5,
-        "executed": 150_000_000,
-        "indicators": [],
-    }
-    missing = red | {
-        "project_code": "2025-301001-003",
-        "status": "not_reported",
-        "light": None,
-        "budget_light": None,
-        "target_light": None,
-        "executed": None,
-        "execution_rate": None,
-        "indicators": [],
-    }
-    results = [red, yellow, missing]
-    units = {u.code: u for u in (dept, unit)}
-    previous: dict[str, str | None] = {"2025-301001-001": "red", "2025-301001-002": "green"}
-    options = Options(dt.date(2025, 9, 26), dt.date(2025, 9, 10), 10, "州财政局", ("jxk@example.gov.cn",))
-    data = ReportData(
-        checkpoint=Checkpoint(2025, 8),
-        rows=build_rows(results, units, previous, 8),
-        units=units,
-        previous_checkpoint=Checkpoint(2025, 5),
-        previous_lights=previous,
-        answers={
-            ("2025-301001-001", "01"): IndicatorAnswer("完全不可能", "经费保障", "资金未到位", "继续实施")
-        },
-        criteria=ResultsApplicationConfig(),
-        bureau_name="州财政局",
-        summary=summary("2025-08", results, units, previous, "2025-05", options),
-    )
-    return report_view(data, "2025-09-12 09:00")
-
-
-def compile_problems(
-    templates_dir: Path, override_dir: Path | None = None
-) -> list[tuple[str, int | None, str]]:
-    """(file, line, message) for a report template that does not compile, or fails (or reaches outside
-    the sandbox) rendering an example: `monitor check` lists them."""
-    from monitor.notify.render import TemplateErrors
-
-    try:
-        _environment(templates_dir, override_dir).get_template(TEMPLATE)
-    except jinja2.TemplateSyntaxError as exc:
-        return [(exc.filename or TEMPLATE, exc.lineno, exc.message or str(exc))]
-    except jinja2.TemplateNotFound:
-        return [(str(templates_dir / TEMPLATE), None, "template not found")]
-    try:
-        render(example_view(), templates_dir, override_dir)
-    except TemplateErrors as exc:
-        return [(p.name, p.line, p.message) for p in exc.problems]
-    return []
 
 
 def write_html(

@@ -180,6 +180,11 @@ def grouped(
     return groups
 
 
+def followups(site: Site, events: list[dict[str, Any]]) -> list[str]:
+    """An overdue case's follow-up steps so far, e.g. '已催办（2025-06-20 09:00）'."""
+    return [f"{EVENT_WORD.get(e['kind'], e['kind'])}（{site.local(e['at'])}）" for e in events]
+
+
 def board(site: Site, request: Request, user: str) -> Response:
     q, f = request.query_params, Filters.of(request)
     today = site.today()
@@ -205,10 +210,7 @@ def board(site: Site, request: Request, user: str) -> Response:
             [project_view(r) for r in queries.results(conn, checkpoint, units=[f.unit])] if f.unit else []
         )
     for c in overdue:
-        c["followups"] = [
-            f"{EVENT_WORD.get(e['kind'], e['kind'])}（{site.local(e['at'])}）"
-            for e in events.get(c["id"], [])
-        ]
+        c["followups"] = followups(site, events.get(c["id"], []))
         c["exempt"] = c["project_code"] in exempt
     unit = units.get(f.unit)
     return site.page(

@@ -12,7 +12,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any, cast
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -27,7 +27,26 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        return cast(EmailMessage, email.message_from_bytes(self.raw, policy=email.policy.default))
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+
+def body_text(msg: EmailMessage, kind: str = "plain") -> str:
+    """The decoded text of the message's text/`kind` body; fails the test if it has none."""
+    part = msg.get_body((kind,))
+    assert part is not None, f"no text/{kind} body"
+    content = part.get_content()
+    assert isinstance(content, str)
+    return content
+
+
+def attachments(msg: EmailMessage) -> dict[str, EmailMessage]:
+    """The message's attachments by file name; fails the test if one has no name."""
+    found = {}
+    for part in msg.iter_attachments():
+        name = part.get_filename()
+        assert name is not None, f"an attachment without a file name: {part.get_content_type()}"
+        found[name] = part
+    return found
 
 
 _DROP = "421 4.4.2 (the server hangs up instead)"
@@ -48,7 +67,8 @@ class _Controller(Controller):
 
     def factory(self) -> SMTP:
         self.mail_server._connected()
-        return super().factory()
+        # aiosmtpd's Controller.factory has no annotations (it returns SMTP(self.handler, ...)).
+        return super().factory()  # type: ignore[no-any-return, no-untyped-call]
 
 
 class MailServer:
@@ -89,7 +109,7 @@ class MailServer:
             self._controller.stop()
             self._controller = None
 
-    def __enter__(self) -> MailServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -176,6 +196,7 @@ class MailServer:
             if self._fail:
                 answer = self._fail.pop(0)
                 if answer == _DROP:
+                    assert server.transport is not None  # DATA comes over a connection
                     server.transport.close()
                 return answer
             self._messages.append(

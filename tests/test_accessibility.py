@@ -19,10 +19,9 @@ import email
 import email.policy
 import re
 from collections.abc import Iterator
-from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -158,7 +157,7 @@ def site(workdir: Path) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     assert res.exit_code == 0, res.output
     mails = []
     for f in sorted((workdir / "outbox").glob("*.eml")):
-        msg = cast(EmailMessage, email.message_from_bytes(f.read_bytes(), policy=email.policy.default))
+        msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
         for part in msg.walk():
             if part.get_content_type() == "text/html" or (part.get_filename() or "").endswith(".html"):
                 html = part.get_payload(decode=True).decode("utf-8")  # type: ignore[union-attr]
@@ -210,7 +209,7 @@ def test_every_mail_web_page_and_report_has_enough_contrast_labelled_headers_and
             page.fill("#password", PASSWORD)
             page.get_by_role("button", name="登录").click()
             page.wait_for_url(re.compile(r".*/board"))
-            queue, visited = [f"{base}/board"], set()
+            queue, visited = [f"{base}/board"], set[str]()
             while queue and len(visited) < 60:
                 url = queue.pop(0)
                 if url in visited:

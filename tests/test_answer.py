@@ -27,6 +27,7 @@ import httpx
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
+from mailserver import body_text
 from sqlalchemy import update
 
 from monitor.cases.exemptions import local_day
@@ -51,18 +52,18 @@ def mails(folder: Path, kind: str) -> dict[tuple[str, str], EmailMessage]:
     """The .eml files of `kind` in `folder`, parsed strictly, by (checkpoint, unit)."""
     found = {}
     for path in sorted(folder.glob("*.eml")):
-        msg = cast(EmailMessage, email.message_from_bytes(path.read_bytes(), policy=email.policy.strict))
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.strict)
         if msg["X-Monitor-Kind"] == kind:
             found[(str(msg["X-Monitor-Checkpoint"]), str(msg["X-Monitor-Unit"]))] = msg
     return found
 
 
 def text(msg: EmailMessage) -> str:
-    return cast(EmailMessage, msg.get_body(("plain",))).get_content()
+    return body_text(msg)
 
 
 def html(msg: EmailMessage) -> str:
-    return cast(EmailMessage, msg.get_body(("html",))).get_content()
+    return body_text(msg, "html")
 
 
 # --- with the web part: the demo ---------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from click.testing import CliRunner
+from mailserver import body_text
 
 from monitor.app import App
 from monitor.cli.main import main
@@ -34,7 +35,7 @@ def answer_by(workdir: Path, extra_config: str = "") -> set[str]:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.strict)
         if msg["X-Monitor-Kind"] != "warning":
             continue
-        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        text = body_text(msg)
         found |= {line.split("请于 ")[1].split(" 前")[0] for line in text.splitlines() if "请于 " in line}
     assert found, "no warning stated an answer deadline"
     return found

@@ -183,10 +183,10 @@ def _add_awkward(app: App, seed: int) -> None:
         # random cumulative indicators whose actual often lands exactly on a threshold
         for n in range(300):
             code = rng.choice(projects)
-            target = rng.choice([12, 24, 60, 120, 7, 13, 1000, 0.5])
+            goal = rng.choice([12, 24, 60, 120, 7, 13, 1000, 0.5])
             share = rng.choice(["0.6", "0.8", "1.2", "0.45", "0.52", "0.55", "0.85", "1.25", "1.5", "0.75"])
             month = rng.choice([5, 8])
-            actual = target * float(share) * month / 12 + rng.choice([0, 0, 0, 1e-9, -1e-9, 0.01])
+            reached = goal * float(share) * month / 12 + rng.choice([0, 0, 0, 1e-9, -1e-9, 0.01])
             inds.append(
                 {
                     "project_code": code,
@@ -195,7 +195,7 @@ def _add_awkward(app: App, seed: int) -> None:
                     "level2": rng.choice(["数量", "质量"]),
                     "name": f"随机{n}",
                     "direction": rng.choice(["≥", "≥", ">", "≤"]),
-                    "target": str(target),
+                    "target": str(goal),
                     "measure_unit": "个",
                     "kind": None,
                     "profile": rng.choice([None, None, "semester"]),
@@ -206,7 +206,7 @@ def _add_awkward(app: App, seed: int) -> None:
                     "checkpoint": f"2025-{month:02d}",
                     "project_code": code,
                     "indicator_code": f"R{n:03d}",
-                    "actual": repr(round(actual, 12)).removesuffix(".0"),
+                    "actual": repr(round(reached, 12)).removesuffix(".0"),
                     "forecast": None,
                     "possibility": None,
                     "causes": None,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
-from mailserver import MailServer
+from mailserver import MailServer, body_text
 from sqlalchemy import select
 
 from monitor.cases.deadlines import FollowUp, FollowUpRule
@@ -37,8 +37,8 @@ BUREAU = followup.Bureau("州财政局", ("jxk@czj.example.gov.cn",))
 SECRET = "follow-up-link-secret-8Hn2Qw5Er7Ty1Ui4Op6As9Df3"
 
 
-def at(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TZ)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=TZ)
 
 
 # --- dates -------------------------------------------------------------------------------------------
@@ -121,18 +121,30 @@ UNITS = {
 }
 
 
-def case(id: int, unit: str, state: str = "open", light: str | None = "red", **kw: object) -> followup.Case:
-    fields: dict[str, object] = {
-        "checkpoint": "2025-05",
-        "project_code": f"2025-{unit}-{id:03d}",
-        "project_name": f"项目{id}",
-        "unit_code": unit,
-        "state": state,
-        "opened_on": OPENED,
-        "light": light,
-    }
-    fields.update(kw)
-    return followup.Case(id, **fields)  # type: ignore[arg-type]
+def case(
+    id: int,
+    unit: str,
+    state: str = "open",
+    light: str | None = "red",
+    *,
+    opened_on: dt.date = OPENED,
+    exempt: bool = False,
+    reminded_on: dt.date | None = None,
+    escalated: bool = False,
+) -> followup.Case:
+    return followup.Case(
+        id=id,
+        checkpoint="2025-05",
+        project_code=f"2025-{unit}-{id:03d}",
+        project_name=f"项目{id}",
+        unit_code=unit,
+        state=state,
+        opened_on=opened_on,
+        light=light,
+        exempt=exempt,
+        reminded_on=reminded_on,
+        escalated=escalated,
+    )
 
 
 def test_only_unanswered_standing_warnings_past_their_day_are_chased_one_message_per_unit() -> None:
@@ -166,13 +178,13 @@ def test_only_unanswered_standing_warnings_past_their_day_are_chased_one_message
 
 
 def test_escalation_tells_each_supervisor_of_its_own_units_and_the_bureau_of_all() -> None:
-    reminded = {"reminded_on": dt.date(2025, 6, 26)}
+    reminded_on = dt.date(2025, 6, 26)
     cases = [
-        case(1, "301001", **reminded),
-        case(2, "301002", "returned", "yellow", **reminded),
-        case(3, "302", **reminded),
+        case(1, "301001", reminded_on=reminded_on),
+        case(2, "301002", "returned", "yellow", reminded_on=reminded_on),
+        case(3, "302", reminded_on=reminded_on),
         case(4, "305"),  # no address: could not be reminded, escalated all the same
-        case(5, "301001", **reminded, escalated=True),  # escalated before
+        case(5, "301001", reminded_on=reminded_on, escalated=True),  # escalated before
     ]
     assert not followup.escalations("2025-05", cases, UNITS, dt.date(2025, 7, 2), RULE, BUREAU)
     rnd = followup.escalations("2025-05", cases, UNITS, dt.date(2025, 7, 3), RULE, BUREAU)
@@ -328,7 +340,7 @@ def events(db_url: str) -> list[tuple[int, str, int, int | None]]:
         )
         out = [tuple(r) for r in rows]
     engine.dispose()
-    return out  # type: ignore[return-value]
+    return out
 
 
 def test_a_silent_unit_is_reminded_then_escalated_on_schedule_and_only_once(
@@ -368,7 +380,7 @@ def test_a_silent_unit_is_reminded_then_escalated_on_schedule_and_only_once(
         reminder["To"].addresses[0].addr_spec == "dwyf@example.gov.cn" and len(reminder["To"].addresses) == 2
     )
     assert reminder["Subject"].startswith("【催办】2025年1-5月 市动物疫病预防控制中心：1个预警项目逾期未反馈")
-    text = reminder.get_body(("plain",)).get_content()
+    text = body_text(reminder)
     assert "动物疫病强制免疫疫苗采购" in text and "反馈期限 2025年6月25日" in text
     assert "请于 2025年7月2日 前" in text and "2025年7月3日 报主管部门市农业农村局和我局督办" in text
     assert "葡萄酒产业宣传推介" not in text  # 302 answered
@@ -394,7 +406,7 @@ def test_a_silent_unit_is_reminded_then_escalated_on_schedule_and_only_once(
         sup["Subject"]
         == "【督办】2025年1-5月 市农业农村局所属1个单位1个预警项目经催办仍未反馈，请督促整改反馈"
     )
-    bureau_text = escalation[("jxk@czj.example.gov.cn",)].get_body(("plain",)).get_content()
+    bureau_text = body_text(escalation[("jxk@czj.example.gov.cn",)])
     assert "市动物疫病预防控制中心（单位编码 301001，主管部门 市农业农村局）" in bureau_text
     assert "2025年6月26日已催办" in bureau_text and "葡萄酒产业宣传推介" not in bureau_text
     assert [e[:3] for e in events(db_url)] == [(silent, "reminded", 1), (silent, "escalated", 1)]
@@ -427,7 +439,7 @@ def test_after_downtime_the_missed_reminder_and_escalation_both_run_the_reminder
     assert run_at(deployed, at(2025, 7, 10, 8)) == ["chase:2025-05", "escalate:2025-05"]
     kinds = [(m.message["X-Monitor-Kind"], m.message["X-Monitor-Unit"]) for m in server.messages[5:]]
     assert kinds == [("case_reminder", "304"), ("case_escalation", "")]  # 304 has no supervisor: the bureau
-    reminder = server.messages[5].message.get_body(("plain",)).get_content()
+    reminder = body_text(server.messages[5].message)
     assert "城市路灯维护（边界例一）" in reminder and "城市照明节能改造（边界例二）" in reminder
     assert "请立即逐个项目反馈" in reminder  # the escalation day has passed
     engine = store.make_engine(db_url)
@@ -458,7 +470,7 @@ def test_a_returned_answer_not_answered_again_is_chased(
     assert run_at(deployed, at(2025, 6, 26, 9, 0, 1)) == ["chase:2025-05"]
     (reminder,) = [m.message for m in server.messages[5:]]
     assert reminder["X-Monitor-Unit"] == "303"
-    assert "森林草原防灭火专项经费：已退回待重新反馈" in reminder.get_body(("plain",)).get_content()
+    assert "森林草原防灭火专项经费：已退回待重新反馈" in body_text(reminder)
 
 
 def test_monitor_chase_runs_a_round_by_hand_and_lists_the_steps(

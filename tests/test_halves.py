@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Row, text
 
 from monitor.app import App
 from monitor.config.settings import load_settings
@@ -50,7 +50,7 @@ def app(tmp_path: Path) -> App:
     return app
 
 
-def _results(app: App) -> tuple[list[Any], list[Any]]:
+def _results(app: App) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
     with app.engine.connect() as conn:
         projects = conn.exec_driver_sql(
             "SELECT * FROM project_result WHERE checkpoint = '2025-05' ORDER BY project_code"

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from mailserver import MailServer
+from mailserver import MailServer, attachments, body_text
 from sqlalchemy import select
 
 from monitor.cli.main import main
@@ -119,16 +119,16 @@ def test_digest_content_decodes_in_chinese_with_numbers_and_reasons(
     (msg,) = [m for m in by_kind(server, "warning") if m["X-Monitor-Unit"] == "301001"]
     assert msg["Subject"] == (
         "【预算绩效监控预警】2025年1-5月 市动物疫病预防控制中心：红灯项目0个、黄灯项目1个，"
-        f"请于{msg.get_body(('plain',)).get_content().split('请于 ')[1].split(' 前')[0]}前反馈"
+        f"请于{body_text(msg).split('请于 ')[1].split(' 前')[0]}前反馈"
     )
     assert "=?utf-8?" in server.messages[0].raw.decode("ascii").split("\r\n\r\n")[0]  # RFC 2047 on the wire
-    text = msg.get_body(("plain",)).get_content()
+    text = body_text(msg)
     assert "动物疫病强制免疫疫苗采购" in text and "1,180.00 万元" in text and "执行率 60.0%" in text
     assert (
         "免疫注射牲畜" in text and "序时完成60.0%" in text and "群体免疫密度" in text and "偏离4.4%" in text
     )
     assert "经费保障／制度保障／人员保障／硬件条件保障／其他" in text
-    html = msg.get_body(("html",)).get_content()
+    html = body_text(msg, "html")
     assert "黄灯" in html and "#fff1c2" in html  # the colour always carries the word too
     assert [str(a.addr_spec) for a in msg["To"].addresses] == ["dwyf@example.gov.cn", "nyj-cw@example.gov.cn"]
     assert msg["To"].addresses[0].display_name == "市动物疫病预防控制中心"
@@ -159,7 +159,7 @@ def test_changed_results_send_one_update_that_says_what_changed(examples: Path, 
     (update,) = [m for m in new if m["X-Monitor-Kind"] == "warning"]
     assert update["X-Monitor-Unit"] == "302" and update["X-Monitor-Reason"] == "improved"
     assert update["Subject"].startswith("【预警好转】")
-    assert "红灯 → 绿灯" in update.get_body(("plain",)).get_content()
+    assert "红灯 → 绿灯" in body_text(update)
 
 
 def test_server_answering_451_twice_delivers_after_retries(
@@ -265,7 +265,7 @@ def test_names_with_line_breaks_cannot_inject_headers() -> None:
     )
     head = env.raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert "\nBcc:" not in head and env.recipients == ("u@example.gov.cn",)
-    parsed = cast(EmailMessage, email.message_from_bytes(env.raw, policy=email.policy.default))
+    parsed = email.message_from_bytes(env.raw, policy=email.policy.default)
     assert parsed["Bcc"] is None and parsed["To"].addresses[0].display_name == "单位 Bcc: evil@example.com"
 
 
@@ -292,7 +292,7 @@ def test_bureau_summary_can_carry_the_reports_as_attachments(workdir: Path, serv
     assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
     assert cli(workdir, "run", "--checkpoint", "2025-05").exit_code == 0
     (summary,) = by_kind(server, "summary")
-    files = {a.get_filename(): a.get_content() for a in summary.iter_attachments()}
+    files = {name: a.get_content() for name, a in attachments(summary).items()}
     assert sorted(files) == ["监控报告-2025-05.html", "预警清单-2025-05.xlsx"]
     book = openpyxl.load_workbook(io.BytesIO(files["预警清单-2025-05.xlsx"]))
     assert book["预警清单"].max_row == 6  # header + the five projects

@@ -338,7 +338,8 @@ def test_on_sqlite_the_tables_walked_in_key_order_are_clustered_on_their_keys_an
     assert not schema_diff(engine)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
-            ddl = dict(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all())
+            tables = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            ddl: dict[str, str] = dict(tables.all())
             indexes = {
                 r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
             }

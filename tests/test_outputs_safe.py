@@ -172,7 +172,7 @@ def test_the_bureau_summary_attachment_writes_formula_looking_text_as_text(hosti
         if msg["X-Monitor-Kind"] == "summary":
             summaries.append(msg)
     (summary,) = summaries
-    (attachment,) = list(summary.iter_attachments())  # type: ignore[attr-defined]
+    (attachment,) = list(summary.iter_attachments())
     assert_all_text(openpyxl.load_workbook(io.BytesIO(attachment.get_content())), LINK, "=0次")
 
 

@@ -340,7 +340,7 @@ def test_unit_trends_add_up_to_the_bureau_trend() -> None:
     bureau = trend.bureau_trend(results, previous)
     assert bureau == trend_counts(results, previous)
     assert {k: sum(u[k] for u in units.values()) for k in bureau} == bureau
-    changes = Counter(trend.project_change(previous[r["project_code"]], r["light"]) for r in results)
+    changes = Counter(trend.project_change(previous[f"P{i}"], r["light"]) for i, r in enumerate(results))
     assert changes["improved"] == bureau["improved"] and changes["persistent_red"] == bureau["still_red"]
     matrix = trend.transitions(results, previous)
     assert sum(matrix.values()) == 24 and len(matrix) == 16

@@ -117,7 +117,7 @@ def test_every_unit_is_at_its_departments_level_and_of_a_kind_it_supervises(rows
 
 def test_every_project_is_an_archetype_its_unit_runs_with_the_archetypes_profile(rows: Rows) -> None:
     units = {u["unit_code"]: u for u in rows["units"]}
-    used = Counter()
+    used: Counter[str] = Counter()
     for project in rows["projects"]:
         archetype = archetype_of(project, units)
         kind = unit_kind(units[project["unit_code"]], units)

@@ -27,8 +27,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 
 
-def at(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TZ)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=TZ)
 
 
 def test_default_schedule_fires_in_june_and_september_in_shanghai_time() -> None:

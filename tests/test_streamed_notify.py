@@ -84,7 +84,7 @@ def streamed(app: App, checkpoint: Checkpoint, chunk_units: int, workers: int = 
     )
     with app.engine.connect() as conn:
         rows = [
-            row_of(r._mapping)
+            row_of(r._asdict())
             for r in conn.execute(
                 select(store.OUTBOX, store.OUTBOX_MESSAGE.c.raw)
                 .join(store.OUTBOX_MESSAGE)

@@ -10,11 +10,10 @@ import email
 import email.policy
 import html
 import re
-from email.message import EmailMessage
 from pathlib import Path
-from typing import cast
 
 import openpyxl
+from mailserver import body_text
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from starlette.testclient import TestClient
@@ -34,8 +33,8 @@ def mail_words(workdir: Path) -> tuple[list[str], list[str]]:
     """The measures a warning .eml offers, in its text and in its HTML part."""
     eml = sorted((workdir / "outbox").glob("*-warning-302.eml"))[0]
     msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.strict)
-    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    page = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text = body_text(msg)
+    page = body_text(msg, "html")
 
     def words(body: str) -> list[str]:
         m = re.search(r"纠偏措施：([^，<]+)，并说明具体措施", body)
@@ -97,7 +96,7 @@ def test_every_channel_shows_the_one_list_of_measures_and_each_word_imports(
     header = [c.value for c in openpyxl.load_workbook(out)["整改反馈"][3]]
     eml = sorted((workdir / "outbox").glob("*-warning-302.eml"))[0]
     parsed = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-    mail = cast(EmailMessage, parsed.get_body(("plain",))).get_content()
+    mail = body_text(parsed)
     assert "纠偏措施" in unit_page and "纠偏措施" in header and "纠偏措施" in mail
     assert "整改措施" not in unit_page + "".join(map(str, header))
 

@@ -104,9 +104,11 @@ def answer(client: TestClient, path: str, **changes: str) -> tuple[int, str]:
 
 def login(client: TestClient, name: str = "kz", password: str = PASSWORD) -> int:
     page = client.get("/login")
-    return client.post(
+    # starlette types TestClient on httpx2 (not installed here): its responses are Any to mypy
+    status: int = client.post(
         "/login", data={"name": name, "password": password, "csrf": csrf(page.text)}
     ).status_code
+    return status
 
 
 def test_the_state_machine_refuses_accepting_an_unanswered_case() -> None:
@@ -214,7 +216,8 @@ def review(client: TestClient, decision: str, comment: str) -> str:
         data={"csrf": csrf(board), "case_id": m.group(1), "decision": decision, "comment": comment},
     )
     assert res.status_code == 200, res.text
-    return res.text
+    page: str = res.text
+    return page
 
 
 def test_answer_return_answer_again_accept(may: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from mailserver import MailServer
+from mailserver import MailServer, body_text
 from webserver import serving
 
 from monitor.app import App
@@ -60,7 +60,7 @@ def server(workdir: Path) -> Iterator[tuple[str, str]]:
             res = runner.invoke(main, [*args, "--config", cfg])
             assert res.exit_code == 0, res.output
         (digest,) = [m.message for m in mail.messages if m.message["X-Monitor-Unit"] == "302"]
-    found = re.search(r"（(http://127\.0\.0\.1:8650/u/[^）]+)）", digest.get_body(("plain",)).get_content())
+    found = re.search(r"（(http://127\.0\.0\.1:8650/u/[^）]+)）", body_text(digest))
     assert found, "no link in unit 302's warning e-mail"
     assert runner.invoke(main, ["cases", "open", "--checkpoint", "2025-05", "--config", cfg]).exit_code == 0
     res = runner.invoke(main, ["user", "add", "kz", "--config", cfg], input=f"{PASSWORD}\n{PASSWORD}\n")
@@ -75,7 +75,7 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
     from playwright.sync_api import expect, sync_playwright
 
     shots = DOCS if REFRESH_DOCS else tmp_path
-    server, link = server  # the link as the warning e-mail carried it
+    base, link = server  # the link as the warning e-mail carried it
     expected = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -97,7 +97,7 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
 
             bureau = browser.new_context().new_page()
             bureau.set_viewport_size({"width": 1100, "height": 900})
-            bureau.goto(f"{server}/board")
+            bureau.goto(f"{base}/board")
             bureau.fill("#name", "kz")
             bureau.fill("#password", PASSWORD)
             bureau.get_by_role("button", name="登录").click()
@@ -119,7 +119,7 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
             form.get_by_role("button", name="提交反馈").click()
             expect(unit.locator("#thanks")).to_be_visible()
 
-            bureau.goto(f"{server}/board")
+            bureau.goto(f"{base}/board")
             expect(bureau.locator("#review")).to_contain_text("省级资金7月10日到位")
             bureau.locator("#review").get_by_role("button", name="认可").click()
             expect(bureau.locator("#review")).to_contain_text("没有待审核的反馈")
@@ -129,7 +129,7 @@ def test_a_unit_answers_the_bureau_returns_the_unit_answers_again_the_bureau_acc
             expect(unit.locator("form.answer-form")).to_have_count(0)
 
             # drill-down: from the board's lights to the project's explanation and its case history
-            bureau.goto(f"{server}/board")
+            bureau.goto(f"{base}/board")
             bureau.locator("#units").get_by_role("link", name="葡萄酒产业宣传推介").click()
             expect(bureau.locator("#chain")).to_contain_text("project 2025-302-001 葡萄酒产业宣传推介")
             expect(bureau.locator("#reasons")).to_be_visible()

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from click.testing import CliRunner
-from mailserver import MailServer
+from mailserver import MailServer, body_text
 from starlette.testclient import TestClient
 
 from monitor.app import App
@@ -32,8 +32,8 @@ def test_the_link_in_a_warning_email_opens_only_that_units_page(workdir: Path) -
             res = runner.invoke(main, [*args, "--config", str(cfg)], catch_exceptions=False)
             assert res.exit_code == 0, res.output
         (digest,) = [m.message for m in server.messages if m.message["X-Monitor-Unit"] == "302"]
-    text = digest.get_body(("plain",)).get_content()
-    html = digest.get_body(("html",)).get_content()
+    text = body_text(digest)
+    html = body_text(digest, "html")
     url = re.search(r"（(http://127\.0\.0\.1:8650/u/[^）]+)）", text)
     assert url and url.group(1) in html
     client = TestClient(create_app(App(load_settings(cfg, env=ENV))))

@@ -19,7 +19,7 @@ from monitor.notify.render import Rendered, build_message, safe_header_text
 
 WHEN = dt.datetime(2025, 6, 11, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 text = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), min_size=0, max_size=300
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00\r"), min_size=0, max_size=300
 )
 cjk = st.text(
     st.sampled_from("州农业村局（主管部门）办公室财政预警黄红灯项目、，：ABC ab,\"'<>()@;.-"), max_size=60

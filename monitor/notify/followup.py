@@ -20,7 +20,7 @@ from monitor.cases.deadlines import FollowUpRule
 from monitor.cases.rectification import STATE_WORD, WARNED, State
 from monitor.core.model import Unit
 from monitor.core.wording import light, period
-from monitor.core.workdays import chinese_date
+from monitor.core.workdays import chinese_date, is_working_day
 from monitor.notify.decide import Notice, Recipient, unit_recipients
 
 UNANSWERED = frozenset({State.OPEN.value, State.RETURNED.value})
@@ -104,8 +104,6 @@ def _order(cases: Iterable[Case]) -> list[Case]:
 
 
 def _previous_working_day(day: dt.date, rule: FollowUpRule) -> dt.date:
-    from monitor.core.workdays import is_working_day
-
     day -= dt.timedelta(days=1)
     while not is_working_day(day, rule.holidays, rule.extra_workdays):
         day -= dt.timedelta(days=1)

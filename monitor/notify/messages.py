@@ -13,9 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config.settings import Settings
+from monitor.core.links import Scope, unit_link
 from monitor.core.model import Checkpoint
 from monitor.core.workdays import add_working_days
 from monitor.db.store import as_utc
+from monitor.ingest import responses as import_responses
 from monitor.notify import wire
 from monitor.notify.decide import Notice
 from monitor.notify.options import Options
@@ -55,8 +57,6 @@ def response_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
     """The unit's signed, expiring link to answer its warnings on the web ("" without a signing secret)."""
     if not settings.web_secret:
         return ""
-    from monitor.core.links import Scope, unit_link
-
     return unit_link(settings.web.base_url, settings.web_secret, Scope(unit_code, checkpoint))
 
 
@@ -87,8 +87,6 @@ def how_to_answer(
     view |= {"response_link": link, "workbook": ""}
     if link:
         return view, []
-    from monitor.ingest import responses as import_responses
-
     if notice.kind != "warning":
         return view | {"workbook": import_responses.workbook_name(unit, checkpoint)}, []
     today = as_utc(now).astimezone(ZoneInfo(settings.time_zone)).date()

@@ -16,7 +16,10 @@ from monitor.config.settings import ResultsApplicationConfig
 from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint, Unit
 from monitor.core.wording import period
-from monitor.notify.views import department
+from monitor.db import store
+from monitor.db.ruleversions import used_by_run
+from monitor.notify import messages
+from monitor.notify.views import department, summary
 from monitor.reports.trend import monthly_needed, project_change
 
 if TYPE_CHECKING:
@@ -141,11 +144,6 @@ def build_rows(
 
 def load(app: Context, checkpoint: Checkpoint) -> ReportData:
     """Everything the reports of `checkpoint` need, read in one connection; NoResults if it never ran."""
-    from monitor.db import store
-    from monitor.db.ruleversions import used_by_run
-    from monitor.notify import messages
-    from monitor.notify.views import summary
-
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(app.settings.checkpoint_months))
     with app.engine.connect() as conn:
@@ -181,8 +179,7 @@ def load(app: Context, checkpoint: Checkpoint) -> ReportData:
 
 
 def _answers(conn: Any, checkpoint: str) -> dict[tuple[str, str], IndicatorAnswer]:
-    from monitor.db.store import INDICATOR_REPORT as ir
-
+    ir = store.INDICATOR_REPORT
     q = select(
         ir.c.project_code, ir.c.indicator_code, ir.c.possibility, ir.c.causes, ir.c.cause_text, ir.c.measures
     ).where(ir.c.checkpoint == checkpoint)

@@ -82,8 +82,8 @@ class App:
 
     def check_templates(self) -> dict[str, list[Problem]]:
         """Compile every template and render it against an example view; {folder or file: problems}."""
-        from monitor.notify.render import TemplateErrors, TemplateProblem, Templates
         from monitor.notify.examples import examples
+        from monitor.notify.render import TemplateErrors, TemplateProblem, Templates
 
         folder = str(self.settings.templates_dir)
         try:

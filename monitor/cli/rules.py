@@ -129,6 +129,28 @@ def rules_history(config: str | None, rules_dir: str | None) -> None:
         click.echo(line)
 
 
+@rules_group.command("sql")
+@checkpoint_option
+@common
+def rules_sql(checkpoint: Any, config: str | None, rules_dir: str | None) -> None:
+    """The two SQL statements that compute a checkpoint's lights under the rules in force, as
+    `monitor run` would run them on this database (read them; nothing is written)."""
+    from monitor.evaluate import sql
+    from monitor.rules.policy import Policies
+
+    app = make_app(config, rules_dir)
+    policies = Policies(app.rules())
+    with app.engine.connect() as conn, conn.begin() as tx:
+        try:
+            for table, statement in sql.statements(conn, policies, checkpoint):
+                click.echo(
+                    f"-- {table} of {checkpoint} (rules {policies.rules.hash[:12]}, {conn.dialect.name})"
+                )
+                click.echo(statement.strip() + ";\n")
+        finally:
+            tx.rollback()
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the `monitor` group."""
     for command in (test_rules, preview_cmd, explain_cmd, rules_group):

@@ -12,9 +12,9 @@ The pure core (monitor.evaluate.core) stays the definition; this module only eve
 - a project whose budget light is uncertain is evaluated again by the core, whole.
 The statements take a Part (a range of project codes and the tables to write): monitor.evaluate.halves runs
 them in two halves on two connections at once.
-Reasons are not rendered here: stored reasons stay empty and monitor.evaluate.reasons renders them with the
-pure
-core when they are read (e-mails read only the yellow and red projects').
+Reasons are not rendered here: stored reasons stay empty and monitor.evaluate.reasons renders them
+with the pure core when they are read (e-mails read only the yellow and red projects').
+`monitor rules sql --checkpoint YYYY-MM` prints the two statements for the rules in force (`statements`).
 """
 
 from __future__ import annotations
@@ -612,6 +612,18 @@ def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_i
     finish(conn, policies, checkpoint, run_id)
     drop_temporary(conn)
     return uncertain(conn, checkpoint)
+
+
+def statements(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> list[tuple[str, str]]:
+    """(table, statement) of the evaluation of `checkpoint` under `policies`, as `evaluate` would run
+    them (project results of run 0), for people to read. Prepares the same temporary tables in
+    `conn`'s transaction, which the caller rolls back; writes nothing else."""
+    d = Dialect(conn.dialect.name)
+    answers = prepare(conn, policies, checkpoint)
+    return [
+        ("indicator_result", indicator_sql(d, checkpoint, answers)),
+        ("project_result", project_sql(d, checkpoint, 0, ALL)),
+    ]
 
 
 def finish(

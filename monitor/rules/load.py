@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -361,68 +362,103 @@ def load_or_problems(path: Path) -> Document | Invalid:
         return exc
 
 
+@dataclass
+class _Merge:
+    """The rule files merged so far (later files override earlier ones field by field), with every
+    problem found on the way."""
+
+    problems: list[Problem] = field(default_factory=list)
+    merged: dict[str, Any] = field(default_factory=dict)
+    overrides: list[OverrideSource] = field(default_factory=list)
+    origins: dict[str, Origin] = field(default_factory=dict)
+    profile_origin: dict[str, str] = field(default_factory=dict)  # profile -> "file:line" defining it
+    named_in: dict[str, tuple[Document, list[str]]] = field(default_factory=dict)  # profile_names
+
+
 def build_rules(docs: list[Document | Invalid]) -> RuleSet:
-    problems: list[Problem] = []
-    merged: dict[str, Any] = {}
-    overrides: list[OverrideSource] = []
-    origins: dict[str, Origin] = {}
-    profile_origin: dict[str, str] = {}
-    named_in: dict[str, tuple[Document, list[str]]] = {}
+    """The RuleSet of the parsed rule files, merged in order; Invalid listing every problem (per file,
+    across files, and of the merged thresholds). Its hash is that of the files' texts."""
+    m = _Merge()
     for doc in docs:
         if isinstance(doc, Invalid):
-            problems.extend(doc.problems)
-            continue
-        if doc.data is not None and not isinstance(doc.data, dict):
-            problems.append(doc.problem((), "a rule file must be a mapping of sections"))
-            continue
-        found = file_problems(doc)
-        try:
-            part = RuleFile.model_validate(doc.data or {})
-        except ValidationError as exc:
-            problems.extend(validation_problems(exc, doc) + found)
-            continue
-        if found:
-            problems.extend(found)
-            continue
-        fields = patch_fields(part.budget, part.indicators, part.combine)
-        if part.time_progress and part.time_progress.mode:
-            fields["time_progress_mode"] = part.time_progress.mode
-        merged.update(fields)
-        file_name = Path(doc.name).name
-        origins.update({f: Origin(file=file_name, line=doc.line_of(FIELD_PATHS[f])) for f in fields})
-        for name, shares in (part.profiles or {}).items():
-            if name in profile_origin:
-                problems.append(
-                    doc.problem(
-                        ("profiles", name),
-                        f"profile already defined in {profile_origin[name]}",
-                        value=name,
-                        has_value=True,
-                    )
+            m.problems.extend(doc.problems)
+        elif (part := _valid_part(doc, m.problems)) is not None:
+            _merge_file(m, doc, part)
+    _check_profile_names(m)
+    rs = _merged_ruleset(m, docs)
+    if m.problems or rs is None:
+        raise Invalid(m.problems)
+    texts = {Path(d.name).name: d.text for d in docs if isinstance(d, Document)}
+    content = json.dumps(texts, ensure_ascii=False, sort_keys=True)
+    return rs.model_copy(update={"hash": hashlib.sha256(content.encode()).hexdigest(), "content": content})
+
+
+def _valid_part(doc: Document, problems: list[Problem]) -> RuleFile | None:
+    """The file validated, or None with its problems added to `problems`."""
+    if doc.data is not None and not isinstance(doc.data, dict):
+        problems.append(doc.problem((), "a rule file must be a mapping of sections"))
+        return None
+    found = file_problems(doc)
+    try:
+        part = RuleFile.model_validate(doc.data or {})
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc, doc) + found)
+        return None
+    if found:
+        problems.extend(found)
+        return None
+    return part
+
+
+def _merge_file(m: _Merge, doc: Document, part: RuleFile) -> None:
+    """Merge one valid file into `m`: its fields (remembering where each came from), profiles (each
+    defined once), profile names and overrides."""
+    fields = patch_fields(part.budget, part.indicators, part.combine)
+    if part.time_progress and part.time_progress.mode:
+        fields["time_progress_mode"] = part.time_progress.mode
+    m.merged.update(fields)
+    file_name = Path(doc.name).name
+    m.origins.update({f: Origin(file=file_name, line=doc.line_of(FIELD_PATHS[f])) for f in fields})
+    for name, shares in (part.profiles or {}).items():
+        if name in m.profile_origin:
+            m.problems.append(
+                doc.problem(
+                    ("profiles", name),
+                    f"profile already defined in {m.profile_origin[name]}",
+                    value=name,
+                    has_value=True,
                 )
-            profile_origin[name] = f"{doc.name}:{doc.line_of(('profiles', name))}"
-            merged.setdefault("profiles", {})[name] = shares
-        merged.setdefault("profile_names", {}).update(part.profile_names or {})
-        named_in[doc.name] = (doc, list(part.profile_names or {}))
-        for i, ov in enumerate(part.overrides or ()):
-            overrides.append(OverrideSource(override=ov, file=doc.name, line=doc.line_of(("overrides", i))))
-    # Cross-file checks: every profile named by an override or given a display name must exist.
-    known = set(merged.get("profiles", {}))
-    for doc, names in named_in.values():
+            )
+        m.profile_origin[name] = f"{doc.name}:{doc.line_of(('profiles', name))}"
+        m.merged.setdefault("profiles", {})[name] = shares
+    m.merged.setdefault("profile_names", {}).update(part.profile_names or {})
+    m.named_in[doc.name] = (doc, list(part.profile_names or {}))
+    for i, ov in enumerate(part.overrides or ()):
+        m.overrides.append(OverrideSource(override=ov, file=doc.name, line=doc.line_of(("overrides", i))))
+
+
+def _check_profile_names(m: _Merge) -> None:
+    """Cross-file checks: every profile named by an override or given a display name must exist."""
+    known = set(m.merged.get("profiles", {}))
+    for doc, names in m.named_in.values():
         for name in names:
             if name not in known:
-                problems.append(
+                m.problems.append(
                     doc.problem(("profile_names", name), "no such profile", value=name, has_value=True)
                 )
-    for src in overrides:
+    for src in m.overrides:
         if src.override.profile and src.override.profile not in known:
-            problems.append(
+            m.problems.append(
                 Problem(
                     src.file, src.line, "overrides.profile", "unknown profile", src.override.profile, True
                 )
             )
+
+
+def _merged_ruleset(m: _Merge, docs: list[Document | Invalid]) -> RuleSet | None:
+    """The RuleSet of the merged fields, or None with the inconsistency added to `m.problems`."""
     try:
-        rs = RuleSet(**merged, overrides=tuple(overrides), origins=origins)
+        rs = RuleSet(**m.merged, overrides=tuple(m.overrides), origins=m.origins)
         merged_order = [
             (rs.budget_red_below, rs.budget_yellow_below),
             (rs.cumulative_red_below, rs.cumulative_yellow_below),
@@ -434,12 +470,9 @@ def build_rules(docs: list[Document | Invalid]) -> RuleSet:
             )
     except (ValidationError, ValueError) as exc:
         where = docs[-1].name if docs and isinstance(docs[-1], Document) else "rules"
-        problems.append(Problem(where, None, "", f"merged rules are inconsistent: {exc}"))
-    if problems:
-        raise Invalid(problems)
-    texts = {Path(d.name).name: d.text for d in docs if isinstance(d, Document)}
-    content = json.dumps(texts, ensure_ascii=False, sort_keys=True)
-    return rs.model_copy(update={"hash": hashlib.sha256(content.encode()).hexdigest(), "content": content})
+        m.problems.append(Problem(where, None, "", f"merged rules are inconsistent: {exc}"))
+        return None
+    return rs
 
 
 def rules_from_content(content: str) -> RuleSet:

@@ -269,7 +269,8 @@ def _write_projects(
     out: Mapping[str, _Rows],
     later: Mapping[str, _Rows],
 ) -> None:
-    """Write each project with its indicators and reports; August report rows go to `later`."""
+    """Write each project with its indicators and reports; August report rows go to `later`.
+    The steps draw from `rng` in a fixed order: the same seed writes the same files."""
     cum: list[float] = []
     acc = 0.0
     for unit in units:  # departments (code …001) run more projects than their subordinate units
@@ -278,26 +279,13 @@ def _write_projects(
     seq = [0] * len(units)
     runs: list[dict[str, int]] = [{} for _ in units]  # how often each unit runs each archetype so far
     may, aug = f"{year}-05", f"{year}-08"
-    ends = (dt.date(year, 5, 31), dt.date(year, 8, 31))
     for _ in range(n):
         u = bisect.bisect(cum, rng.random() * acc)
         unit = units[u]
-        kind = _KINDS[rng.choice(unit.kinds)]
-        for _ in range(3):  # a unit runs an archetype once, unless it runs all it may
-            if kind.name not in runs[u]:
-                break
-            kind = _KINDS[rng.choice(unit.kinds)]
-        again = runs[u].get(kind.name, 0)
-        runs[u][kind.name] = again + 1
+        kind, again = _pick_kind(rng, unit, runs[u])
         seq[u] += 1
         code = f"532300{year % 100:02d}{unit.code}{seq[u]:04d}"
-        name, profile = kind.name, kind.profile if rng.random() < 0.72 else ""
-        if again:  # the same work again: a later phase (二期, 三期 …), never the same name twice
-            name = f"{name}（{_PHASES[again] if again < len(_PHASES) else f'{again + 1}期'}）"
-        if unit.place != "州" and rng.random() < 0.15:
-            name = unit.place + name
-        if rng.random() < 0.15:
-            name = f"{year}年{name}"
+        name, profile = _project_name(rng, kind, unit, again, year)
         budget = min(_BUDGET_MAX, max(100, round(rng.lognormvariate(math.log(80), 1.69) * 100)))
         carry = max(1, round(budget * rng.uniform(0.02, 0.3))) if rng.random() < 0.10 else 0
         f = rng.random()
@@ -312,29 +300,68 @@ def _write_projects(
         )
         # Indicator trouble goes with slow spending: a "troubled" project has far more behind indicators.
         troubled = rng.random() < (0.12 if green_may else 0.35)
-        p_issue = 0.25 if troubled else 0.02
-        for i, spec in enumerate(_pick_specs(rng, kind, rng.choices(range(3, 13), _COUNT_WEIGHTS)[0]), 1):
-            ind_code = f"I{i:02d}"
-            target = _target(rng, spec, budget, year)
-            level1 = "产出指标" if spec.group == 3 and rng.random() < 0.3 else _LEVEL1[spec.group]
-            kind_text = spec.kind if rng.random() < 0.05 else ""
-            ind_profile = profile if profile and spec.kind == "cumulative" and rng.random() < 0.5 else ""
-            row = (
-                code,
-                ind_code,
-                level1,
-                spec.level2,
-                spec.name,
-                spec.direction,
-                target,
-                spec.unit,
-                kind_text,
-            )
-            out["indicators"].writerow((*row, ind_profile))
-            values = _indicator_values(rng, spec, target, progress, ends, p_issue)
-            for cp, writer, value, ok in zip((may, aug), (out, later), values, reported, strict=True):
-                if ok and rng.random() >= 0.03:  # a few indicator rows are left blank by the unit
-                    writer["indicator_reports"].writerow((cp, code, ind_code, *value))
+        project = _Project(code, kind, profile, budget, progress, 0.25 if troubled else 0.02)
+        _write_indicators(rng, project, year, reported, out, later)
+
+
+def _pick_kind(rng: random.Random, unit: _Unit, runs: dict[str, int]) -> tuple[_Kind, int]:
+    """The archetype of a unit's next project, and how many of it the unit ran before (`runs`, updated)."""
+    kind = _KINDS[rng.choice(unit.kinds)]
+    for _ in range(3):  # a unit runs an archetype once, unless it runs all it may
+        if kind.name not in runs:
+            break
+        kind = _KINDS[rng.choice(unit.kinds)]
+    again = runs.get(kind.name, 0)
+    runs[kind.name] = again + 1
+    return kind, again
+
+
+def _project_name(rng: random.Random, kind: _Kind, unit: _Unit, again: int, year: int) -> tuple[str, str]:
+    """The project's name and its spending profile ("" most of the time)."""
+    name, profile = kind.name, kind.profile if rng.random() < 0.72 else ""
+    if again:  # the same work again: a later phase (二期, 三期 …), never the same name twice
+        name = f"{name}（{_PHASES[again] if again < len(_PHASES) else f'{again + 1}期'}）"
+    if unit.place != "州" and rng.random() < 0.15:
+        name = unit.place + name
+    if rng.random() < 0.15:
+        name = f"{year}年{name}"
+    return name, profile
+
+
+class _Project(NamedTuple):
+    """What the indicators of a project are drawn from."""
+
+    code: str
+    kind: _Kind
+    profile: str
+    budget: int
+    progress: tuple[float, float]
+    p_issue: float  # the chance each indicator falls behind
+
+
+def _write_indicators(
+    rng: random.Random,
+    p: _Project,
+    year: int,
+    reported: list[bool],
+    out: Mapping[str, _Rows],
+    later: Mapping[str, _Rows],
+) -> None:
+    """The project's indicators, and their May and August report rows where its reports were `reported`."""
+    may, aug = f"{year}-05", f"{year}-08"
+    ends = (dt.date(year, 5, 31), dt.date(year, 8, 31))
+    for i, spec in enumerate(_pick_specs(rng, p.kind, rng.choices(range(3, 13), _COUNT_WEIGHTS)[0]), 1):
+        ind_code = f"I{i:02d}"
+        target = _target(rng, spec, p.budget, year)
+        level1 = "产出指标" if spec.group == 3 and rng.random() < 0.3 else _LEVEL1[spec.group]
+        kind_text = spec.kind if rng.random() < 0.05 else ""
+        ind_profile = p.profile if p.profile and spec.kind == "cumulative" and rng.random() < 0.5 else ""
+        row = (p.code, ind_code, level1, spec.level2, spec.name, spec.direction, target, spec.unit, kind_text)
+        out["indicators"].writerow((*row, ind_profile))
+        values = _indicator_values(rng, spec, target, p.progress, ends, p.p_issue)
+        for cp, writer, value, ok in zip((may, aug), (out, later), values, reported, strict=True):
+            if ok and rng.random() >= 0.03:  # a few indicator rows are left blank by the unit
+                writer["indicator_reports"].writerow((cp, p.code, ind_code, *value))
 
 
 def _write_budget_reports(

@@ -30,7 +30,21 @@ from monitor.core import failpoints, workers
 from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint, Inputs
 from monitor.core.summary import Summary
-from monitor.db import claims, store
+from monitor.core.workdays import as_utc
+from monitor.db import claims
+from monitor.db.engine import PROJECT, RUN, count_rows
+from monitor.db.figures import bureau_figures
+from monitor.db.inputs import load_chunk, load_inputs, load_units, project_chunks, unreported
+from monitor.db.reads import has_results
+from monitor.db.results import (
+    clear_results,
+    delete_results,
+    insert_results,
+    save_rule_version,
+    start_run,
+    tally,
+)
+from monitor.db.upserts import large_cache
 from monitor.deliver import outbox
 from monitor.deliver.transport import Transport
 from monitor.evaluate import halves, reasons
@@ -86,7 +100,7 @@ def run_lock(
     run the claim finds `running` was stopped mid-evaluation (its transaction rolled back): abandoned."""
     owner = workers.worker_id()
     lease = settings.schedule.lease_seconds
-    run = store.RUN
+    run = RUN
     claims.acquire(
         engine,
         claims.RUN_LOCK,
@@ -131,8 +145,8 @@ def evaluate_checkpoint(
     file SQLite only); default: for a large checkpoint on a machine with two cores or more."""
     cp = str(checkpoint)
     with engine.begin() as conn:
-        store.save_rule_version(conn, rules.hash, rules.content, clock())
-        run_id = store.start_run(conn, cp, rules.hash, clock())
+        save_rule_version(conn, rules.hash, rules.content, clock())
+        run_id = start_run(conn, cp, rules.hash, clock())
     policies = Policies(rules)
     try:
         # the scratch (files the halves attach) ends after the transaction: see monitor.evaluate.halves
@@ -140,47 +154,74 @@ def evaluate_checkpoint(
             engine.connect() as conn,
             halves.Scratch(conn) as scratch,
             conn.begin(),
-            store.large_cache(conn),
+            large_cache(conn),
         ):
-            total = store.count_rows(conn, store.PROJECT)
+            total = count_rows(conn, PROJECT)
             in_halves = method == "sql" and halves.worth_it(engine, total, split)
             if not in_halves:
-                store.clear_results(conn, cp)  # the halves clear once their helper has started
-            parts: halves.Split | None = None
+                clear_results(conn, cp)  # the halves clear once their helper has started
             if method == "sql":
                 reasons.remember(rules)
-                if in_halves:
-                    unsure, parts = halves.evaluate(conn, scratch, policies, checkpoint, run_id, total)
-                else:
-                    unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
-                units = store.load_units(conn) if unsure else {}
-                for i in range(0, len(unsure), 500):
-                    codes = unsure[i : i + 500]
-                    store.delete_results(conn, cp, codes)
-                    inputs = store.load_inputs(conn, cp, codes, units)
-                    _evaluate_python(conn, policies, checkpoint, run_id, inputs)
+                summary = _evaluate_in_sql(conn, scratch, policies, checkpoint, run_id, total, in_halves)
                 if progress:
                     progress(total, total)
             else:
-                units, done = store.load_units(conn), 0
-                for projects in store.project_chunks(conn):
-                    chunk = store.load_chunk(conn, cp, projects[0].code, projects[-1].code)
-                    inputs = Inputs(
-                        units, projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports
-                    )
-                    _evaluate_python(conn, policies, checkpoint, run_id, inputs)
-                    done += len(projects)
-                    if progress:
-                        progress(done, total)
-            summary = parts.tally(conn, checkpoint, unsure) if parts else store.tally(conn, cp)
-            evaluated = update(store.RUN).where(store.RUN.c.id == run_id)  # finished once its mail is queued
+                _evaluate_in_chunks(conn, policies, checkpoint, run_id, total, progress)
+                summary = tally(conn, cp)
+            evaluated = update(RUN).where(RUN.c.id == run_id)  # finished once its mail is queued
             conn.execute(evaluated.values(status="evaluated", **summary.run_counts()))
     except BaseException:
         with engine.begin() as conn:
-            failed = {"status": "failed", "finished_at": store.as_utc(clock())}
-            conn.execute(update(store.RUN).where(store.RUN.c.id == run_id).values(**failed))
+            failed = {"status": "failed", "finished_at": as_utc(clock())}
+            conn.execute(update(RUN).where(RUN.c.id == run_id).values(**failed))
         raise
     return run_id, summary
+
+
+def _evaluate_in_sql(
+    conn: Connection,
+    scratch: halves.Scratch,
+    policies: Policies,
+    checkpoint: Checkpoint,
+    run_id: int,
+    total: int,
+    in_halves: bool,
+) -> Summary:
+    """The rules compiled into SQL light every project (in two halves if `in_halves`); the projects they
+    leave uncertain are evaluated again by the pure core, 500 at a time. Returns the checkpoint's tally."""
+    cp = str(checkpoint)
+    parts: halves.Split | None = None
+    if in_halves:
+        unsure, parts = halves.evaluate(conn, scratch, policies, checkpoint, run_id, total)
+    else:
+        unsure = compiled.evaluate(conn, policies, checkpoint, run_id)
+    units = load_units(conn) if unsure else {}
+    for i in range(0, len(unsure), 500):
+        codes = unsure[i : i + 500]
+        delete_results(conn, cp, codes)
+        inputs = load_inputs(conn, cp, codes, units)
+        _evaluate_python(conn, policies, checkpoint, run_id, inputs)
+    return parts.tally(conn, checkpoint, unsure) if parts else tally(conn, cp)
+
+
+def _evaluate_in_chunks(
+    conn: Connection,
+    policies: Policies,
+    checkpoint: Checkpoint,
+    run_id: int,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    """The pure core evaluates every project, streamed in chunks of projects; `progress` after each."""
+    cp = str(checkpoint)
+    units, done = load_units(conn), 0
+    for projects in project_chunks(conn):
+        chunk = load_chunk(conn, cp, projects[0].code, projects[-1].code)
+        inputs = Inputs(units, projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports)
+        _evaluate_python(conn, policies, checkpoint, run_id, inputs)
+        done += len(projects)
+        if progress:
+            progress(done, total)
 
 
 def _evaluate_python(
@@ -188,7 +229,7 @@ def _evaluate_python(
 ) -> None:
     """The pure core over `inputs`, results stored (reasons included)."""
     results = evaluate(policies, checkpoint, inputs)
-    store.insert_results(conn, run_id, results)
+    insert_results(conn, run_id, results)
 
 
 def queue_notifications(
@@ -201,7 +242,7 @@ def queue_notifications(
     workers: int | None = None,
 ) -> list[dict[str, str | None]]:
     """Decide, compose and persist every message the stored results call for (nothing if unchanged):
-    what notify.decide over store.load_results gives, streamed a chunk of whole units at a time (only
+    what notify.decide over db.reads.load_results gives, streamed a chunk of whole units at a time (only
     yellow/red projects are read with their indicators; the bureau summary is counted by the database),
     all in one transaction, so memory stays flat at national size. `workers`: processes composing the
     unit messages (monitor.notify.digests; default: one per core for a large checkpoint, else none)."""
@@ -231,14 +272,14 @@ def _queue(
         queued.extend({"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows)
 
     exempt = exemptions.active(conn, exemptions.local_day(now, settings.time_zone))
-    prev = str(previous_cp) if previous_cp and store.has_results(conn, str(previous_cp)) else None
+    prev = str(previous_cp) if previous_cp and has_results(conn, str(previous_cp)) else None
     job = digests.Job(settings, cp, now, options, prev, exempt)
     if workers is None:
-        workers = digests.workers_for(engine, store.count_rows(conn, store.PROJECT))
+        workers = digests.workers_for(engine, count_rows(conn, PROJECT))
     for rows in digests.rows_by_chunk(engine, conn, job, templates, chunk_units, workers):
         put(conn, rows)
-    units = store.load_units(conn)
-    figures = store.bureau_figures(conn, cp, prev, options.top_red)
+    units = load_units(conn)
+    figures = bureau_figures(conn, cp, prev, options.top_red)
     view = views.bureau_summary(cp, figures, units, prev, options)
     last_id, last = outbox.last_queued(conn, cp, kind="summary").get(("summary", None), (0, None))
     for notice in notify.summary_notice(view, last, options):
@@ -295,13 +336,13 @@ def complete_run(
     none: no case is opened about a warning that is not queued."""
     from monitor.cases.store import open_and_resolve
 
-    cp, run = str(checkpoint), store.RUN
+    cp, run = str(checkpoint), RUN
     with engine.begin() as conn:
         open_and_resolve(conn, cp, clock(), time_zone=settings.time_zone)
         failpoints.hit("run:after-cases-opened")
         queued = _queue(engine, conn, settings, templates, checkpoint, clock, chunk_units, workers)
         conn.execute(
-            update(run).where(run.c.id == run_id).values(status="finished", finished_at=store.as_utc(clock()))
+            update(run).where(run.c.id == run_id).values(status="finished", finished_at=as_utc(clock()))
         )
         conn.execute(
             update(run)
@@ -314,7 +355,7 @@ def complete_run(
 def unfinished(conn: Connection) -> list[tuple[str, int]]:
     """(checkpoint, run id) of each checkpoint with a run left `evaluated` (its latest such run): its
     results are stored but its messages were never queued, unless a run is working on it now."""
-    run = store.RUN
+    run = RUN
     q = (
         select(run.c.checkpoint, func.max(run.c.id))
         .where(run.c.status == "evaluated")
@@ -359,8 +400,8 @@ def queue_reminders(
         last = outbox.last_queued(conn, cp)
         notices = notify.reminders(
             cp,
-            store.unreported(conn, cp),
-            store.load_units(conn),
+            unreported(conn, cp),
+            load_units(conn),
             round_key,
             {key: snapshot for key, (_, snapshot) in last.items()},
             messages.options(settings, checkpoint, now),

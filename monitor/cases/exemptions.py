@@ -16,7 +16,8 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from monitor.core.errors import BadInput, NotFound
-from monitor.db.store import PROJECT, WARNING_CASE, as_utc, table
+from monitor.core.workdays import as_utc
+from monitor.db.engine import PROJECT, WARNING_CASE, table
 from monitor.db.tables import CaseEventRow, ExemptionRow
 
 EXEMPTION: Table = table(ExemptionRow)
@@ -99,38 +100,9 @@ def add(
     """Record an exemption of `project_code` through `until` (inclusive); ExemptionInvalid listing every
     problem: an unknown project, a blank or overlong reason or approver, a date that is not one or has
     passed, an exemption of the project already in force."""
-    problems: list[str] = []
     code, reason, approver = project_code.strip(), reason.strip(), approver.strip()
-    if not code:
-        problems.append("项目编码（PROJECT）不能为空（project: required）")
-    elif conn.execute(select(PROJECT.c.code).where(PROJECT.c.code == code)).first() is None:
-        problems.append(f"项目编码（PROJECT）“{code}”不存在，请先导入该项目（project: unknown）")
-    if not reason:
-        problems.append("豁免理由（--reason）不能为空，例如“预算调整已批准”（reason: required）")
-    elif len(reason) > MAX_TEXT:
-        problems.append(
-            f"豁免理由（--reason）不能超过{MAX_TEXT}个字，现有{len(reason)}个字（reason: too long）"
-        )
-    if not approver:
-        problems.append("批准人（--approver）不能为空（approver: required）")
-    elif len(approver) > 64:
-        problems.append(f"批准人（--approver）“{approver[:20]}…”超过64个字（approver: too long）")
     expires = parse_until(until) if isinstance(until, str) else until
-    if isinstance(expires, str):
-        problems.append(expires)
-    elif expires < today:
-        problems.append(
-            f"有效期至（--until）“{expires.isoformat()}”已过去（今天是 {today.isoformat()}），"
-            "豁免须至少到今天（until: in the past）"
-        )
-    if code and not problems:
-        current = [e for e in exemptions(conn, project_code=code) if e.status(today) == "active"]
-        if current:
-            e = current[0]
-            problems.append(
-                f"项目“{code}”已有有效豁免（编号 {e.id}，至 {e.expires_on.isoformat()}），"
-                f"如需变更请先撤销：monitor exempt revoke {e.id}（project: already exempted）"
-            )
+    problems = _problems(conn, code, reason, approver, expires, today)
     if problems or isinstance(expires, str):
         raise ExemptionInvalid(problems)
     res = conn.execute(
@@ -148,6 +120,43 @@ def add(
     e = get(conn, int(pk[0]))
     _record_on_cases(conn, e, now)
     return e
+
+
+def _problems(
+    conn: Connection, code: str, reason: str, approver: str, expires: dt.date | str, today: dt.date
+) -> list[str]:
+    """Every reason `add` refuses the exemption, in the order the fields are given (see `add`)."""
+    problems: list[str] = []
+    if not code:
+        problems.append("项目编码（PROJECT）不能为空（project: required）")
+    elif conn.execute(select(PROJECT.c.code).where(PROJECT.c.code == code)).first() is None:
+        problems.append(f"项目编码（PROJECT）“{code}”不存在，请先导入该项目（project: unknown）")
+    if not reason:
+        problems.append("豁免理由（--reason）不能为空，例如“预算调整已批准”（reason: required）")
+    elif len(reason) > MAX_TEXT:
+        problems.append(
+            f"豁免理由（--reason）不能超过{MAX_TEXT}个字，现有{len(reason)}个字（reason: too long）"
+        )
+    if not approver:
+        problems.append("批准人（--approver）不能为空（approver: required）")
+    elif len(approver) > 64:
+        problems.append(f"批准人（--approver）“{approver[:20]}…”超过64个字（approver: too long）")
+    if isinstance(expires, str):
+        problems.append(expires)
+    elif expires < today:
+        problems.append(
+            f"有效期至（--until）“{expires.isoformat()}”已过去（今天是 {today.isoformat()}），"
+            "豁免须至少到今天（until: in the past）"
+        )
+    if code and not problems:
+        current = [e for e in exemptions(conn, project_code=code) if e.status(today) == "active"]
+        if current:
+            e = current[0]
+            problems.append(
+                f"项目“{code}”已有有效豁免（编号 {e.id}，至 {e.expires_on.isoformat()}），"
+                f"如需变更请先撤销：monitor exempt revoke {e.id}（project: already exempted）"
+            )
+    return problems
 
 
 def _record_on_cases(conn: Connection, e: Exemption, now: dt.datetime) -> None:

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,10 +19,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 
 from monitor import pipeline
-from monitor.db import store
+from monitor.core.workdays import as_utc
+from monitor.db.engine import DELIVERY_ATTEMPT, PROJECT_RESULT, RUN, SERVICE_EVENT
 from monitor.deliver import outbox
 
 log = logging.getLogger("monitor.service.http")
@@ -84,7 +86,7 @@ class HttpEndpoint:
 
     @staticmethod
     def _figures(conn: Any) -> dict[str, Any]:
-        run = store.RUN
+        run = RUN
         last = conn.execute(
             select(run.c.id, run.c.checkpoint, run.c.status, run.c.started_at, run.c.finished_at)
             .order_by(run.c.id.desc())
@@ -92,9 +94,7 @@ class HttpEndpoint:
         ).first()
         counts = outbox.counts(conn)
         when = {
-            k: None
-            if last is None or last._mapping[k] is None
-            else store.as_utc(last._mapping[k]).isoformat()
+            k: None if last is None or last._mapping[k] is None else as_utc(last._mapping[k]).isoformat()
             for k in ("started_at", "finished_at")
         }
         return {
@@ -112,82 +112,116 @@ class HttpEndpoint:
 
     def families(self) -> list[Metric]:
         """The metric families, read from the database in one connection."""
-        run, result, event = store.RUN, store.PROJECT_RESULT, store.SERVICE_EVENT
-        attempt = store.DELIVERY_ATTEMPT
         with self.engine_getter().connect() as conn:
-            runs = conn.execute(
-                select(run.c.checkpoint, run.c.status, func.count()).group_by(run.c.checkpoint, run.c.status)
-            ).all()
-            by_light = conn.execute(
-                select(result.c.checkpoint, result.c.light, func.count()).group_by(
-                    result.c.checkpoint, result.c.light
-                )
-            ).all()
-            counts = outbox.counts(conn)
-            refused = outbox.failed_recipients(conn)
-            stuck = outbox.stuck(conn, dt.datetime.now(dt.UTC), self.lease)
-            unfinished = len(pipeline.unfinished(conn))
-            failures = conn.execute(
-                select(func.count()).select_from(attempt).where(attempt.c.outcome == "permanent")
-            ).scalar_one()
-            reload = conn.execute(
-                select(event.c.ok, event.c.at).where(event.c.kind == "reload").order_by(event.c.id.desc())
-            ).first()
-        lights = {(c, name): 0 for c in {r[0] for r in by_light} for name in LIGHTS}
-        lights.update({(c, light or "not_reported"): int(n) for c, light, n in by_light})
-        families: list[Metric] = [
-            _gauge("monitor_up", "1 while the service answers.", 1),
-            _labelled(
-                CounterMetricFamily(
-                    "monitor_runs",
-                    "Checkpoint runs by checkpoint and status.",
-                    labels=["checkpoint", "status"],
-                ),
-                [((c, s), n) for c, s, n in sorted(runs)],
-            ),
-            _labelled(
-                GaugeMetricFamily(
-                    "monitor_project_lights",
-                    "Projects by light in the latest results of each checkpoint.",
-                    labels=["checkpoint", "light"],
-                ),
-                sorted(lights.items()),
-            ),
-            _labelled(
-                GaugeMetricFamily("monitor_outbox_messages", "Outbox messages by status.", labels=["status"]),
-                [((s,), n) for s, n in counts.items()],
-            ),
-            _gauge(
-                "monitor_runs_missing_messages",
-                "Checkpoints with a run that stored results and has not queued its messages"
-                " (a stopped process).",
-                unfinished,
-            ),
-            _gauge(
-                "monitor_outbox_stuck_messages",
-                "Messages left 'sending' by a claim not renewed within its lease (a sender that stopped).",
-                sum(stuck.values()),
-            ),
-            _gauge(
-                "monitor_outbox_recipients_failed",
-                "Recipients that refused a message for good while other recipients got it (status partial).",
-                refused,
-            ),
+            read = _read(conn, self.lease)
+        return _work_families(read) + _trouble_families(read)
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """What /metrics reports, as read from the database."""
+
+    runs: list[Any]  # (checkpoint, status, count)
+    by_light: list[Any]  # (checkpoint, light or None, count)
+    counts: dict[str, int]
+    refused: int
+    stuck: int
+    unfinished: int
+    failures: int
+    reload: Any  # the last reload's (ok, at), or None
+
+
+def _read(conn: Connection, lease: dt.timedelta) -> _Readings:
+    run, result, event = RUN, PROJECT_RESULT, SERVICE_EVENT
+    attempt = DELIVERY_ATTEMPT
+    runs = conn.execute(
+        select(run.c.checkpoint, run.c.status, func.count()).group_by(run.c.checkpoint, run.c.status)
+    ).all()
+    by_light = conn.execute(
+        select(result.c.checkpoint, result.c.light, func.count()).group_by(
+            result.c.checkpoint, result.c.light
+        )
+    ).all()
+    failures = conn.execute(
+        select(func.count()).select_from(attempt).where(attempt.c.outcome == "permanent")
+    ).scalar_one()
+    reload = conn.execute(
+        select(event.c.ok, event.c.at).where(event.c.kind == "reload").order_by(event.c.id.desc())
+    ).first()
+    return _Readings(
+        runs=list(runs),
+        by_light=list(by_light),
+        counts=outbox.counts(conn),
+        refused=outbox.failed_recipients(conn),
+        stuck=sum(outbox.stuck(conn, dt.datetime.now(dt.UTC), lease).values()),
+        unfinished=len(pipeline.unfinished(conn)),
+        failures=failures,
+        reload=reload,
+    )
+
+
+def _work_families(r: _Readings) -> list[Metric]:
+    """Up, runs, lights and outbox messages."""
+    lights = {(c, name): 0 for c in {row[0] for row in r.by_light} for name in LIGHTS}
+    lights.update({(c, light or "not_reported"): int(n) for c, light, n in r.by_light})
+    return [
+        _gauge("monitor_up", "1 while the service answers.", 1),
+        _labelled(
             CounterMetricFamily(
-                "monitor_delivery_failures", "Delivery attempts that failed permanently.", value=failures
+                "monitor_runs",
+                "Checkpoint runs by checkpoint and status.",
+                labels=["checkpoint", "status"],
             ),
-            _gauge(
-                "monitor_last_reload_success",
-                "1 if the last reload was accepted (or there was none), 0 if it was rejected.",
-                1 if reload is None or reload.ok else 0,
-            ),
+            [((c, s), n) for c, s, n in sorted(r.runs)],
+        ),
+        _labelled(
             GaugeMetricFamily(
-                "monitor_last_reload_timestamp_seconds",
-                "When the last reload was attempted (Unix time); absent before the first one.",
-                value=None if reload is None else store.as_utc(reload.at).timestamp(),
+                "monitor_project_lights",
+                "Projects by light in the latest results of each checkpoint.",
+                labels=["checkpoint", "light"],
             ),
-        ]
-        return families
+            sorted(lights.items()),
+        ),
+        _labelled(
+            GaugeMetricFamily("monitor_outbox_messages", "Outbox messages by status.", labels=["status"]),
+            [((s,), n) for s, n in r.counts.items()],
+        ),
+    ]
+
+
+def _trouble_families(r: _Readings) -> list[Metric]:
+    """What went wrong: runs left without their messages, stuck and refused messages, failed deliveries,
+    the last reload."""
+    return [
+        _gauge(
+            "monitor_runs_missing_messages",
+            "Checkpoints with a run that stored results and has not queued its messages (a stopped process).",
+            r.unfinished,
+        ),
+        _gauge(
+            "monitor_outbox_stuck_messages",
+            "Messages left 'sending' by a claim not renewed within its lease (a sender that stopped).",
+            r.stuck,
+        ),
+        _gauge(
+            "monitor_outbox_recipients_failed",
+            "Recipients that refused a message for good while other recipients got it (status partial).",
+            r.refused,
+        ),
+        CounterMetricFamily(
+            "monitor_delivery_failures", "Delivery attempts that failed permanently.", value=r.failures
+        ),
+        _gauge(
+            "monitor_last_reload_success",
+            "1 if the last reload was accepted (or there was none), 0 if it was rejected.",
+            1 if r.reload is None or r.reload.ok else 0,
+        ),
+        GaugeMetricFamily(
+            "monitor_last_reload_timestamp_seconds",
+            "When the last reload was attempted (Unix time); absent before the first one.",
+            value=None if r.reload is None else as_utc(r.reload.at).timestamp(),
+        ),
+    ]
 
 
 class _Figures(Collector):

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, inspect, select, text
 
 from monitor.config.settings import Settings
-from monitor.db import store
+from monitor.core.workdays import as_utc
+from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
+from monitor.db.results import runs as stored_runs
 from monitor.deliver import outbox
 from monitor.service import schedule
 
@@ -34,27 +36,15 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     tz = ZoneInfo(settings.time_zone)
     sched = settings.schedule
     report = Report(now.astimezone(tz))
-    ev, se = store.SCHEDULED_EVENT, store.SERVICE_EVENT
+    ev, se = SCHEDULED_EVENT, SERVICE_EVENT
     from monitor.notify.chase import follow_up_plan
 
     plan = follow_up_plan(engine, settings)
     with engine.connect() as conn:
-        jobs = _scheduler_jobs(conn, tz)
-        for duty in schedule.upcoming(sched, now, tz, n=6, follow_up=plan):
-            report.upcoming.append(
-                {
-                    "key": duty.key,
-                    "due_at": duty.due_at,
-                    "scheduled": jobs.get(duty.key),
-                    "deadline": duty.deadline,
-                }
-            )
-        for job_id in ("reconcile", "deliver"):
-            if job_id in jobs:
-                report.upcoming.append({"key": job_id, "due_at": jobs[job_id], "scheduled": jobs[job_id]})
+        report.upcoming = _upcoming(conn, sched, now, tz, plan)
         rows = conn.execute(select(ev).order_by(ev.c.due_at.desc()).limit(10)).all()
         report.duties = [dict(r._mapping) for r in rows]
-        report.runs = store.runs(conn)[-5:]
+        report.runs = stored_runs(conn)[-5:]
         report.outbox = outbox.counts(conn)
         stuck = outbox.stuck(conn, now, dt.timedelta(seconds=settings.mail.retry.lease_seconds))
         starts = conn.execute(select(se).where(se.c.kind == "start").order_by(se.c.id)).all()
@@ -67,24 +57,9 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         unfinished = unfinished_runs(conn, settings)
     report.last_start = dict(starts[-1]._mapping) if starts else None
     report.last_reload = dict(reloads[0]._mapping) if reloads else None
-    if report.outbox.get("failed"):
-        report.attention.append(
-            f"{report.outbox['failed']} message(s) failed: see `monitor outbox --status failed`"
-        )
-    if stuck:
-        who = ", ".join(f"{n} by {owner}" for owner, n in sorted(stuck.items()))
-        report.attention.append(
-            f"{sum(stuck.values())} message(s) stuck in 'sending' beyond their lease "
-            f"({settings.mail.retry.lease_seconds:g} s): {who}; a sender releases them when their process "
-            "is gone from this host or their lease ran out elsewhere (`monitor send`, or the service)"
-        )
-    if report.outbox.get("partial"):
-        report.attention.append(
-            f"{report.outbox['partial']} message(s) delivered in part (some recipients refused them): "
-            "see `monitor outbox --status partial`, then `monitor outbox retry --failed`"
-        )
+    report.attention += _outbox_attention(report.outbox, stuck, settings.mail.retry.lease_seconds)
     if first is not None:
-        since = store.as_utc(first) - dt.timedelta(days=sched.catch_up_days)
+        since = as_utc(first) - dt.timedelta(days=sched.catch_up_days)
         for duty in schedule.owed(sched, done, since, now, tz, follow_up=plan):
             state = states.get(duty.key)
             if state == "running":
@@ -103,6 +78,39 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
             "the last reload was rejected: " + (report.last_reload["detail"] or "").split("\n")[0]
         )
     return report
+
+
+def _upcoming(conn: Any, sched: Any, now: dt.datetime, tz: ZoneInfo, plan: Any) -> list[dict[str, Any]]:
+    """The next duties (with when the scheduler has them, if it does) and the periodic jobs."""
+    jobs = _scheduler_jobs(conn, tz)
+    upcoming: list[dict[str, Any]] = [
+        {"key": duty.key, "due_at": duty.due_at, "scheduled": jobs.get(duty.key), "deadline": duty.deadline}
+        for duty in schedule.upcoming(sched, now, tz, n=6, follow_up=plan)
+    ]
+    for job_id in ("reconcile", "deliver"):
+        if job_id in jobs:
+            upcoming.append({"key": job_id, "due_at": jobs[job_id], "scheduled": jobs[job_id]})
+    return upcoming
+
+
+def _outbox_attention(counts: dict[str, int], stuck: dict[str, int], lease_seconds: float) -> list[str]:
+    """What an admin should look at in the outbox: failed, stuck and partly delivered messages."""
+    attention = []
+    if counts.get("failed"):
+        attention.append(f"{counts['failed']} message(s) failed: see `monitor outbox --status failed`")
+    if stuck:
+        who = ", ".join(f"{n} by {owner}" for owner, n in sorted(stuck.items()))
+        attention.append(
+            f"{sum(stuck.values())} message(s) stuck in 'sending' beyond their lease "
+            f"({lease_seconds:g} s): {who}; a sender releases them when their process "
+            "is gone from this host or their lease ran out elsewhere (`monitor send`, or the service)"
+        )
+    if counts.get("partial"):
+        attention.append(
+            f"{counts['partial']} message(s) delivered in part (some recipients refused them): "
+            "see `monitor outbox --status partial`, then `monitor outbox retry --failed`"
+        )
+    return attention
 
 
 def unfinished_runs(conn: Any, settings: Settings) -> list[tuple[int, str]]:

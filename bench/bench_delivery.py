@@ -26,7 +26,7 @@ from typing import Any
 import aiosmtplib
 
 from monitor.config.settings import RetryConfig, SmtpConfig
-from monitor.db import store
+from monitor.db.engine import create_schema, make_engine
 from monitor.deliver import outbox
 from monitor.deliver.sender import deliver_pending
 from monitor.deliver.transport import Envelope, SmtpTransport
@@ -117,8 +117,8 @@ def outbox_rate(port: int, envelopes: list[Envelope], connections: int) -> float
     """What `monitor send` does: pending outbox rows in a SQLite file, each claimed, sent over the
     transport and recorded (attempt row, status). Queueing the rows is not timed."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = store.make_engine(f"sqlite:///{tmp}/bench.db")
-        store.create_schema(engine)
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        create_schema(engine)
         now = dt.datetime.now(dt.UTC)
         rows = [
             {

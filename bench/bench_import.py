@@ -32,17 +32,25 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from monitor.db import store
-from monitor.db.store import create_schema, make_engine
+from monitor.db.engine import (
+    INDICATOR,
+    INDICATOR_REPORT,
+    PROJECT,
+    PROJECT_REPORT,
+    UNIT,
+    create_schema,
+    make_engine,
+)
+from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB
 from monitor.tools.sample import write_sample
 
 KINDS = ("units", "projects", "indicators", "project_reports", "indicator_reports")
 TABLES = {
-    "units": store.UNIT,
-    "projects": store.PROJECT,
-    "indicators": store.INDICATOR,
-    "project_reports": store.PROJECT_REPORT,
-    "indicator_reports": store.INDICATOR_REPORT,
+    "units": UNIT,
+    "projects": PROJECT,
+    "indicators": INDICATOR,
+    "project_reports": PROJECT_REPORT,
+    "indicator_reports": INDICATOR_REPORT,
 }
 AMOUNTS = {"projects": {3: False, 4: True}, "project_reports": {2: False, 3: True}}  # index -> blank is 0?
 
@@ -214,7 +222,7 @@ def main() -> None:
                 with fresh_database(args.database_url, work) as url:
                     engine = make_engine(url)
                     start = time.perf_counter()
-                    bare_executemany(engine, rows, store.SQLITE_IMPORT_CACHE_KIB)
+                    bare_executemany(engine, rows, SQLITE_IMPORT_CACHE_KIB)
                     cached.append(time.perf_counter() - start)
                     engine.dispose()
             if postgresql:
@@ -244,7 +252,7 @@ def main() -> None:
             print(f"ratio import speed / reference speed: {ref / ours:.2f}x (goal >= 0.7x)")
         if cached:
             same = statistics.median(cached)
-            mib = store.SQLITE_IMPORT_CACHE_KIB // 1024
+            mib = SQLITE_IMPORT_CACHE_KIB // 1024
             print(f"the reference with the import's {mib} MiB SQLite page cache: {same:.2f} s", end="")
             print(f" ({n_rows / same:,.0f} rows/s); import / that: {same / ours:.2f}x")
         if copies:

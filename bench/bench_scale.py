@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.db import store
+from monitor.db.engine import OUTBOX
 from monitor.pipeline import evaluate_checkpoint, queue_notifications
 from monitor.tools.sample import write_sample
 
@@ -71,7 +71,7 @@ def _queue(config: Path) -> dict[str, Any]:
     app = _app(config)
     queued = queue_notifications(app.engine, app.settings, app.templates(), CHECKPOINT, app.clock)
     with app.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(store.OUTBOX)).scalar_one() == len(queued)
+        assert conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one() == len(queued)
     return {"kinds": dict(Counter(str(q["kind"]) for q in queued))}
 
 

@@ -40,10 +40,10 @@ class App:
     def engine(self) -> Engine:
         if self.shared_engine is not None:
             return self.shared_engine
-        from monitor.db import store
+        from monitor.db.engine import create_schema, make_engine
 
-        engine = store.make_engine(self.settings.database_url)
-        store.create_schema(engine)
+        engine = make_engine(self.settings.database_url)
+        create_schema(engine)
         return engine
 
     def rules(self) -> RuleSet:
@@ -190,7 +190,8 @@ class App:
 
         from monitor.cases import exemptions
         from monitor.core.safe import safe_name
-        from monitor.db import store
+        from monitor.db.inputs import load_units
+        from monitor.db.reads import load_results, result_lights
         from monitor.notify import decide as notify
         from monitor.notify import messages
 
@@ -199,9 +200,9 @@ class App:
         cp = str(checkpoint)
         previous_cp = checkpoint.previous_in(list(self.settings.checkpoint_months))
         with self.engine.connect() as conn:
-            results = store.load_results(conn, cp)
-            units = store.load_units(conn)
-            previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+            results = load_results(conn, cp)
+            units = load_units(conn)
+            previous = result_lights(conn, str(previous_cp)) if previous_cp else {}
             exempt = exemptions.active(conn, exemptions.local_day(now, self.settings.time_zone))
         prev_label = str(previous_cp) if previous_cp and previous else None
         options = messages.options(self.settings, checkpoint, now)
@@ -225,10 +226,10 @@ class App:
     def results(
         self, checkpoint: Checkpoint, unit: str | None = None, light: str | None = None
     ) -> list[dict[str, Any]]:
-        from monitor.db import store
+        from monitor.db.reads import load_results
 
         with self.engine.connect() as conn:
-            return store.load_results(conn, str(checkpoint), unit, light)
+            return load_results(conn, str(checkpoint), unit, light)
 
 
 CSV_COLUMNS = [

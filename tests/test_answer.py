@@ -33,7 +33,7 @@ from sqlalchemy import update
 from monitor.cases.exemptions import local_day
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
-from monitor.db import store
+from monitor.db.engine import WARNING_CASE, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -229,10 +229,10 @@ def test_without_a_secret_the_warning_has_reply_to_and_the_units_workbook_attach
 
 
 def test_the_chase_and_the_escalation_have_reply_to_and_say_how_to_answer(shipped: Path, db_url: str) -> None:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.begin() as conn:  # the cases opened forty days ago: both steps are due
         before = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
-        conn.execute(update(store.WARNING_CASE).values(opened_at=before))
+        conn.execute(update(WARNING_CASE).values(opened_at=before))
     engine.dispose()
     assert cli(shipped, "chase", "--checkpoint", "2025-05").exit_code == 0
     assert cli(shipped, "chase", "--checkpoint", "2025-05", "--escalate").exit_code == 0

@@ -17,7 +17,9 @@ from sqlalchemy import text
 from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.db import store
+from monitor.db.engine import INDICATOR, INDICATOR_REPORT
+from monitor.db.reads import load_results
+from monitor.db.upserts import upsert
 from monitor.pipeline import evaluate_checkpoint
 from monitor.tools.sample import write_sample
 
@@ -126,7 +128,7 @@ def _snapshot(app: App, cp: str) -> tuple[dict[str, Any], dict[Any, Any], list[d
                 {"cp": cp},
             )
         }
-        results = store.load_results(conn, cp)
+        results = load_results(conn, cp)
     return projects, indicators, results
 
 
@@ -214,8 +216,8 @@ def _add_awkward(app: App, seed: int) -> None:
                     "measures": None,
                 }
             )
-        store.upsert(conn, store.INDICATOR, inds)
-        store.upsert(conn, store.INDICATOR_REPORT, reps)
+        upsert(conn, INDICATOR, inds)
+        upsert(conn, INDICATOR_REPORT, reps)
         # a budget light on its threshold with amounts too large for exact SQL arithmetic (core decides)
         conn.execute(
             text("UPDATE project SET budget = :b, carryover = 0 WHERE code = :c"),
@@ -296,6 +298,6 @@ def test_reasons_say_so_when_the_data_changed_after_the_run(workdir: Path) -> No
             {"c": red[0]},
         )
     with app.engine.connect() as conn:
-        (changed,) = [r for r in store.load_results(conn, str(cp)) if r["project_code"] == red[0]]
+        (changed,) = [r for r in load_results(conn, str(cp)) if r["project_code"] == red[0]]
     assert changed["light"] == "red" and changed["reasons"][0].startswith("注意：本期评价后基础数据已变更")
     assert len(changed["reasons"]) > 1

@@ -19,7 +19,7 @@ from monitor.cases import exemptions
 from monitor.cases.exemptions import CASE_EVENT
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
-from monitor.db import store
+from monitor.db.engine import WARNING_CASE
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 TODAY = exemptions.local_day(dt.datetime.now(dt.UTC))
@@ -85,8 +85,8 @@ def cases(workdir: Path) -> dict[str, str]:
     """project code -> state of its 2025-05 case."""
     engine = App(load_settings(workdir / "config.yaml")).engine
     with engine.connect() as conn:
-        q = select(store.WARNING_CASE.c.project_code, store.WARNING_CASE.c.state)
-        return {r[0]: r[1] for r in conn.execute(q.where(store.WARNING_CASE.c.checkpoint == "2025-05"))}
+        q = select(WARNING_CASE.c.project_code, WARNING_CASE.c.state)
+        return {r[0]: r[1] for r in conn.execute(q.where(WARNING_CASE.c.checkpoint == "2025-05"))}
 
 
 def test_an_exempted_project_gets_no_mail_and_no_case_but_is_listed_in_results(loaded: Path) -> None:

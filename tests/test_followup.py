@@ -23,7 +23,8 @@ from monitor.cases.rectification import Answer
 from monitor.cli.main import main
 from monitor.config.settings import ScheduleConfig, load_settings
 from monitor.core.model import Checkpoint, Unit
-from monitor.db import store
+from monitor.core.workdays import as_utc
+from monitor.db.engine import SCHEDULED_EVENT, WARNING_CASE, make_engine
 from monitor.notify import chase, followup, messages
 from monitor.notify.render import Templates
 from monitor.service import schedule
@@ -288,12 +289,12 @@ def run_at(workdir: Path, moment: dt.datetime) -> list[str]:
 
 def duty_keys(workdir: Path) -> list[str]:
     """The keys of the duties carried out so far, in the order they were started."""
-    engine = store.make_engine(load_settings(workdir / "config.yaml").database_url)
-    ev = store.SCHEDULED_EVENT
+    engine = make_engine(load_settings(workdir / "config.yaml").database_url)
+    ev = SCHEDULED_EVENT
     with engine.connect() as conn:
         rows = conn.execute(select(ev.c.key, ev.c.started_at)).all()
     engine.dispose()
-    return [k for k, _ in sorted(rows, key=lambda r: store.as_utc(r[1]))]
+    return [k for k, _ in sorted(rows, key=lambda r: as_utc(r[1]))]
 
 
 def new_mail(server: MailServer, seen: int) -> list[EmailMessage]:
@@ -301,9 +302,9 @@ def new_mail(server: MailServer, seen: int) -> list[EmailMessage]:
 
 
 def case_ids(db_url: str) -> dict[str, int]:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        out = {r.unit_code: r.id for r in conn.execute(select(store.WARNING_CASE))}
+        out = {r.unit_code: r.id for r in conn.execute(select(WARNING_CASE))}
     engine.dispose()
     return out
 
@@ -311,9 +312,9 @@ def case_ids(db_url: str) -> dict[str, int]:
 def answer_all_but(db_url: str, silent: str, when: dt.datetime) -> None:
     from monitor.cases.store import submit_answer
 
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.begin() as conn:
-        for r in conn.execute(select(store.WARNING_CASE).where(store.WARNING_CASE.c.unit_code != silent)):
+        for r in conn.execute(select(WARNING_CASE).where(WARNING_CASE.c.unit_code != silent)):
             answer = Answer(
                 "经费保障",
                 "资金拨付滞后，已协调加快支付。",
@@ -326,7 +327,7 @@ def answer_all_but(db_url: str, silent: str, when: dt.datetime) -> None:
 
 
 def events(db_url: str) -> list[tuple[int, str, int, int | None]]:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = conn.execute(
             select(
@@ -415,7 +416,7 @@ def test_a_silent_unit_is_reminded_then_escalated_on_schedule_and_only_once(
     # Again: the duties are done, and a round by hand finds every step taken.
     assert run_at(deployed, at(2025, 7, 4, 9)) == []
     settings = load_settings(deployed / "config.yaml")
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     for step in ("chase", "escalate"):
         again = chase.follow_up(
             engine,
@@ -442,12 +443,12 @@ def test_after_downtime_the_missed_reminder_and_escalation_both_run_the_reminder
     reminder = body_text(server.messages[5].message)
     assert "城市路灯维护（边界例一）" in reminder and "城市照明节能改造（边界例二）" in reminder
     assert "请立即逐个项目反馈" in reminder  # the escalation day has passed
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         late = conn.execute(
-            select(store.SCHEDULED_EVENT.c.key, store.SCHEDULED_EVENT.c.late, store.SCHEDULED_EVENT.c.detail)
-            .where(store.SCHEDULED_EVENT.c.kind.in_(["chase", "escalate"]))
-            .order_by(store.SCHEDULED_EVENT.c.key)
+            select(SCHEDULED_EVENT.c.key, SCHEDULED_EVENT.c.late, SCHEDULED_EVENT.c.detail)
+            .where(SCHEDULED_EVENT.c.kind.in_(["chase", "escalate"]))
+            .order_by(SCHEDULED_EVENT.c.key)
         ).all()
     engine.dispose()
     assert [(k, bool(lt)) for k, lt, _ in late] == [("chase:2025-05", True), ("escalate:2025-05", True)]
@@ -461,7 +462,7 @@ def test_a_returned_answer_not_answered_again_is_chased(
 
     run_at(deployed, at(2025, 6, 11, 9, 0, 1))
     answer_all_but(db_url, "none", at(2025, 6, 12, 10))
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.begin() as conn:
         review(
             conn, case_ids(db_url)["303"], "return", "原因分析不具体，请补充。", "jxk", at(2025, 6, 24, 10)

@@ -17,7 +17,7 @@ from sqlalchemy import Row, text
 from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.db import store
+from monitor.db.engine import make_engine
 from monitor.evaluate import halves
 from monitor.evaluate import sql as compiled
 from monitor.pipeline import evaluate_checkpoint
@@ -131,14 +131,14 @@ def test_the_halves_write_what_one_piece_writes_and_leave_no_scratch_behind(
 def test_the_halves_are_used_for_a_large_checkpoint_on_a_sqlite_file_with_two_cores(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    on_file = store.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    in_memory = store.make_engine("sqlite://")
-    server = store.make_engine("postgresql+psycopg://monitor@127.0.0.1:5432/nowhere")  # never connects
+    on_file = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    in_memory = make_engine("sqlite://")
+    server = make_engine("postgresql+psycopg://monitor@127.0.0.1:5432/nowhere")  # never connects
     large, small = halves.MIN_PROJECTS, halves.MIN_PROJECTS - 1
-    monkeypatch.setattr(store, "cores", lambda: 2)
+    monkeypatch.setattr("monitor.evaluate.halves.cores", lambda: 2)
     assert halves.worth_it(on_file, large) and not halves.worth_it(on_file, small)
     assert halves.worth_it(on_file, small, wanted=True) and not halves.worth_it(on_file, large, wanted=False)
     assert not halves.worth_it(in_memory, large) and not halves.worth_it(in_memory, large, wanted=True)
     assert not halves.worth_it(server, large, wanted=True)
-    monkeypatch.setattr(store, "cores", lambda: 1)
+    monkeypatch.setattr("monitor.evaluate.halves.cores", lambda: 1)
     assert not halves.worth_it(on_file, large)

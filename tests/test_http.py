@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import make_engine
 from monitor.service.http import HttpEndpoint
 from monitor.service.runner import Service, fixed_start_clock
 
@@ -64,7 +64,7 @@ def engine(workdir: Path, db_url: str) -> Iterator[Engine]:
     """The worked examples imported and the May checkpoint run without sending."""
     cli(workdir, "import", str(EXAMPLES))
     cli(workdir, "run", "--checkpoint", "2025-05", "--no-send")
-    eng = store.make_engine(db_url)
+    eng = make_engine(db_url)
     yield eng
     eng.dispose()
 

@@ -14,8 +14,16 @@ import pytest
 from sqlalchemy import Engine, select
 
 from monitor.core.model import Direction, Kind
-from monitor.db import store
-from monitor.db.store import Batch, KnownCodes, create_schema, make_engine
+from monitor.db.engine import (
+    INDICATOR,
+    INDICATOR_REPORT,
+    PROJECT,
+    PROJECT_REPORT,
+    UNIT,
+    create_schema,
+    make_engine,
+)
+from monitor.db.upserts import Batch, DanglingReferences, KnownCodes, import_transaction
 from monitor.ingest import fastcsv, reader
 from monitor.ingest.columns import ALIASES, REQUIRED, alias_table_markdown, detect_kind
 from monitor.ingest.importer import ImportFailed, Problem, import_paths, read_paths, validate
@@ -24,7 +32,7 @@ from monitor.tools.sample import sample_summary, write_sample
 
 DATA = Path(__file__).parent / "data" / "import"
 WORKED = DATA / "worked_examples"
-TABLES = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT, store.INDICATOR_REPORT)
+TABLES = (UNIT, PROJECT, INDICATOR, PROJECT_REPORT, INDICATOR_REPORT)
 
 
 @pytest.fixture
@@ -69,13 +77,11 @@ def test_the_worked_examples_import_with_exact_amounts(engine: Engine) -> None:
         "project_reports": 10,
         "indicator_reports": 8,
     }
-    budgets = {r["name"]: r["budget"] for r in rows(engine, store.PROJECT)}
+    budgets = {r["name"]: r["budget"] for r in rows(engine, PROJECT)}
     assert budgets["动物疫病强制免疫疫苗采购"] == 1_180_000_000
     assert budgets["葡萄酒产业宣传推介"] == 300_000_000
     assert budgets["森林草原防灭火专项经费"] == 380_000_000
-    executed = {
-        (r["checkpoint"], r["project_code"]): r["executed"] for r in rows(engine, store.PROJECT_REPORT)
-    }
+    executed = {(r["checkpoint"], r["project_code"]): r["executed"] for r in rows(engine, PROJECT_REPORT)}
     assert executed["2025-05", "2025-304-001"] == 25_000_000
     assert executed["2025-05", "2025-304-002"] == 24_990_000
     assert executed["2025-08", "2025-304-002"] == 39_990_000
@@ -86,7 +92,7 @@ def test_the_worked_examples_indicators_keep_direction_target_and_kind(engine: E
     import_paths(engine, [WORKED])
     found = {
         r["name"]: (r["direction"], r["target"], r["measure_unit"], r["kind"])
-        for r in rows(engine, store.INDICATOR)
+        for r in rows(engine, INDICATOR)
     }
     assert found == {
         "免疫注射牲畜": ("≥", "120000", "头", "cumulative"),
@@ -96,7 +102,7 @@ def test_the_worked_examples_indicators_keep_direction_target_and_kind(engine: E
     }
     may = {
         (r["project_code"], r["indicator_code"]): r["actual"]
-        for r in rows(engine, store.INDICATOR_REPORT, checkpoint="2025-05")
+        for r in rows(engine, INDICATOR_REPORT, checkpoint="2025-05")
     }
     assert may == {
         ("2025-301001-001", "01"): "30000",
@@ -108,7 +114,7 @@ def test_the_worked_examples_indicators_keep_direction_target_and_kind(engine: E
 
 def test_a_unit_with_two_addresses_keeps_both(engine: Engine) -> None:
     import_paths(engine, [WORKED])
-    (unit,) = rows(engine, store.UNIT, code="301001")
+    (unit,) = rows(engine, UNIT, code="301001")
     assert unit["email"] == "dwyf@example.gov.cn;nyj-cw@example.gov.cn"
     assert unit["supervisor_code"] == "301"
 
@@ -146,19 +152,17 @@ def _import_chinese_csvs(engine: Engine, folder: Path, encoding: str) -> dict[st
 
 
 def _assert_chinese_csvs_imported(engine: Engine) -> None:
-    (project,) = rows(engine, store.PROJECT)
+    (project,) = rows(engine, PROJECT)
     assert (project["budget"], project["carryover"], project["fund_flag"]) == (
         1_234_500_000,
         10_000_000,
         "01",
     )
-    targets = {r["code"]: (r["direction"], r["target"]) for r in rows(engine, store.INDICATOR)}
+    targets = {r["code"]: (r["direction"], r["target"]) for r in rows(engine, INDICATOR)}
     assert targets == {"01": ("≥", "41.7"), "02": ("≥", "120")}
-    actuals = {
-        r["indicator_code"]: (r["checkpoint"], r["actual"]) for r in rows(engine, store.INDICATOR_REPORT)
-    }
+    actuals = {r["indicator_code"]: (r["checkpoint"], r["actual"]) for r in rows(engine, INDICATOR_REPORT)}
     assert actuals == {"01": ("2025-05", "38.5"), "02": ("2025-05", "50")}
-    (unit,) = rows(engine, store.UNIT)
+    (unit,) = rows(engine, UNIT)
     assert unit["email"] == "czj@example.gov.cn;bgs@example.gov.cn"
 
 
@@ -194,7 +198,7 @@ def test_month_range_headers_are_read_with_any_month_and_dash(engine: Engine, tm
     report = write_csv(tmp_path / "r.csv", [["监控月份", "项目代码", "1至8月执行数", "全年预计执行数"],
                                              ["2025-08", "2025-302-001", "160", "300"]])  # fmt: skip
     import_paths(engine, [report])
-    (row,) = rows(engine, store.PROJECT_REPORT, checkpoint="2025-08", project_code="2025-302-001")
+    (row,) = rows(engine, PROJECT_REPORT, checkpoint="2025-08", project_code="2025-302-001")
     assert row["executed"] == 160_000_000
 
 
@@ -224,7 +228,7 @@ def test_a_header_split_over_two_unmerged_rows_is_read_as_one(engine: Engine, tm
         ["2025-08", "2025-302-001", "151.5", "300"],
     ]
     import_paths(engine, [write_csv(tmp_path / "r.csv", table)])
-    (row,) = rows(engine, store.PROJECT_REPORT, checkpoint="2025-08", project_code="2025-302-001")
+    (row,) = rows(engine, PROJECT_REPORT, checkpoint="2025-08", project_code="2025-302-001")
     assert (row["executed"], row["forecast_executed"]) == (151_500_000, 300_000_000)
 
 
@@ -306,24 +310,20 @@ def test_an_excel_workbook_with_one_sheet_per_kind_imports(engine: Engine, tmp_p
         "project_reports": 2,
         "indicator_reports": 3,
     }
-    assert rows(engine, store.UNIT, code="701001")[0]["supervisor_code"] == "701"
-    budgets = {r["code"]: (r["budget"], r["fund_flag"]) for r in rows(engine, store.PROJECT)}
+    assert rows(engine, UNIT, code="701001")[0]["supervisor_code"] == "701"
+    budgets = {r["code"]: (r["budget"], r["fund_flag"]) for r in rows(engine, PROJECT)}
     assert budgets == {"2025-701001-001": (1_180_000_000, "01"), "2025-701-001": (24_990_000, None)}
-    indicators = {
-        r["code"]: (r["level1"], r["direction"], r["target"]) for r in rows(engine, store.INDICATOR)
-    }
+    indicators = {r["code"]: (r["level1"], r["direction"], r["target"]) for r in rows(engine, INDICATOR)}
     assert indicators == {
         "01": ("产出指标", "≥", "120000"),
         "02": ("产出指标", "≥", "90"),
         "03": ("产出指标", "≤", "2025-06-30"),
     }
-    executed = {
-        r["project_code"]: (r["checkpoint"], r["executed"]) for r in rows(engine, store.PROJECT_REPORT)
-    }
+    executed = {r["project_code"]: (r["checkpoint"], r["executed"]) for r in rows(engine, PROJECT_REPORT)}
     assert executed == {"2025-701001-001": ("2025-05", 708_000_000), "2025-701-001": ("2025-05", 6_250_000)}
     actuals = {
         r["indicator_code"]: (r["actual"], r["forecast"], r["cause_text"])
-        for r in rows(engine, store.INDICATOR_REPORT)
+        for r in rows(engine, INDICATOR_REPORT)
     }
     assert actuals == {
         "01": ("30000", "120000", None),
@@ -464,8 +464,8 @@ def test_reimport_is_an_upsert(engine: Engine, tmp_path: Path) -> None:
     import_paths(engine, [changed, corrected])
     import_paths(engine, [WORKED / "indicators.csv"])
     assert {name: len(table) for name, table in dump(engine).items()} == counts_before
-    assert rows(engine, store.PROJECT, code="2025-302-001")[0]["budget"] == 360_000_000
-    (report,) = rows(engine, store.PROJECT_REPORT, checkpoint="2025-05", project_code="2025-302-001")
+    assert rows(engine, PROJECT, code="2025-302-001")[0]["budget"] == 360_000_000
+    (report,) = rows(engine, PROJECT_REPORT, checkpoint="2025-05", project_code="2025-302-001")
     assert report["executed"] == 90_000_000
 
 
@@ -702,27 +702,27 @@ def test_the_database_refuses_a_dangling_reference_either_way_and_keeps_enforcin
     orphan = {"project_code": "NOPE", "code": "I1", "level1": "产出", "level2": "数量", "name": "n"}
     orphan |= {"direction": "≥", "target": "1", "measure_unit": ""}
     unit = {"code": "U1", "name": "财政局", "email": "a@example.org"}
-    expected = store.DanglingReferences if check_at_end else IntegrityError
-    with pytest.raises(expected), store.import_transaction(engine, check_at_end=check_at_end) as conn:
-        conn.execute(insert(store.UNIT), [unit])
-        conn.execute(insert(store.INDICATOR), [orphan])
+    expected = DanglingReferences if check_at_end else IntegrityError
+    with pytest.raises(expected), import_transaction(engine, check_at_end=check_at_end) as conn:
+        conn.execute(insert(UNIT), [unit])
+        conn.execute(insert(INDICATOR), [orphan])
     assert dump(engine)["unit"] == [] and dump(engine)["indicator"] == []
     for _ in range(3):  # every pooled connection still enforces them
         with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(insert(store.INDICATOR), [orphan])
+            conn.execute(insert(INDICATOR), [orphan])
 
 
 def test_a_first_load_checks_references_at_the_end_and_a_later_import_row_by_row(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[bool] = []
-    real = store.import_transaction
+    real = import_transaction
 
     def spy(engine: Engine, check_at_end: bool = False) -> Any:
         seen.append(check_at_end)
         return real(engine, check_at_end)
 
-    monkeypatch.setattr(store, "import_transaction", spy)
+    monkeypatch.setattr("monitor.ingest.importer.import_transaction", spy)
     paths = list(write_sample(tmp_path / "s", projects=30).values())
     import_paths(engine, paths)
     import_paths(engine, paths)

@@ -22,13 +22,12 @@ from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import Engine, select
 
-from monitor.db import store
-from monitor.db.store import make_engine
+from monitor.db.engine import INDICATOR, INDICATOR_REPORT, PROJECT, PROJECT_REPORT, UNIT, make_engine
 from monitor.ingest.columns import ALIASES, SHEET_NAMES
 from monitor.ingest.importer import ImportFailed, Problem, import_paths
 
 EXAMPLES = Path(__file__).parent / "data" / "import" / "worked_examples"
-TABLES = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT, store.INDICATOR_REPORT)
+TABLES = (UNIT, PROJECT, INDICATOR, PROJECT_REPORT, INDICATOR_REPORT)
 EXAMPLES_EACH = int(os.environ.get("MONITOR_FUZZ_EXAMPLES", "25"))  # set it higher to hunt (random cases)
 FUZZ = settings(
     max_examples=EXAMPLES_EACH,

@@ -23,12 +23,11 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from monitor.cli.main import main
-from monitor.db import store
-from monitor.db.store import make_engine
+from monitor.db.engine import INDICATOR, INDICATOR_REPORT, PROJECT, PROJECT_REPORT, UNIT, cores, make_engine
 from monitor.ingest import files
 
 EXAMPLES = Path(__file__).parent / "data" / "import" / "worked_examples"
-TABLES = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT, store.INDICATOR_REPORT)
+TABLES = (UNIT, PROJECT, INDICATOR, PROJECT_REPORT, INDICATOR_REPORT)
 SHEET = "xl/worksheets/sheet1.xml"
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 
@@ -379,7 +378,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(
-    not sys.platform.startswith("linux") or store.cores() < 2, reason="the reader needs fork and 2 cores"
+    not sys.platform.startswith("linux") or cores() < 2, reason="the reader needs fork and 2 cores"
 )
 def test_killing_monitor_import_ends_its_reader_process(workdir: Path, tmp_path: Path) -> None:
     from monitor.ingest.importer import READER_PROCESS_BYTES

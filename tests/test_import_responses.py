@@ -19,7 +19,7 @@ from monitor.cases.exemptions import local_day
 from monitor.cases.store import cases, review
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
-from monitor.db import store
+from monitor.db.engine import CASE_RESPONSE
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 TODAY = local_day(dt.datetime.now(dt.UTC))
@@ -61,7 +61,7 @@ def state(workdir: Path) -> dict[str, dict[str, Any]]:
 def answers_stored(workdir: Path) -> int:
     engine = App(load_settings(workdir / "config.yaml")).engine
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(store.CASE_RESPONSE)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(CASE_RESPONSE)).scalar_one())
 
 
 def test_a_responses_workbook_answers_the_cases_through_the_state_machine(may: Path, tmp_path: Path) -> None:

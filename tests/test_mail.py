@@ -23,7 +23,8 @@ from mailserver import MailServer, attachments, body_text
 from sqlalchemy import select
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import DELIVERY_ATTEMPT, make_engine
+from monitor.db.inputs import load_units
 from monitor.deliver import outbox
 from monitor.notify.render import Rendered, build_message
 
@@ -63,7 +64,7 @@ def examples(workdir: Path, server: MailServer) -> Path:
 
 
 def rows(db_url: str) -> list[dict[str, Any]]:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         out = outbox.messages(conn)
     engine.dispose()
@@ -81,9 +82,9 @@ def test_checkpoint_run_on_sample_data_sends_one_digest_per_warned_unit(
     smtp_config(workdir, server.port)
     res = cli(workdir, "demo", "--out", str(workdir / "data"), "--projects", "150")
     assert res.exit_code == 0, res.output
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        supervised = {code for code, u in store.load_units(conn).items() if u.supervisor_code}
+        supervised = {code for code, u in load_units(conn).items() if u.supervisor_code}
     engine.dispose()
     for cp in ("2025-05", "2025-08"):
         results = store_results(workdir, cp)
@@ -272,9 +273,9 @@ def test_names_with_line_breaks_cannot_inject_headers() -> None:
 def test_attempts_are_recorded(examples: Path, server: MailServer, db_url: str) -> None:
     server.fail_next(1)
     assert cli(examples, "run", "--checkpoint", "2025-05").exit_code == 0
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        outcomes = [r[0] for r in conn.execute(select(store.DELIVERY_ATTEMPT.c.outcome))]
+        outcomes = [r[0] for r in conn.execute(select(DELIVERY_ATTEMPT.c.outcome))]
     engine.dispose()
     assert sorted(outcomes) == ["sent"] * 5 + ["transient"]
 

@@ -22,8 +22,18 @@ from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from monitor.db import migrate, store
-from monitor.db.store import make_engine
+from monitor.db import migrate
+from monitor.db.engine import (
+    INDICATOR,
+    OUTBOX,
+    OUTBOX_MESSAGE,
+    PROJECT,
+    PROJECT_REPORT,
+    UNIT,
+    create_schema,
+    make_engine,
+)
+from monitor.db.results import save_rule_version
 
 NOW = dt.datetime(2025, 5, 10, 8, 0, tzinfo=dt.UTC)
 MODEL_TABLES = set(SQLModel.metadata.tables)
@@ -54,9 +64,9 @@ def table_names(engine: Engine) -> set[str]:
 
 def add_rows(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(insert(store.UNIT), [{"code": "U1", "name": "财政局", "email": "a@example.org"}])
+        conn.execute(insert(UNIT), [{"code": "U1", "name": "财政局", "email": "a@example.org"}])
         conn.execute(
-            insert(store.PROJECT),
+            insert(PROJECT),
             [
                 {
                     "code": "P1",
@@ -68,7 +78,7 @@ def add_rows(engine: Engine) -> None:
             ],
         )
         conn.execute(
-            insert(store.INDICATOR),
+            insert(INDICATOR),
             [
                 {
                     "project_code": "P1",
@@ -82,13 +92,11 @@ def add_rows(engine: Engine) -> None:
                 }
             ],
         )
-        conn.execute(
-            insert(store.PROJECT_REPORT), [{"checkpoint": "2025-05", "project_code": "P1", "executed": 5}]
-        )
+        conn.execute(insert(PROJECT_REPORT), [{"checkpoint": "2025-05", "project_code": "P1", "executed": 5}])
 
 
 def rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    tables = (store.UNIT, store.PROJECT, store.INDICATOR, store.PROJECT_REPORT)
+    tables = (UNIT, PROJECT, INDICATOR, PROJECT_REPORT)
     with engine.connect() as conn:
         return {t.name: [tuple(r) for r in conn.execute(select(*t.c))] for t in tables}
 
@@ -110,7 +118,7 @@ def test_upgrading_an_up_to_date_database_is_a_no_op(engine: Engine) -> None:
     before = rows(engine)
 
     assert migrate.upgrade(engine) == []
-    store.create_schema(engine)
+    create_schema(engine)
     assert rows(engine) == before
 
 
@@ -211,7 +219,7 @@ def test_a_later_revision_changes_a_table_and_keeps_every_row(engine: Engine, tm
     # Foreign keys are enforced again afterwards (SQLite has them switched off during the upgrade).
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(
-            insert(store.PROJECT_REPORT), [{"checkpoint": "2025-05", "project_code": "NOPE", "executed": 1}]
+            insert(PROJECT_REPORT), [{"checkpoint": "2025-05", "project_code": "NOPE", "executed": 1}]
         )
 
 
@@ -264,7 +272,7 @@ RACER = """
 import json, sys, time
 from pathlib import Path
 from monitor.db import migrate
-from monitor.db.store import make_engine
+from monitor.db.engine import make_engine
 
 url, folder, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 engine = make_engine(url)
@@ -307,10 +315,10 @@ def test_several_processes_upgrading_the_same_database_at_once_all_succeed(
 
 
 def test_create_schema_runs_the_migrations(engine: Engine) -> None:
-    store.create_schema(engine)
+    create_schema(engine)
     assert migrate.current(engine) is not None and migrate.pending(engine) == []
     with engine.begin() as conn:
-        store.save_rule_version(conn, "h" * 64, "rules: []", NOW)
+        save_rule_version(conn, "h" * 64, "rules: []", NOW)
 
 
 def test_on_sqlite_the_tables_walked_in_key_order_are_clustered_on_their_keys_and_keep_their_rows(
@@ -373,9 +381,7 @@ def test_outbox_messages_move_apart_from_their_rows_and_go_with_them(engine: Eng
     migrate.upgrade(engine)
     assert not schema_diff(engine)
     with engine.begin() as conn:
-        got = conn.execute(
-            select(store.OUTBOX.c.subject, store.OUTBOX_MESSAGE.c.raw).join(store.OUTBOX_MESSAGE)
-        ).all()
+        got = conn.execute(select(OUTBOX.c.subject, OUTBOX_MESSAGE.c.raw).join(OUTBOX_MESSAGE)).all()
         assert [tuple(r) for r in got] == [("预警", row["raw"])]
-        conn.execute(store.OUTBOX.delete())
-        assert conn.execute(select(store.OUTBOX_MESSAGE)).all() == []
+        conn.execute(OUTBOX.delete())
+        assert conn.execute(select(OUTBOX_MESSAGE)).all() == []

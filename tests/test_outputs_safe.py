@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import make_engine
 from monitor.deliver import outbox
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -247,7 +247,7 @@ def test_a_code_that_is_no_file_name_is_refused_at_import(workdir: Path, tmp_pat
 def plant_bad_codes(workdir: Path, db_url: str) -> None:
     """As an old database might hold them: unit 302 under `../../escape`, unit 304 (two projects) under
     `a/b:c*?`, with their projects."""
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.begin() as conn:
         for old, new in (("302", "../../escape"), ("304", "a/b:c*?")):
             conn.execute(
@@ -298,7 +298,7 @@ def test_file_delivery_keeps_bad_codes_of_an_old_database_inside_its_folder(
     before = files_under(workdir.parent)
     res = cli(workdir, "send")
     assert res.exit_code == 0, res.output
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = outbox.messages(conn)
     engine.dispose()

@@ -14,7 +14,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import RULE_VERSION, make_engine
+from monitor.db.results import runs as stored_runs
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 
@@ -120,10 +121,10 @@ def test_rerun_replaces_results_and_keeps_a_record_of_each_run(loaded: Path, db_
     rows = results(loaded, "2025-05")
     assert len(rows) == 5
     assert next(r for r in rows if r["project_code"] == "2025-302-001")["light"] == "green"
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        runs = store.runs(conn, "2025-05")
-        versions = list(conn.execute(select(store.RULE_VERSION.c.hash)))
+        runs = stored_runs(conn, "2025-05")
+        versions = list(conn.execute(select(RULE_VERSION.c.hash)))
     engine.dispose()
     assert [r["status"] for r in runs] == ["finished", "finished"]
     assert runs[0]["red"] == 4 and runs[1]["red"] == 3

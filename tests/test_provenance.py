@@ -21,7 +21,7 @@ from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.config.yamlfile import load_yaml
 from monitor.core.model import Checkpoint
-from monitor.db import store
+from monitor.db.reads import load_results
 from monitor.pipeline import evaluate_checkpoint
 from monitor.web.app import create_app
 
@@ -157,6 +157,6 @@ def test_reasons_rendered_when_read_are_those_the_core_stores(workdir: Path) -> 
     with app.engine.connect() as conn:
         stored = {
             r["project_code"]: [*r["reasons"], *(i["reason"] for i in r["indicators"])]
-            for r in store.load_results(conn, CP)
+            for r in load_results(conn, CP)
         }
     assert stored == rendered and rendered[WINE][0].endswith("→ 红灯（依据规则文件 local.yaml 第3行）")

@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from mailserver import MailServer
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import make_engine
 from monitor.service.http import HttpEndpoint
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -110,7 +110,7 @@ def test_a_recipient_still_refused_with_451_after_the_last_attempt_fails_alone(
     listing = cli(configured, "outbox", "--status", "partial").output
     assert "dwyf@example.gov.cn" in listing and BUSY in listing
 
-    engine = store.make_engine(
+    engine = make_engine(
         (configured / "config.yaml").read_text(encoding="utf-8").split("url: ")[1].split("\n")[0]
     )
     try:

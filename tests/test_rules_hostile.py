@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from monitor.cli.main import main
 from monitor.config.yamlfile import MAX_BYTES
-from monitor.db import store
+from monitor.db.engine import SERVICE_EVENT
 from monitor.service.runner import Service, fixed_start_clock
 
 
@@ -209,9 +209,7 @@ def test_the_service_reload_refuses_a_bomb_and_keeps_the_rules_in_force(workdir:
         assert svc.state.rules.hash == before
         with svc.state.app.engine.connect() as conn:
             rows = conn.execute(
-                select(store.SERVICE_EVENT.c.ok, store.SERVICE_EVENT.c.detail).where(
-                    store.SERVICE_EVENT.c.kind == "reload"
-                )
+                select(SERVICE_EVENT.c.ok, SERVICE_EVENT.c.detail).where(SERVICE_EVENT.c.kind == "reload")
             ).all()
         assert [r.ok for r in rows] == [False]
         assert "zz_local.yaml:2: a1[0]: YAML aliases (*a0) are not allowed" in rows[0].detail

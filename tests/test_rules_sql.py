@@ -10,7 +10,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import PROJECT_RESULT, make_engine
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 
@@ -28,9 +28,9 @@ def test_rules_sql_prints_both_statements_and_writes_nothing(workdir: Path, db_u
     assert all("2025-05 (rules " in h for h in heads)
     assert "INSERT INTO indicator_result" in res.output and "INSERT INTO project_result" in res.output
     assert "'2025-05'" in res.output  # the checkpoint is in the statements, not a placeholder
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        stored = conn.execute(select(func.count()).select_from(store.PROJECT_RESULT)).scalar_one()
+        stored = conn.execute(select(func.count()).select_from(PROJECT_RESULT)).scalar_one()
     engine.dispose()
     assert stored == 0
     run = cli(workdir, "run", "--checkpoint", "2025-05", "--no-send")  # the database is as it was

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import OUTBOX, PROJECT, PROJECT_REPORT, PROJECT_RESULT, RUN, count_rows, make_engine
+from monitor.db.results import runs
 from monitor.rules.load import load_rules
 
 DATA = Path(__file__).resolve().parent / "data" / "ruletests"
@@ -55,7 +56,7 @@ def connect(workdir: Path) -> Iterator[Connection]:
     """A connection to the test database, its engine disposed after (PostgreSQL drops it after the test)."""
     from monitor.config.settings import load_settings
 
-    eng = store.make_engine(load_settings(workdir / "config.yaml").database_url)
+    eng = make_engine(load_settings(workdir / "config.yaml").database_url)
     try:
         with eng.connect() as conn:
             yield conn
@@ -119,11 +120,11 @@ def budget_ratios(workdir: Path) -> dict[str, Fraction]:
     """r = (executed / budget) / P of every reported project, computed here from the stored inputs."""
     profiles = load_rules(workdir / "rules").profiles
     with connect(workdir) as conn:
-        projects = {r.code: (r.budget, r.profile) for r in conn.execute(select(store.PROJECT))}
+        projects = {r.code: (r.budget, r.profile) for r in conn.execute(select(PROJECT))}
         executed = dict(
             conn.execute(
-                select(store.PROJECT_REPORT.c.project_code, store.PROJECT_REPORT.c.executed).where(
-                    store.PROJECT_REPORT.c.checkpoint == CP
+                select(PROJECT_REPORT.c.project_code, PROJECT_REPORT.c.executed).where(
+                    PROJECT_REPORT.c.checkpoint == CP
                 )
             ).all()
         )
@@ -145,7 +146,7 @@ def stored_target_lights(workdir: Path) -> dict[str, str | None]:
 def counts(workdir: Path) -> list[int]:
     """Rows in the tables a run writes: outbox, run, project_result."""
     with connect(workdir) as conn:
-        return [store.count_rows(conn, t) for t in (store.OUTBOX, store.RUN, store.PROJECT_RESULT)]
+        return [count_rows(conn, t) for t in (OUTBOX, RUN, PROJECT_RESULT)]
 
 
 def test_preview_of_a_lower_yellow_threshold_turns_exactly_the_projects_between_them_green(
@@ -239,7 +240,7 @@ def test_preview_of_an_invalid_candidate_names_its_file_line_and_field(sampled: 
 def a_project(workdir: Path, **where: str) -> str:
     rows = json.loads(ok(workdir, "results", "--checkpoint", CP, "--format", "json").stdout)
     with connect(workdir) as conn:
-        flags = dict(conn.execute(select(store.PROJECT.c.code, store.PROJECT.c.fund_flag)).all())
+        flags = dict(conn.execute(select(PROJECT.c.code, PROJECT.c.fund_flag)).all())
     for r in rows:
         if r["status"] == "reported" and all(
             (flags[r["project_code"]] if k == "fund_flag" else r[k]) == v for k, v in where.items()
@@ -267,9 +268,7 @@ def test_explain_lists_the_notifications_sent_about_the_project(sampled: Path) -
     with connect(sampled) as conn:
         ids = [
             r.id
-            for r in conn.execute(
-                select(store.OUTBOX).where(store.OUTBOX.c.checkpoint == CP).order_by(store.OUTBOX.c.id)
-            )
+            for r in conn.execute(select(OUTBOX).where(OUTBOX.c.checkpoint == CP).order_by(OUTBOX.c.id))
             if r.kind in ("warning", "summary") and code in r.snapshot
         ]
     out = ok(sampled, "explain", code, "--checkpoint", CP).output
@@ -290,7 +289,7 @@ def test_rules_history_lists_two_versions_after_a_rule_change_and_a_second_run(s
     (sampled / "rules" / "local.yaml").write_text(OVERRIDE, encoding="utf-8")
     ok(sampled, "run", "--checkpoint", CP, "--no-send")
     with connect(sampled) as conn:
-        hashes = [r["rules_hash"] for r in store.runs(conn)]
+        hashes = [r["rules_hash"] for r in runs(conn)]
     assert len(set(hashes)) == 2
     lines = ok(sampled, "rules", "history").output.splitlines()
     versions = [line for line in lines if line.startswith("version ")]

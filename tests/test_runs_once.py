@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from monitor.db import store
+from monitor.db.engine import OUTBOX, SCHEDULED_EVENT, WARNING_CASE, create_schema, make_engine
+from monitor.db.results import runs
 
 ROOT = Path(__file__).resolve().parent.parent
 CP = "2025-05"
@@ -44,7 +45,7 @@ def monitor(workdir: Path, *args: str, failpoints: str = "", timeout: float = 12
 
 
 def query(db_url: str, fn: Callable[[Any], Any]) -> Any:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
             return fn(conn)
@@ -63,7 +64,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 60, what: str = "") ->
 
 
 def queued_keys(conn: Any) -> list[tuple[str, str, str | None]]:
-    o = store.OUTBOX
+    o = OUTBOX
     return [tuple(r) for r in conn.execute(select(o.c.checkpoint, o.c.kind, o.c.unit_code))]
 
 
@@ -74,7 +75,7 @@ def doubles(db_url: str) -> dict[tuple[str, str, str | None], int]:
 
 
 def run_rows(db_url: str) -> list[dict[str, Any]]:
-    return list(query(db_url, lambda c: store.runs(c)))
+    return list(query(db_url, lambda c: runs(c)))
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +145,11 @@ def test_a_second_run_says_who_runs_or_waits_for_it(imported: Path, db_url: str)
 
 
 def cases(conn: Any) -> int:
-    return int(conn.execute(select(func.count()).select_from(store.WARNING_CASE)).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(WARNING_CASE)).scalar_one())
 
 
 def messages(conn: Any) -> int:
-    return int(conn.execute(select(func.count()).select_from(store.OUTBOX)).scalar_one())
+    return int(conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one())
 
 
 @pytest.mark.parametrize("failpoint", ["run:after-results-stored", "run:after-cases-opened"])
@@ -175,7 +176,7 @@ def test_a_run_killed_before_queueing_is_flagged_and_completed_by_send(
     assert run["status"] == "finished"
     queued = query(db_url, messages)
     assert queued > 600 and query(db_url, cases) > 0
-    statuses = query(db_url, lambda c: Counter(r[0] for r in c.execute(select(store.OUTBOX.c.status))))
+    statuses = query(db_url, lambda c: Counter(r[0] for r in c.execute(select(OUTBOX.c.status))))
     assert statuses == {"sent": queued}
     assert len(list((imported / "outbox").glob("*.eml"))) == queued
     code, text = monitor(imported, "status")
@@ -214,8 +215,8 @@ def test_claims_are_taken_at_once_from_a_dead_process_never_from_a_live_one_and_
 
     from monitor.db import claims
 
-    engine = store.make_engine(db_url)
-    store.create_schema(engine)
+    engine = make_engine(db_url)
+    create_schema(engine)
     lock, here, now = claims.RUN_LOCK, socket.gethostname(), claims.wall_clock()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -293,7 +294,7 @@ def test_the_service_run_duty_waits_for_a_run_by_hand(workdir: Path, db_url: str
     code, text = monitor(workdir, "import", str(EXAMPLES))
     assert code == 0, text
     hand = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a run by hand, alive
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     try:
         now = claims.wall_clock()
         with engine.begin() as conn:
@@ -309,17 +310,12 @@ def test_the_service_run_duty_waits_for_a_run_by_hand(workdir: Path, db_url: str
         assert duty.is_alive() and run_rows(db_url) == []
         events = query(
             db_url,
-            lambda c: [
-                tuple(r)
-                for r in c.execute(select(store.SCHEDULED_EVENT.c.key, store.SCHEDULED_EVENT.c.status))
-            ],
+            lambda c: [tuple(r) for r in c.execute(select(SCHEDULED_EVENT.c.key, SCHEDULED_EVENT.c.status))],
         )
         assert events == [(f"run:{CP}", "running")]
         svc.stopping.set()  # stopping while waiting: not carried out, owed again
         duty.join(timeout=10)
-        assert (
-            done == [False] and query(db_url, lambda c: c.execute(select(store.SCHEDULED_EVENT)).all()) == []
-        )
+        assert done == [False] and query(db_url, lambda c: c.execute(select(SCHEDULED_EVENT)).all()) == []
 
         svc = service_at(workdir, "2025-06-11T10:00:00+08:00")
         done.clear()
@@ -332,7 +328,7 @@ def test_the_service_run_duty_waits_for_a_run_by_hand(workdir: Path, db_url: str
         duty.join(timeout=60)
         assert done == [True]
         assert [r["status"] for r in run_rows(db_url)] == ["finished"]
-        (event,) = query(db_url, lambda c: c.execute(select(store.SCHEDULED_EVENT)).all())
+        (event,) = query(db_url, lambda c: c.execute(select(SCHEDULED_EVENT)).all())
         assert event.status == "finished" and "red 4" in event.detail
     finally:
         hand.kill()
@@ -349,7 +345,7 @@ def test_the_service_completes_a_run_killed_before_queueing(workdir: Path, db_ur
     svc = service_at(workdir, "2025-05-20T10:00:00+08:00")  # no duty due: only the completion
     assert svc.reconcile() == []
     assert [r["status"] for r in run_rows(db_url)] == ["finished"]
-    statuses = query(db_url, lambda c: [r[0] for r in c.execute(select(store.OUTBOX.c.status))])
+    statuses = query(db_url, lambda c: [r[0] for r in c.execute(select(OUTBOX.c.status))])
     assert len(statuses) == 5 and set(statuses) == {"sent"}  # four digests and the summary, delivered
     assert query(db_url, cases) > 0
     assert svc.reconcile() == [] and query(db_url, messages) == 5
@@ -377,12 +373,11 @@ def test_an_instance_killed_mid_run_is_taken_over_in_seconds(workdir: Path, db_u
         assert time.monotonic() - died < 15
         wait_until(
             lambda: (
-                {r[0] for r in query(db_url, lambda c: c.execute(select(store.OUTBOX.c.status)).all())}
-                == {"sent"}
+                {r[0] for r in query(db_url, lambda c: c.execute(select(OUTBOX.c.status)).all())} == {"sent"}
             ),
             what="delivery",
         )
-        finishing = select(store.SCHEDULED_EVENT.c.status, store.SCHEDULED_EVENT.c.owner)
+        finishing = select(SCHEDULED_EVENT.c.status, SCHEDULED_EVENT.c.owner)
         _, owner = wait_until(
             lambda: next(
                 (r for r in query(db_url, lambda c: c.execute(finishing).all()) if r[0] == "finished"), None
@@ -441,7 +436,7 @@ def test_the_migration_chains_the_doubles_a_database_already_holds(db_url: str) 
 
     from monitor.db import migrate
 
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     migrate.upgrade(engine, "0007")
     row = (
         "INSERT INTO outbox (message_id, checkpoint, kind, reason, unit_code, recipients, subject,"

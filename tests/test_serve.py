@@ -19,7 +19,8 @@ from mailserver import MailServer
 from sqlalchemy import select
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT, make_engine
+from monitor.db.results import runs
 from monitor.deliver import outbox
 from monitor.rules.load import load_rules
 
@@ -77,7 +78,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 30, what: str = "") ->
 
 
 def query(db_url: str, fn: Callable[[Any], Any]) -> Any:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
             return fn(conn)
@@ -130,7 +131,7 @@ def test_serve_runs_on_schedule_reloads_safely_and_stops_cleanly(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert query(db_url, lambda c: outbox.counts(c))["sending"] == 0
-    kinds = query(db_url, lambda c: [(r.kind, r.ok) for r in c.execute(select(store.SERVICE_EVENT))])
+    kinds = query(db_url, lambda c: [(r.kind, r.ok) for r in c.execute(select(SERVICE_EVENT))])
     assert kinds == [("start", True), ("reload", False), ("reload", True), ("stop", True)]
     res = CliRunner().invoke(main, ["status", "--config", str(workdir / "config.yaml")])
     assert "last reload: " in res.output and new_hash[:12] in res.output
@@ -162,8 +163,8 @@ def test_two_instances_on_one_database_run_each_checkpoint_once(
         assert [p.wait(timeout=30) for p in procs] == [0, 0]
         ids = [m.message["Message-ID"] for m in server.messages]
     assert len(ids) == 5 and len(set(ids)) == 5  # every message exactly once
-    assert query(db_url, lambda c: [r["checkpoint"] for r in store.runs(c)]) == ["2025-05"]
-    owners = query(db_url, lambda c: [r.owner for r in c.execute(select(store.SCHEDULED_EVENT))])
+    assert query(db_url, lambda c: [r["checkpoint"] for r in runs(c)]) == ["2025-05"]
+    owners = query(db_url, lambda c: [r.owner for r in c.execute(select(SCHEDULED_EVENT))])
     assert len(owners) == 1
 
 
@@ -174,7 +175,7 @@ def test_killing_the_running_instance_mid_run_lets_the_other_finish(
         server.stalled = True
         configure(workdir, server.port, lease=2)
         procs += [serve(workdir, workdir / "a.log"), serve(workdir, workdir / "b.log")]
-        events = store.SCHEDULED_EVENT
+        events = SCHEDULED_EVENT
 
         def running_owner() -> str | None:
             rows = query(db_url, lambda c: list(c.execute(select(events.c.owner, events.c.status))))

@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from monitor.cli.main import main
 from monitor.config.settings import ScheduleConfig
-from monitor.db import store
+from monitor.db.engine import OUTBOX, SCHEDULED_EVENT, SERVICE_EVENT, make_engine
+from monitor.db.results import runs
 from monitor.deliver import outbox
 from monitor.service import schedule
 from monitor.service.runner import Service, fixed_start_clock
@@ -75,11 +76,10 @@ def service(workdir: Path, start: dt.datetime) -> Service:
 
 
 def events(db_url: str) -> list[dict[str, object]]:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         rows = [
-            dict(r._mapping)
-            for r in conn.execute(select(store.SCHEDULED_EVENT).order_by(store.SCHEDULED_EVENT.c.key))
+            dict(r._mapping) for r in conn.execute(select(SCHEDULED_EVENT).order_by(SCHEDULED_EVENT.c.key))
         ]
     engine.dispose()
     return rows
@@ -111,9 +111,9 @@ def test_service_down_on_the_may_run_date_runs_may_once_at_start(workdir: Path, 
         assert again.reconcile() == []
     finally:
         again.shutdown()
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert [r["checkpoint"] for r in store.runs(conn)] == ["2025-05"]  # once
+        assert [r["checkpoint"] for r in runs(conn)] == ["2025-05"]  # once
     engine.dispose()
 
 
@@ -133,7 +133,7 @@ def test_reminders_before_the_deadline_go_only_to_units_that_have_not_reported(
     svc.start()
     try:
         assert [e["key"] for e in events(db_url)] == ["reminder:2025-05:3d"]
-        engine = store.make_engine(db_url)
+        engine = make_engine(db_url)
         with engine.connect() as conn:
             sent = outbox.messages(conn)
         engine.dispose()
@@ -216,9 +216,9 @@ def test_two_triggers_for_the_same_duty_at_once_run_it_once(workdir: Path, db_ur
     for t in threads:
         t.join()
     assert sorted(results) == [False, False, False, True]
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
-        assert len(store.runs(conn, "2025-05")) == 1
+        assert len(runs(conn, "2025-05")) == 1
     engine.dispose()
 
 
@@ -241,9 +241,7 @@ def test_status_tells_the_truth_and_fails_when_something_needs_attention(workdir
         "run:2025-08 missed: it was due 2025-09-11T09:00+08:00",
     ]
     with app.engine.begin() as conn:  # a delivery that failed for good
-        conn.execute(
-            store.OUTBOX.update().where(store.OUTBOX.c.id == 1).values(status="failed", last_error="550")
-        )
+        conn.execute(OUTBOX.update().where(OUTBOX.c.id == 1).values(status="failed", last_error="550"))
     res = CliRunner().invoke(main, ["status", "--config", str(workdir / "config.yaml")])
     assert res.exit_code == 1 and "1 message(s) failed" in res.output
 
@@ -263,11 +261,11 @@ def test_a_changed_rule_file_is_picked_up_without_a_signal(workdir: Path, db_url
         assert str(svc.state.rules.budget_yellow_below) == "0.85"  # a broken change keeps the rules in force
     finally:
         svc.shutdown()
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     with engine.connect() as conn:
         reloads = [
             (r.ok, r.detail)
-            for r in conn.execute(select(store.SERVICE_EVENT).where(store.SERVICE_EVENT.c.kind == "reload"))
+            for r in conn.execute(select(SERVICE_EVENT).where(SERVICE_EVENT.c.kind == "reload"))
         ]
     engine.dispose()
     assert [ok for ok, _ in reloads] == [True, False]

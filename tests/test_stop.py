@@ -23,7 +23,7 @@ from mailserver import MailServer
 from sqlalchemy import update
 
 from monitor.cli.main import main
-from monitor.db import store
+from monitor.db.engine import OUTBOX, make_engine
 from monitor.deliver import outbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ mail:
 
 
 def counts(db_url: str) -> dict[str, int]:
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
             return outbox.counts(conn)
@@ -137,7 +137,7 @@ def test_a_claim_whose_owner_went_silent_is_flagged_and_released_after_its_lease
     assert res.exit_code == 0
     res = CliRunner().invoke(main, ["run", "--checkpoint", "2025-05", "--no-send", "--config", str(cfg)])
     assert res.exit_code == 0, res.output
-    engine = store.make_engine(db_url)
+    engine = make_engine(db_url)
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:  # another host claimed two messages, then went silent 30 s ago
         ids = outbox.due(conn, now, limit=2)
@@ -147,9 +147,7 @@ def test_a_claim_whose_owner_went_silent_is_flagged_and_released_after_its_lease
     assert "2 message(s) stuck in 'sending'" in status.output and "other-host:4242" in status.output
     with engine.begin() as conn:  # ... but a claim refreshed 5 s ago is alive
         conn.execute(
-            update(store.OUTBOX)
-            .where(store.OUTBOX.c.id == ids[0])
-            .values(claimed_at=now - dt.timedelta(seconds=5))
+            update(OUTBOX).where(OUTBOX.c.id == ids[0]).values(claimed_at=now - dt.timedelta(seconds=5))
         )
     engine.dispose()
     sent = CliRunner().invoke(main, ["send", "--config", str(cfg)])

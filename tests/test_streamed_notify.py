@@ -1,5 +1,5 @@
 """queue_notifications streams a checkpoint a chunk of whole units at a time and counts the bureau
-summary in the database: it must queue exactly what notify.decide over store.load_results queues."""
+summary in the database: it must queue exactly what notify.decide over db.reads.load_results queues."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from monitor.app import App
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.db import store
+from monitor.db.engine import OUTBOX, OUTBOX_MESSAGE, PROJECT_RESULT
+from monitor.db.figures import bureau_figures
+from monitor.db.inputs import load_units
+from monitor.db.reads import iter_unit_results, load_results, result_lights
 from monitor.deliver import outbox
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
@@ -65,9 +68,9 @@ def expected(app: App, checkpoint: Checkpoint) -> list[dict[str, Any]]:
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(app.settings.checkpoint_months))
     with app.engine.connect() as conn:
-        results = store.load_results(conn, cp)
-        units = store.load_units(conn)
-        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+        results = load_results(conn, cp)
+        units = load_units(conn)
+        previous = result_lights(conn, str(previous_cp)) if previous_cp else {}
         sent = outbox.sent_snapshots(conn, cp)
     label = str(previous_cp) if previous_cp and previous else None
     options = messages.options(app.settings, checkpoint, NOW)
@@ -78,7 +81,7 @@ def expected(app: App, checkpoint: Checkpoint) -> list[dict[str, Any]]:
 
 def streamed(app: App, checkpoint: Checkpoint, chunk_units: int, workers: int = 0) -> list[dict[str, Any]]:
     with app.engine.connect() as conn:
-        before = conn.execute(select(store.OUTBOX.c.id).order_by(store.OUTBOX.c.id.desc())).scalar() or 0
+        before = conn.execute(select(OUTBOX.c.id).order_by(OUTBOX.c.id.desc())).scalar() or 0
     queued = queue_notifications(
         app.engine, app.settings, app.templates(), checkpoint, app.clock, chunk_units, workers
     )
@@ -86,10 +89,10 @@ def streamed(app: App, checkpoint: Checkpoint, chunk_units: int, workers: int = 
         rows = [
             row_of(r._asdict())
             for r in conn.execute(
-                select(store.OUTBOX, store.OUTBOX_MESSAGE.c.raw)
-                .join(store.OUTBOX_MESSAGE)
-                .where(store.OUTBOX.c.id > before)
-                .order_by(store.OUTBOX.c.id)
+                select(OUTBOX, OUTBOX_MESSAGE.c.raw)
+                .join(OUTBOX_MESSAGE)
+                .where(OUTBOX.c.id > before)
+                .order_by(OUTBOX.c.id)
             )
         ]
     assert queued == [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
@@ -107,7 +110,7 @@ def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App, work
     app = demo
     may, august = Checkpoint(2025, 5), Checkpoint(2025, 8)
     with app.engine.begin() as conn:
-        conn.execute(delete(store.OUTBOX))  # the demo queued (and sent) both: start from nothing
+        conn.execute(delete(OUTBOX))  # the demo queued (and sent) both: start from nothing
     for cp in (may, august):
         want = expected(app, cp)
         got = streamed(app, cp, chunk_units=7, workers=workers)
@@ -121,13 +124,13 @@ def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App, work
     # Results change: some yellow turn red, some red turn green, a project moves to another unit,
     # an unreported one is reported: escalations, improvements, changes, a new reminder list.
     with app.engine.connect() as conn:
-        rows = store.load_results(conn, "2025-08")
+        rows = load_results(conn, "2025-08")
     yellow = [r["project_code"] for r in rows if r["light"] == "yellow"][:5]
     red = [r["project_code"] for r in rows if r["light"] == "red"][:5]
     moved = next(r for r in rows if r["light"] == "red" and r["project_code"] not in red)
     other = next(r["unit_code"] for r in rows if r["unit_code"] != moved["unit_code"])
     missing = next(r["project_code"] for r in rows if r["status"] == "not_reported")
-    pr = store.PROJECT_RESULT
+    pr = PROJECT_RESULT
     with app.engine.begin() as conn:
         where = pr.c.checkpoint == "2025-08"
         conn.execute(update(pr).where(where, pr.c.project_code.in_(yellow)).values(light="red"))
@@ -143,31 +146,31 @@ def test_streamed_queue_matches_decide_over_the_whole_checkpoint(demo: App, work
         got = streamed(app, august, chunk_units, workers)
         assert got == want
         with app.engine.begin() as conn:  # forget this round, so the next chunk size faces the same outbox
-            last = conn.execute(select(store.OUTBOX.c.id).order_by(store.OUTBOX.c.id.desc())).scalar()
+            last = conn.execute(select(OUTBOX.c.id).order_by(OUTBOX.c.id.desc())).scalar()
             assert last is not None
-            conn.execute(delete(store.OUTBOX).where(store.OUTBOX.c.id > last - len(got)))
+            conn.execute(delete(OUTBOX).where(OUTBOX.c.id > last - len(got)))
     assert {"escalated", "improved"} <= {r["reason"] for r in want}, {r["reason"] for r in want}
 
 
 def test_bureau_figures_from_the_database_make_the_same_summary(demo: App) -> None:
     app = demo
     with app.engine.connect() as conn:
-        units = store.load_units(conn)
+        units = load_units(conn)
         for cp, prev, top in (("2025-05", None, 10), ("2025-08", "2025-05", 3), ("2025-08", "2025-05", 0)):
             options = messages.options(app.settings, Checkpoint.parse(cp), NOW)
             options = notify.Options(**{**options.__dict__, "top_red": top})
-            results = store.load_results(conn, cp)
-            previous = store.result_lights(conn, prev) if prev else {}
+            results = load_results(conn, cp)
+            previous = result_lights(conn, prev) if prev else {}
             want = views.summary(cp, results, units, previous, prev, options)
-            got = views.bureau_summary(cp, store.bureau_figures(conn, cp, prev, top), units, prev, options)
+            got = views.bureau_summary(cp, bureau_figures(conn, cp, prev, top), units, prev, options)
             assert got == want
             assert len(got["top_red"]) == min(top, len(got["snapshot"]["red"]))
 
 
 def test_iter_unit_results_is_load_results_in_whole_units_with_warned_detail_only(demo: App) -> None:
     with demo.engine.connect() as conn:
-        whole = store.load_results(conn, "2025-08")
-        chunks = list(store.iter_unit_results(conn, "2025-08", chunk_units=5))
+        whole = load_results(conn, "2025-08")
+        chunks = list(iter_unit_results(conn, "2025-08", chunk_units=5))
     assert len(chunks) > 1
     seen: set[str] = set()
     for chunk in chunks:
@@ -203,7 +206,7 @@ def test_worker_processes_refuse_results_evaluated_again_meanwhile(demo: App) ->
 def test_worker_processes_only_for_a_large_checkpoint_in_a_database_they_can_open(tmp_path: Path) -> None:
     import os
 
-    from monitor.db.store import make_engine
+    from monitor.db.engine import make_engine
 
     cores = len(os.sched_getaffinity(0))
     on_file = make_engine(f"sqlite:///{tmp_path / 'x.db'}")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from monitor.app import App
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
-from monitor.db import store
+from monitor.db.engine import OUTBOX
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 
@@ -48,7 +48,7 @@ def override(workdir: Path, name: str, first_line: str) -> Path:
 def outbox_count(workdir: Path) -> int:
     app = App(load_settings(workdir / "config.yaml"))
     with app.engine.connect() as conn:
-        count = conn.execute(select(func.count()).select_from(store.OUTBOX)).scalar_one()
+        count = conn.execute(select(func.count()).select_from(OUTBOX)).scalar_one()
     app.engine.dispose()
     return int(count)
 

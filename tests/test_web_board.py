@@ -25,8 +25,9 @@ from monitor.app import App
 from monitor.cases.store import cases
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.db import store
+from monitor.core.workdays import as_utc
 from monitor.db import tables as t
+from monitor.db.engine import OUTBOX, OUTBOX_MESSAGE, table
 from monitor.deliver import outbox
 from monitor.notify import messages
 from monitor.service.http import HttpEndpoint
@@ -35,8 +36,8 @@ from monitor.web.site import Recent
 
 SMTP_PASSWORD = "smtp-Pa55word-never-shown"
 ENV = {"MONITOR_WEB_SECRET": SECRET, "MONITOR_SMTP_PASSWORD": SMTP_PASSWORD}
-CASE_EVENT = store.table(t.CaseEventRow)
-EXEMPTION = store.table(t.ExemptionRow)
+CASE_EVENT = table(t.CaseEventRow)
+EXEMPTION = table(t.ExemptionRow)
 PAGES = (
     "/board",
     "/board?checkpoint=2025-05&unit=302",
@@ -200,7 +201,7 @@ def test_the_outbox_page_counts_by_status_and_lists_failed_deliveries_without_se
     with app.engine.connect() as conn:
         queued = len(outbox.messages(conn, checkpoint="2025-05"))
         raw = conn.execute(
-            select(store.OUTBOX_MESSAGE.c.raw).join(store.OUTBOX).where(store.OUTBOX.c.unit_code == "302")
+            select(OUTBOX_MESSAGE.c.raw).join(OUTBOX).where(OUTBOX.c.unit_code == "302")
         ).scalar_one()
     token = re.search(r"/u/([A-Za-z0-9_.\-]{20,})", raw.replace("=\n", ""))
     error = f"550 5.1.1 mailbox unavailable (login {SMTP_PASSWORD}) for http://127.0.0.1:8650/u/abc.DEF-123_x"
@@ -268,7 +269,7 @@ def test_the_overdue_list_uses_the_deadline_the_email_announced(may: Path) -> No
     with app.engine.connect() as conn:
         (case,) = [c for c in cases(conn) if c["project_code"] == "2025-302-001"]
     announced = messages.options(
-        app.settings, Checkpoint(2025, 5), store.as_utc(case["opened_at"])
+        app.settings, Checkpoint(2025, 5), as_utc(case["opened_at"])
     ).response_deadline
     zone = ZoneInfo(app.settings.time_zone)
     clock.now = dt.datetime.combine(announced, dt.time(12), zone)  # the last day: not overdue yet

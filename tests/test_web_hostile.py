@@ -28,7 +28,7 @@ from test_web import ENV, PASSWORD, SECRET, Clock, cli, csrf, link, login
 from monitor.app import App
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
-from monitor.db import store
+from monitor.db.engine import LOGIN_ATTEMPT
 from monitor.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,7 +116,7 @@ def try_login(c: TestClient, password: str, forwarded: str | None = None, name: 
 
 def attempts(workdir: Path) -> list[tuple[str, str, bool]]:
     app = App(load_settings(workdir / "config.yaml", env=ENV))
-    a = store.LOGIN_ATTEMPT
+    a = LOGIN_ATTEMPT
     with app.engine.connect() as conn:
         rows = conn.execute(select(a.c.name, a.c.address, a.c.ok).order_by(a.c.id)).all()
     app.engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert, text
 
 from monitor.app import App
 from monitor.config.settings import load_settings
-from monitor.db import store
+from monitor.db.engine import LOGIN_ATTEMPT, create_schema, make_engine
 from monitor.web.app import create_app
 
 SECRET = "test-web-secret-4Kq9Zx2Lm7Rt8Vb3Nw6Hc1Jd5Fy0GsPe"
@@ -28,7 +28,7 @@ HOLD_AT_MOST = 8.0  # seconds the table stays held if the test never lets it go
 def table_held(url: str) -> Iterator[threading.Event]:
     """Another connection (its own engine, its own thread) holds login_attempt against writers until
     the event it yields is set (or HOLD_AT_MOST passed)."""
-    engine: Engine = store.make_engine(url)
+    engine: Engine = make_engine(url)
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -37,7 +37,7 @@ def table_held(url: str) -> Iterator[threading.Event]:
                 conn.execute(text("LOCK TABLE login_attempt IN EXCLUSIVE MODE"))
             else:  # SQLite: one writer at a time, so an uncommitted write holds every table
                 now = dt.datetime.now(dt.UTC)
-                conn.execute(insert(store.LOGIN_ATTEMPT).values(name="x", address="x", at=now, ok=False))
+                conn.execute(insert(LOGIN_ATTEMPT).values(name="x", address="x", at=now, ok=False))
             held.set()
             release.wait(HOLD_AT_MOST)
             tx.rollback()
@@ -56,7 +56,7 @@ def table_held(url: str) -> Iterator[threading.Event]:
 def test_a_login_waiting_on_the_database_does_not_hold_up_other_pages(workdir: Path) -> None:
     app = App(load_settings(workdir / "config.yaml", env=ENV))
     web = create_app(app)
-    store.create_schema(app.engine)  # as `monitor serve` finds it: the database made
+    create_schema(app.engine)  # as `monitor serve` finds it: the database made
 
     async def scenario() -> tuple[bool, int, int]:
         transport = httpx.ASGITransport(app=web)

@@ -14,8 +14,9 @@ from sqlalchemy.engine import Connection
 
 from monitor.cases import exemptions
 from monitor.cases import rectification as rc
-from monitor.db import store
-from monitor.db.store import CASE_RESPONSE, CASE_REVIEW, WARNING_CASE, as_utc
+from monitor.core.workdays import as_utc
+from monitor.db.engine import CASE_RESPONSE, CASE_REVIEW, WARNING_CASE
+from monitor.db.reads import load_results
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ def open_and_resolve(
     """Open a case for each yellow/red project of `checkpoint`'s stored results (a case that exists is
     left as it is) and resolve the earlier cases whose project is green at `checkpoint`. A project
     exempted on the day of `now` (in `time_zone`) gets no case."""
-    results = store.load_results(conn, checkpoint)
+    results = load_results(conn, checkpoint)
     have = {
         r[0]
         for r in conn.execute(

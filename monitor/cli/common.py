@@ -83,10 +83,10 @@ def console() -> Any:
 
 
 def app_has_run(app: App, checkpoint: Any) -> bool:
-    from monitor.db import store
+    from monitor.db.results import runs
 
     with app.engine.connect() as conn:
-        return bool(store.runs(conn, str(checkpoint)))
+        return bool(runs(conn, str(checkpoint)))
 
 
 def print_delivery(app: App, delivery: Any) -> None:

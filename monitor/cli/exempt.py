@@ -144,14 +144,14 @@ def responses_template(
     """Write an Excel workbook of the cases waiting for an answer, ready for the units to fill in
     (dropdowns for the cause and the measure); bring it back with `monitor import FILE`."""
     from monitor.cases.exemptions import local_day
-    from monitor.db import store
+    from monitor.db.inputs import load_units
     from monitor.ingest.responses import waiting_cases, write_template
 
     if not out.lower().endswith(".xlsx"):
         fail([f"--out {out}: 请使用 .xlsx 文件名（the template is an Excel workbook）"])
     app = make_app(config, rules_dir)
     with app.engine.connect() as conn:
-        units = store.load_units(conn)
+        units = load_units(conn)
         if unit_code is not None and unit_code not in units:
             fail([f"单位编码 {unit_code} 不存在（unknown unit）"])
         found = waiting_cases(conn, str(checkpoint), unit_code)

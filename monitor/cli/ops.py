@@ -97,10 +97,11 @@ def db() -> None:
 @common
 def db_upgrade(config: str | None, rules_dir: str | None) -> None:
     """Apply pending schema migrations (safe to run while other instances are up; they take turns)."""
-    from monitor.db import migrate, store
+    from monitor.db import migrate
+    from monitor.db.engine import make_engine
 
     app = make_app(config, rules_dir)
-    engine = store.make_engine(app.settings.database_url)
+    engine = make_engine(app.settings.database_url)
     applied = migrate.upgrade(engine)  # a MigrationError says why and what to do: exit 1
     click.echo(f"database: {app.settings.redacted_url()}")
     click.echo(("applied: " + ", ".join(applied)) if applied else "already up to date")

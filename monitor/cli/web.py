@@ -39,14 +39,14 @@ def cases_open(checkpoint: Any, config: str | None, rules_dir: str | None) -> No
 def link(unit_code: str, checkpoint: Any, config: str | None, rules_dir: str | None) -> None:
     """Print the signed link to a unit's page for a checkpoint (expires after web.link_days)."""
     from monitor.core.links import Scope, unit_link
-    from monitor.db import store
+    from monitor.db.inputs import load_units
 
     app = make_app(config, rules_dir)
     secret = app.settings.web_secret
     if not secret:
         fail([f"set the environment variable {app.settings.web.secret_env} to a long random secret"])
     with app.engine.connect() as conn:
-        if unit_code not in store.load_units(conn):
+        if unit_code not in load_units(conn):
             fail([f"unknown unit: {unit_code}"])
     click.echo(unit_link(app.settings.web.base_url, secret, Scope(unit_code, str(checkpoint))))
 

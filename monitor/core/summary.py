@@ -85,7 +85,7 @@ class Summary:
 def summarize(
     checkpoint: str, results: Iterable[Mapping[str, Any]], unit_names: Mapping[str, str]
 ) -> Summary:
-    """Tally results given as the stable result dicts (see store.load_results) or ProjectResult-like rows."""
+    """Tally results given as the stable result dicts (db.reads.load_results) or ProjectResult-like rows."""
     s = Summary(checkpoint)
     for r in results:
         blue = sum(1 for i in r.get("indicators", ()) if i["light"] == "blue")
@@ -96,7 +96,7 @@ def summarize(
 @dataclass
 class BureauFigures:
     """What the bureau summary states about a checkpoint, however it was gathered: from result dicts in
-    memory (`of_results`) or with GROUP BY / ORDER BY … LIMIT queries (store.bureau_figures), so a
+    memory (`of_results`) or with GROUP BY / ORDER BY … LIMIT queries (db.figures.bureau_figures), so a
     national checkpoint never has to be held in memory to be summed up."""
 
     # (department code, or None when the unit is unknown; project light) → (projects, budget in fen)
@@ -113,7 +113,7 @@ class BureauFigures:
         units: Mapping[str, Unit],
         previous: Mapping[str, str | None] | None,
     ) -> BureauFigures:
-        """The figures of result dicts (store.load_results); `previous` None: no trend."""
+        """The figures of result dicts (db.reads.load_results); `previous` None: no trend."""
         results = list(results)
         groups: dict[tuple[str | None, str | None], tuple[int, int]] = {}
         for r in results:

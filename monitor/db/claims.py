@@ -26,13 +26,15 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.core import workers
 from monitor.core.errors import BadInput
-from monitor.db import store, tables
+from monitor.core.workdays import as_utc
+from monitor.db import tables
+from monitor.db.engine import table as stored_table
 
 log = logging.getLogger("monitor.db.claims")
 Clock = Callable[[], dt.datetime]
 
 # The run of a checkpoint (key: the checkpoint, e.g. "2025-05"); deleted when the run ends.
-RUN_LOCK = store.table(tables.RunLockRow)
+RUN_LOCK = stored_table(tables.RunLockRow)
 
 _held: set[tuple[str, str]] = set()  # (table, key) claimed by this process and not yet let go
 _held_lock = threading.Lock()
@@ -53,7 +55,7 @@ class Busy(BadInput):
     """Someone else holds the claim (and is not stale)."""
 
     def __init__(self, what: str, holder: Holder) -> None:
-        since = store.as_utc(holder.since).astimezone().isoformat(timespec="seconds")
+        since = as_utc(holder.since).astimezone().isoformat(timespec="seconds")
         super().__init__(f"{what} is being run by {holder.owner} since {since}")
         self.what, self.holder = what, holder
 
@@ -70,7 +72,7 @@ def is_stale(
         return True
     if workers.process_is_alive_here(owner):
         return False
-    return store.as_utc(heartbeat_at) < store.as_utc(now) - dt.timedelta(seconds=lease)
+    return as_utc(heartbeat_at) < as_utc(now) - dt.timedelta(seconds=lease)
 
 
 def holder(engine: Engine, table: Table, key: str) -> Holder | None:

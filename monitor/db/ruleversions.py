@@ -8,7 +8,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from monitor.core.errors import NotFound
-from monitor.db import store
+from monitor.db.engine import RULE_VERSION
+from monitor.db.results import runs as stored_runs
 from monitor.rules.sources import RuleSource, from_content, in_force
 
 
@@ -19,11 +20,11 @@ class NoRun(NotFound):
 def used_by_run(conn: Connection, checkpoint: str) -> RuleSource:
     """The rules the latest run of `checkpoint` used; NoRun if it was never run (or its rules were not
     stored)."""
-    runs = store.runs(conn, checkpoint)
+    runs = stored_runs(conn, checkpoint)
     if not runs:
         raise NoRun(f"no run of {checkpoint}: run `monitor run --checkpoint {checkpoint}` first")
     run = runs[-1]
-    q = select(store.RULE_VERSION.c.content).where(store.RULE_VERSION.c.hash == run["rules_hash"])
+    q = select(RULE_VERSION.c.content).where(RULE_VERSION.c.hash == run["rules_hash"])
     content = conn.execute(q).scalar()
     if content is None:
         raise NoRun(f"run {run['id']}: its rules (hash {run['rules_hash'][:12]}) were not stored")

@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from monitor.core.workdays import as_utc
 from monitor.core.workers import on_this_host, process_is_dead, worker_id
-from monitor.db.store import DELIVERY_ATTEMPT, OUTBOX, OUTBOX_MESSAGE, OUTBOX_RECIPIENT, as_utc
+from monitor.db.engine import DELIVERY_ATTEMPT, OUTBOX, OUTBOX_MESSAGE, OUTBOX_RECIPIENT
 
 STATUSES = ("pending", "sending", "sent", "failed", "partial")
 DONE_BADLY = ("failed", "partial")  # need an operator's attention

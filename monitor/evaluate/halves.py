@@ -34,7 +34,9 @@ from sqlalchemy.pool import NullPool
 
 from monitor.core.model import Checkpoint
 from monitor.core.summary import Summary
-from monitor.db import store
+from monitor.db.engine import cores, in_memory, make_engine
+from monitor.db.results import clear_results, tally
+from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB, large_cache
 from monitor.evaluate import sql as compiled
 from monitor.evaluate.sql import lit
 from monitor.rules.load import RuleSet
@@ -49,11 +51,11 @@ HELPER_SHARE = 0.5
 def worth_it(engine: Engine, projects: int, wanted: bool | None = None) -> bool:
     """Whether to evaluate in halves: only on a SQLite file (another connection must see it); as
     `wanted`, else for a large checkpoint on a machine with more than one core."""
-    if engine.dialect.name != "sqlite" or store.in_memory(engine):
+    if engine.dialect.name != "sqlite" or in_memory(engine):
         return False
     if wanted is not None:
         return wanted
-    return store.cores() >= 2 and projects >= MIN_PROJECTS
+    return cores() >= 2 and projects >= MIN_PROJECTS
 
 
 class Scratch:
@@ -87,7 +89,7 @@ def _attach(conn: Connection, path: str, name: str, writer: bool = False) -> Non
     large page cache; the halves' rows (`part`, written and read in key order) need none."""
     conn.exec_driver_sql(f"ATTACH DATABASE {lit(path)} AS {name}")
     if name == "ev":
-        conn.exec_driver_sql(f"PRAGMA {name}.cache_size = -{store.SQLITE_IMPORT_CACHE_KIB}")
+        conn.exec_driver_sql(f"PRAGMA {name}.cache_size = -{SQLITE_IMPORT_CACHE_KIB}")
     if writer:
         conn.exec_driver_sql(f"PRAGMA {name}.synchronous = OFF")
         conn.exec_driver_sql(f"PRAGMA {name}.journal_mode = OFF")
@@ -118,19 +120,19 @@ class _Helper(threading.Thread):
         self.summary = Summary(str(checkpoint))  # of its half, as the statements left it
 
     def run(self) -> None:
-        engine = store.make_engine(self.url, poolclass=NullPool)
+        engine = make_engine(self.url, poolclass=NullPool)
         try:
             with engine.connect() as conn:
                 _attach(conn, self.ev, "ev", writer=True)
                 _attach(conn, self.part, "part", writer=True)
                 conn.commit()
-                with conn.begin(), store.large_cache(conn):
+                with conn.begin(), large_cache(conn):
                     compiled.prepare_values(conn, self.checkpoint, schema="ev")
                 self.values_ready.set()
                 self.policies_ready.wait()
                 if self.policy_rows is None:  # the main connection failed first
                     return
-                with conn.begin(), store.large_cache(conn):
+                with conn.begin(), large_cache(conn):
                     d = compiled.Dialect(conn.dialect.name)
                     policies = Policies(self.rules)
                     rows = compiled.prepare_policies(conn, policies, self.checkpoint, given=self.policy_rows)
@@ -143,7 +145,7 @@ class _Helper(threading.Thread):
                 self.rows_ready.set()
                 # counted while the main connection copies the rows (its count is mostly Python: the two
                 # counts at once would take turns)
-                self.summary = store.tally(conn, str(self.checkpoint), schema="part", settled_only=True)
+                self.summary = tally(conn, str(self.checkpoint), schema="part", settled_only=True)
         except BaseException as e:  # handed to the main thread, which raises it
             self.error = e
         finally:
@@ -176,13 +178,13 @@ class Split:
     def tally(self, conn: Connection, checkpoint: Checkpoint, unsure: list[str]) -> Summary:
         """The checkpoint's Summary once the `unsure` projects were evaluated again by the pure core
         (if there were any, counted again)."""
-        return store.tally(conn, str(checkpoint)) if unsure else self.summary
+        return tally(conn, str(checkpoint)) if unsure else self.summary
 
 
 def evaluate(
     conn: Connection, scratch: Scratch, policies: Policies, checkpoint: Checkpoint, run_id: int, projects: int
 ) -> tuple[list[str], Split | None]:
-    """store.clear_results and compiled.evaluate, in two halves (see the module's docstring). Returns
+    """db.results.clear_results and compiled.evaluate, in two halves (see the module's docstring). Returns
     the projects left uncertain and, if it did split, where (None: evaluated in one piece)."""
     # the transaction's first write takes SQLite's write lock, held until the commit: from here on
     # nothing changes what the helper reads
@@ -190,13 +192,13 @@ def evaluate(
     skip = int(projects * (1 - HELPER_SHARE))
     lo = conn.exec_driver_sql(f"SELECT code FROM project ORDER BY code LIMIT 1 OFFSET {skip}").scalar()
     if lo is None:
-        store.clear_results(conn, str(checkpoint))
+        clear_results(conn, str(checkpoint))
         return compiled.evaluate(conn, policies, checkpoint, run_id), None
     url = conn.engine.url.render_as_string(hide_password=False)
     helper = _Helper(url, policies.rules, checkpoint, run_id, lo, scratch.path("ev"), scratch.path("part"))
     helper.start()
     try:
-        store.clear_results(conn, str(checkpoint))
+        clear_results(conn, str(checkpoint))
         compiled.drop_temporary(conn)
         rows = compiled.prepare_policies(conn, policies, checkpoint)
         helper.hand_over(rows)
@@ -212,7 +214,7 @@ def evaluate(
             ("project_result", compiled.PROJECT_RESULT_COLUMNS),
         ):
             conn.exec_driver_sql(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM part.{table}")
-        counted = store.tally(conn, str(checkpoint), hi=lo, settled_only=True)  # the helper counts its own
+        counted = tally(conn, str(checkpoint), hi=lo, settled_only=True)  # the helper counts its own
         helper.wait()
     finally:
         if not helper.policies_ready.is_set():

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from monitor.core.model import Checkpoint, ProjectResult
-from monitor.db import store
+from monitor.db.engine import PROJECT_RESULT, RULE_VERSION, RUN
+from monitor.db.inputs import load_inputs, load_units
 from monitor.evaluate.core import evaluate
 from monitor.rules.load import RuleSet, rules_from_content
 from monitor.rules.policy import Policies
@@ -57,19 +58,19 @@ def fill(
     results: Sequence[MutableMapping[str, Any]],
     lights: Collection[str | None] | None = None,
 ) -> None:
-    """Render the missing reasons of `results` (store.load_results dicts) in place; with `lights`,
+    """Render the missing reasons of `results` (db.reads.load_results dicts) in place; with `lights`,
     only for projects whose light is among them."""
     todo = [r for r in results if missing(r) and (lights is None or r["light"] in lights)]
     if not todo:
         return
-    run = store.RUN
+    run = RUN
     q = (
-        select(run.c.rules_hash, store.RULE_VERSION.c.content)
-        .join(store.PROJECT_RESULT, store.PROJECT_RESULT.c.run_id == run.c.id)
-        .join(store.RULE_VERSION, store.RULE_VERSION.c.hash == run.c.rules_hash)
+        select(run.c.rules_hash, RULE_VERSION.c.content)
+        .join(PROJECT_RESULT, PROJECT_RESULT.c.run_id == run.c.id)
+        .join(RULE_VERSION, RULE_VERSION.c.hash == run.c.rules_hash)
         .where(
-            store.PROJECT_RESULT.c.checkpoint == checkpoint,
-            store.PROJECT_RESULT.c.project_code == todo[0]["project_code"],
+            PROJECT_RESULT.c.checkpoint == checkpoint,
+            PROJECT_RESULT.c.project_code == todo[0]["project_code"],
         )
     )
     row = conn.execute(q).first()
@@ -77,10 +78,10 @@ def fill(
         raise LookupError(f"the rules of {checkpoint}'s stored results were not stored")
     policies = _policies(row[0], row[1])
     cp = Checkpoint.parse(checkpoint)
-    units = store.load_units(conn, {r["unit_code"] for r in todo})
+    units = load_units(conn, {r["unit_code"] for r in todo})
     for i in range(0, len(todo), _BATCH):
         batch = todo[i : i + _BATCH]
-        inputs = store.load_inputs(conn, checkpoint, [r["project_code"] for r in batch], units)
+        inputs = load_inputs(conn, checkpoint, [r["project_code"] for r in batch], units)
         fresh = {r.project_code: r for r in evaluate(policies, cp, inputs)}
         for r in batch:
             result = fresh.get(r["project_code"])

@@ -599,7 +599,7 @@ def judge_uncertain(
 
 
 def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_id: int) -> list[str]:
-    """Write the checkpoint's results (after store.clear_results): indicators by one statement, the
+    """Write the checkpoint's results (after db.results.clear_results): indicators by one statement, the
     uncertain ones judged again by the pure core, then projects by one statement. Returns the codes
     of the projects whose budget light was left uncertain, for the caller to evaluate with the core.
     (monitor.evaluate.halves does the same in two halves on two cores.)"""

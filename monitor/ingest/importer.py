@@ -28,8 +28,18 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from monitor.core.model import Direction, Indicator, IndicatorReport, Kind, Project, ProjectReport, Unit
-from monitor.db import store
-from monitor.db.store import Batch, KnownCodes, create_schema
+from monitor.db.engine import UNIT, create_schema
+from monitor.db.upserts import (
+    RECORD,
+    Batch,
+    KnownCodes,
+    bulk_upsert,
+    import_transaction,
+    is_empty,
+    known_indicator_codes,
+    known_project_budgets,
+    known_unit_codes,
+)
 from monitor.ingest import reader
 from monitor.ingest.columns import KINDS
 from monitor.ingest.formulas import name_formulas
@@ -103,7 +113,7 @@ def validate(batch: Batch, known: KnownCodes) -> list[Problem]:
         ((code, b, c) for code, (b, c) in known.projects.items()),
         iter(sorted(known.indicators)),
     )
-    records = {kind: [store.RECORD[kind](x) for x in getattr(batch, kind)] for kind in KINDS}
+    records = {kind: [RECORD[kind](x) for x in getattr(batch, kind)] for kind in KINDS}
     origins: dict[str, Sequence[tuple[Where, int]]] = {
         kind: sourced.origins[kind] if sourced else [(kind, i + 1) for i in range(len(records[kind]))]
         for kind in KINDS
@@ -127,12 +137,12 @@ def _know_database(conn: Connection, checker: Checker, kinds: set[str]) -> None:
     """Load the database's codes the checks of `kinds` can refer to (nothing, for an empty database)."""
     children = {"indicators", "project_reports", "indicator_reports"}
     if "units" in kinds:
-        query = select(store.UNIT.c.code, store.UNIT.c.name, store.UNIT.c.supervisor_code)
+        query = select(UNIT.c.code, UNIT.c.name, UNIT.c.supervisor_code)
         checker.db_units_info = {r[0]: (r[1], r[2]) for r in conn.execute(query)}
     checker.know(
-        store.known_unit_codes(conn) if kinds & {"units", "projects"} else iter(()),
-        store.known_project_budgets(conn) if kinds & children else iter(()),
-        store.known_indicator_codes(conn) if "indicator_reports" in kinds else iter(()),
+        known_unit_codes(conn) if kinds & {"units", "projects"} else iter(()),
+        known_project_budgets(conn) if kinds & children else iter(()),
+        known_indicator_codes(conn) if "indicator_reports" in kinds else iter(()),
     )
 
 
@@ -154,10 +164,10 @@ def import_paths(
     with _no_cycle_collection():
         reading = Reading(paths)
         create_schema(engine)
-        with store.import_transaction(engine, check_at_end=store.is_empty(engine)) as conn:
+        with import_transaction(engine, check_at_end=is_empty(engine)) as conn:
             checker = Checker(reading.out, reading.unreadable, reading.incomplete)
             _know_database(conn, checker, {t.source.kind for t in reading.tables})
-            with store.bulk_upsert(conn) as write:
+            with bulk_upsert(conn) as write:
                 if reader.worth_a_reader_process(reading):
                     reader.read_in_child(reading, checker, write)
                 else:

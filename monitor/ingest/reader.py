@@ -25,7 +25,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from monitor.db import store
+from monitor.db.engine import cores
 from monitor.ingest.reading import Reading, read_and_check
 from monitor.ingest.references import Checker
 from monitor.ingest.rows import Record
@@ -41,7 +41,7 @@ def worth_a_reader_process(reading: Reading) -> bool:
     return (
         size >= READER_PROCESS_BYTES
         and sys.platform == "linux"
-        and store.cores() > 1
+        and cores() > 1
         and threading.active_count() == 1
         and not multiprocessing.current_process().daemon
     )

@@ -23,7 +23,8 @@ from monitor.cases.rectification import CAUSES
 from monitor.cases.store import submit_answer
 from monitor.core import values as v
 from monitor.core.wording import period
-from monitor.db.store import WARNING_CASE, as_utc
+from monitor.core.workdays import as_utc
+from monitor.db.engine import WARNING_CASE
 from monitor.ingest.locate import Table, data_rows
 from monitor.ingest.problems import Problem, Source
 from monitor.ingest.workbook import (

@@ -21,15 +21,16 @@ from sqlalchemy.exc import IntegrityError
 from monitor.cases.deadlines import FollowUp, FollowUpRule
 from monitor.config.settings import Settings
 from monitor.core.model import Checkpoint
-from monitor.db import store
-from monitor.db.store import PROJECT_RESULT, WARNING_CASE, as_utc
+from monitor.core.workdays import as_utc
+from monitor.db.engine import PROJECT_RESULT, WARNING_CASE, table
+from monitor.db.inputs import load_units
 from monitor.db.tables import CaseEventRow, ExemptionRow
 from monitor.deliver import outbox
 from monitor.notify import followup, messages
 from monitor.notify.render import Templates
 
-CASE_EVENT: Table = store.table(CaseEventRow)
-EXEMPTION: Table = store.table(ExemptionRow)
+CASE_EVENT: Table = table(CaseEventRow)
+EXEMPTION: Table = table(ExemptionRow)
 Clock = Callable[[], dt.datetime]
 
 
@@ -153,7 +154,7 @@ def _follow_up(
     bureau = followup.Bureau(settings.mail.from_name, settings.mail.bureau_recipients)
     with engine.begin() as conn:
         cases = load_cases(conn, cp, today, tz)
-        units = store.load_units(conn)
+        units = load_units(conn)
         plan = followup.plan(
             step,
             cp,

@@ -25,7 +25,10 @@ from sqlalchemy.engine import Connection
 from monitor.cases.exemptions import Exemption
 from monitor.config.settings import Settings
 from monitor.core.errors import BadInput
-from monitor.db import store
+from monitor.db.engine import cores as stored_cores
+from monitor.db.engine import in_memory, make_engine
+from monitor.db.inputs import load_units
+from monitor.db.reads import previous_lights, project_names, result_runs, unit_chunks, unit_results
 from monitor.deliver import outbox
 from monitor.evaluate import reasons
 from monitor.notify import decide as notify
@@ -59,18 +62,18 @@ def chunk_rows(
     (notify.unit_notices) against what was last queued, messages composed; each row's `supersedes`
     names the message it was decided against."""
     cp = job.checkpoint
-    results = store.unit_results(conn, cp, first, last)
+    results = unit_results(conn, cp, first, last)
     if not results:
         return []
-    units = store.load_units(conn, {r["unit_code"] for r in results})
-    units.update(store.load_units(conn, {u.supervisor_code for u in units.values() if u.supervisor_code}))
-    previous = store.previous_lights(conn, cp, job.previous, first, last) if job.previous else {}
+    units = load_units(conn, {r["unit_code"] for r in results})
+    units.update(load_units(conn, {u.supervisor_code for u in units.values() if u.supervisor_code}))
+    previous = previous_lights(conn, cp, job.previous, first, last) if job.previous else {}
     last_queued = outbox.last_queued(conn, cp, (first, last))  # read now: the decision's basis
     sent = {key: snapshot for key, (_, snapshot) in last_queued.items()}
     names = {r["project_code"]: r["project_name"] for r in results}
     told = {c for (kind, _), snap in sent.items() if kind == "warning" for c in snap}
     if told - names.keys():  # projects since moved to another unit or dropped
-        names.update(store.project_names(conn, cp, told - names.keys()))
+        names.update(project_names(conn, cp, told - names.keys()))
     notices = notify.unit_notices(
         cp, results, units, previous, job.previous, sent, job.options, names, job.exempt
     )
@@ -84,9 +87,9 @@ def workers_for(engine: Engine, projects: int) -> int:
     """How many worker processes to compose with: none for a small checkpoint, a one-core machine, a
     database other processes cannot open (SQLite in memory) or a daemonic process (multiprocessing
     forbids those children)."""
-    cores = store.cores()
+    cores = stored_cores()
     daemonic = multiprocessing.current_process().daemon
-    if projects < PARALLEL_MIN_PROJECTS or cores < 2 or store.in_memory(engine) or daemonic:
+    if projects < PARALLEL_MIN_PROJECTS or cores < 2 or in_memory(engine) or daemonic:
         return 0
     return cores
 
@@ -96,13 +99,13 @@ def rows_by_chunk(
 ) -> Iterator[list[dict[str, Any]]]:
     """The outbox rows of every unit with results in the checkpoint, a chunk of units at a time in
     unit code order: composed here (workers 0) or by `workers` processes."""
-    chunks = store.unit_chunks(conn, job.checkpoint, chunk_units)
+    chunks = unit_chunks(conn, job.checkpoint, chunk_units)
     if workers <= 0:
         for first, last in chunks:
             yield chunk_rows(conn, job, templates, first, last)
         return
     with engine.connect() as fresh:
-        runs = store.result_runs(fresh, job.checkpoint)
+        runs = result_runs(fresh, job.checkpoint)
     ctx = multiprocessing.get_context("spawn")  # no inherited connections or locks
     known = reasons.known()
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start, initargs=(job, known)) as pool:
@@ -114,7 +117,7 @@ def rows_by_chunk(
         while pending:
             yield pending.popleft().result()
     with engine.connect() as fresh:
-        if store.result_runs(fresh, job.checkpoint) != runs:
+        if result_runs(fresh, job.checkpoint) != runs:
             raise ResultsChanged(
                 f"{job.checkpoint} was evaluated again while its messages were being composed;"
                 " nothing was queued: queue its messages again"
@@ -130,7 +133,7 @@ def _start(job: Job, known: Mapping[str, RuleSet]) -> None:
     settings = job.settings
     _worker.update(
         job=job,
-        engine=store.make_engine(settings.database_url),
+        engine=make_engine(settings.database_url),
         templates=Templates(settings.templates_dir, settings.template_override_dir),
     )
 

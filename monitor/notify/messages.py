@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 from monitor.config.settings import Settings
 from monitor.core.links import Scope, unit_link
 from monitor.core.model import Checkpoint
-from monitor.core.workdays import add_working_days
-from monitor.db.store import as_utc
+from monitor.core.workdays import add_working_days, as_utc
 from monitor.ingest import responses as import_responses
 from monitor.notify import wire
 from monitor.notify.decide import Notice

@@ -216,7 +216,7 @@ def bureau_summary(
     previous_checkpoint: str | None,
     options: Options,
 ) -> dict[str, Any]:
-    """`summary` from figures gathered by the database (store.bureau_figures): the same view."""
+    """`summary` from figures gathered by the database (db.figures.bureau_figures): the same view."""
     count, amount, depts = _tallies(figures, units)
     total_n = sum(count.values())
     by_light = [

@@ -16,7 +16,10 @@ from monitor.config.settings import ResultsApplicationConfig
 from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint, Unit
 from monitor.core.wording import period
-from monitor.db import store
+from monitor.db.engine import INDICATOR_REPORT
+from monitor.db.inputs import load_units
+from monitor.db.reads import load_results, result_lights
+from monitor.db.results import runs
 from monitor.db.ruleversions import used_by_run
 from monitor.notify import messages
 from monitor.notify.views import department, summary
@@ -49,7 +52,7 @@ class Row:
     target_light: str | None
     light: str | None  # None: not reported
     reasons: tuple[str, ...]
-    indicators: tuple[Mapping[str, Any], ...]  # stored indicator results (store.INDICATOR_KEYS)
+    indicators: tuple[Mapping[str, Any], ...]  # stored indicator results (db.reads.INDICATOR_KEYS)
     has_previous: bool = False  # the project has a result at the previous checkpoint
     previous_light: str | None = None  # its light there (None: not reported)
     change: str | None = None  # trend.project_change
@@ -147,13 +150,13 @@ def load(app: Context, checkpoint: Checkpoint) -> ReportData:
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(app.settings.checkpoint_months))
     with app.engine.connect() as conn:
-        if not store.runs(conn, cp):
+        if not runs(conn, cp):
             raise NoResults(f"no results for checkpoint {cp}: run `monitor run --checkpoint {cp}` first")
-        results = store.load_results(conn, cp)
-        units = store.load_units(conn)
+        results = load_results(conn, cp)
+        units = load_units(conn)
         # lights only: the previous checkpoint's reasons are not shown (rendering them would cost as
         # much as evaluating it again, monitor.evaluate.reasons)
-        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+        previous = result_lights(conn, str(previous_cp)) if previous_cp else {}
         answers = _answers(conn, cp)
         try:
             rules = used_by_run(conn, cp).rules
@@ -179,7 +182,7 @@ def load(app: Context, checkpoint: Checkpoint) -> ReportData:
 
 
 def _answers(conn: Any, checkpoint: str) -> dict[tuple[str, str], IndicatorAnswer]:
-    ir = store.INDICATOR_REPORT
+    ir = INDICATOR_REPORT
     q = select(
         ir.c.project_code, ir.c.indicator_code, ir.c.possibility, ir.c.causes, ir.c.cause_text, ir.c.measures
     ).where(ir.c.checkpoint == checkpoint)

@@ -77,7 +77,7 @@ def warned_unit(engine: Engine, checkpoint: str) -> str | None:
     """A unit warned at `checkpoint` (the first by code), whose link the demo shows."""
     from sqlalchemy import func, select
 
-    from monitor.db.store import OUTBOX
+    from monitor.db.engine import OUTBOX
 
     q = select(func.min(OUTBOX.c.unit_code)).where(
         OUTBOX.c.checkpoint == checkpoint, OUTBOX.c.kind == "warning"

@@ -21,7 +21,9 @@ from monitor.core.errors import NotFound
 from monitor.core.model import Checkpoint, Direction, Indicator, Inputs, Kind, Project, ProjectResult, Unit
 from monitor.core.wording import digits_for, pct_threshold, percent, progress, wan
 from monitor.core.workdays import local_time
-from monitor.db import store
+from monitor.db.engine import OUTBOX
+from monitor.db.inputs import load_inputs
+from monitor.db.reads import load_results
 from monitor.evaluate.core import evaluate_project
 from monitor.evaluate.kinds import infer_kind
 from monitor.rules.load import FIELD_PATHS, Origin
@@ -65,10 +67,10 @@ def explain(
     `time_zone`); raises NotFound (a LookupError) if there is no such project."""
     cp = str(checkpoint)
     with engine.connect() as conn:
-        inputs = store.load_inputs(conn, cp, [code])
+        inputs = load_inputs(conn, cp, [code])
         if not inputs.projects:
             raise NotFound(f"no project {code!r} in the database")
-        stored = store.load_results(conn, cp, unit=inputs.projects[0].unit_code)
+        stored = load_results(conn, cp, unit=inputs.projects[0].unit_code)
         sent = notifications(conn, cp, code, inputs.projects[0].unit_code, time_zone)
     project = inputs.projects[0]
     unit = inputs.units.get(project.unit_code)
@@ -94,7 +96,7 @@ def notifications(
     """Outbox rows of `checkpoint` whose snapshot mentions the project (digests by project code,
     reminders, overdue notices and the bureau summary by their lists), plus an all-clear to its unit;
     sent at, in `time_zone`."""
-    q = select(store.OUTBOX).where(store.OUTBOX.c.checkpoint == checkpoint).order_by(store.OUTBOX.c.id)
+    q = select(OUTBOX).where(OUTBOX.c.checkpoint == checkpoint).order_by(OUTBOX.c.id)
     out = []
     for r in conn.execute(q):
         if mentions(r.kind, json.loads(r.snapshot), code) or (

@@ -18,8 +18,11 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.settings import Settings
 from monitor.core.model import Checkpoint, Inputs, ProjectResult
-from monitor.core.workdays import local_time
-from monitor.db import store
+from monitor.core.workdays import as_utc, local_time
+from monitor.db.engine import RULE_VERSION
+from monitor.db.inputs import load_inputs
+from monitor.db.reads import result_lights
+from monitor.db.results import runs as stored_runs
 from monitor.evaluate.core import evaluate
 from monitor.notify import decide as notify
 from monitor.notify import messages
@@ -41,13 +44,13 @@ class Version:
 def history(conn: Connection) -> list[Version]:
     """Every stored rule version, oldest first, with the runs that used it."""
     by_hash: dict[str, list[dict[str, Any]]] = {}
-    for run in store.runs(conn):
+    for run in stored_runs(conn):
         by_hash.setdefault(run["rules_hash"], []).append(run)
-    rows = conn.execute(select(store.RULE_VERSION).order_by(store.RULE_VERSION.c.created_at))
+    rows = conn.execute(select(RULE_VERSION).order_by(RULE_VERSION.c.created_at))
     return [
         Version(
             r.hash,
-            store.as_utc(r.created_at),
+            as_utc(r.created_at),
             tuple(sorted(json.loads(r.content))),
             tuple(by_hash.get(r.hash, ())),
         )
@@ -81,7 +84,7 @@ def history_lines(
 
 
 def result_row(r: ProjectResult) -> dict[str, Any]:
-    """A result in the shape store.load_results gives (what notify.decide and views read)."""
+    """A result in the shape db.reads.load_results gives (what notify.decide and views read)."""
     return {
         "project_code": r.project_code,
         "project_name": r.project_name,
@@ -164,8 +167,8 @@ def preview(
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
     with engine.connect() as conn:
-        inputs = store.load_inputs(conn, cp)
-        previous = store.result_lights(conn, str(previous_cp)) if previous_cp else {}
+        inputs = load_inputs(conn, cp)
+        previous = result_lights(conn, str(previous_cp)) if previous_cp else {}
         sent = outbox.sent_snapshots(conn, cp)
     rows_before = rows_of(before.rules, checkpoint, inputs)
     rows_after = rows_of(after.rules, checkpoint, inputs)

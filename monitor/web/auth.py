@@ -16,7 +16,8 @@ from sqlalchemy import distinct, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from monitor.core.errors import BadInput
-from monitor.db.store import LOGIN_ATTEMPT, WEB_USER, as_utc
+from monitor.core.workdays import as_utc
+from monitor.db.engine import LOGIN_ATTEMPT, WEB_USER
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

@@ -22,7 +22,7 @@ from monitor.cases import rectification as rc
 from monitor.cases import store as cases
 from monitor.core.model import Unit
 from monitor.core.wording import light, period
-from monitor.db import store
+from monitor.db.inputs import load_units
 from monitor.deliver import outbox as outboxes
 from monitor.service import status
 from monitor.web import auth, project, queries, records
@@ -191,7 +191,7 @@ def board(site: Site, request: Request, user: str) -> Response:
     with site.app.engine.connect() as conn:
         known = queries.checkpoints(conn)
         checkpoint = pick_checkpoint(q.get("checkpoint"), known)
-        units = store.load_units(conn)
+        units = load_units(conn)
         counts = queries.light_counts(conn, checkpoint) if checkpoint else {}
         every = [site.case_view(c) for c in cases.cases(conn)]
         overdue = [c for c in every if c["overdue"]]

@@ -14,14 +14,13 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor.db import store
 from monitor.db import tables as t
-from monitor.db.store import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN
+from monitor.db.engine import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN, table
 from monitor.deliver import outbox
 from monitor.evaluate import reasons
 
-CASE_EVENT = store.table(t.CaseEventRow)
-EXEMPTION = store.table(t.ExemptionRow)
+CASE_EVENT = table(t.CaseEventRow)
+EXEMPTION = table(t.ExemptionRow)
 STATUSES = ("pending", "sending", "sent", "partial", "failed")
 BATCH = 500  # IN lists stay well under every driver's parameter limit
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from monitor.core.wording import period
-from monitor.db import store
+from monitor.db.inputs import load_units
 from monitor.reports.data import NoResults
 from monitor.reports.write import FORMATS, Format, default_name, write_report
 from monitor.web import queries
@@ -43,7 +43,7 @@ def outbox(site: Site, request: Request, user: str) -> Response:
         checkpoint = q.get("checkpoint", "") if q.get("checkpoint") in known else (known[0] if known else "")
         counts = queries.outbox_counts(conn, checkpoint) if checkpoint else {"*": Counter()}
         trouble = queries.troubled(conn, checkpoint) if checkpoint else []
-        names = {code: u.name for code, u in store.load_units(conn).items()}
+        names = {code: u.name for code, u in load_units(conn).items()}
     total = counts.pop("*")
     rows = [
         {
@@ -100,7 +100,7 @@ def exemptions(site: Site, request: Request, user: str) -> Response:
     with site.app.engine.connect() as conn:
         known = queries.checkpoints(conn)
         found = queries.exemptions(conn, today, everything)
-        names = {code: u.name for code, u in store.load_units(conn).items()}
+        names = {code: u.name for code, u in load_units(conn).items()}
     rows = []
     for x in found:
         if x["revoked_at"] is not None:

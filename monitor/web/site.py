@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse
 from monitor.app import App
 from monitor.cases import rectification as rc
 from monitor.core.wording import light, percent, period
-from monitor.db import store
+from monitor.core.workdays import as_utc
 from monitor.web import auth
 
 HEADERS = {
@@ -99,14 +99,14 @@ class Site:
 
     def local(self, moment: dt.datetime | None) -> str:
         """A stored (UTC) timestamp as local 'YYYY-MM-DD HH:MM+08:00'; '' for None."""
-        return "" if moment is None else store.as_utc(moment).astimezone(self.zone).isoformat(" ", "minutes")
+        return "" if moment is None else as_utc(moment).astimezone(self.zone).isoformat(" ", "minutes")
 
     def deadline(self, opened_at: dt.datetime) -> dt.date:
         """The answer deadline the warning e-mail announced: N working days after the (local) day of the
         run that opened the case
         (monitor.notify.messages.options computes the same date from the same day)."""
         notes = self.app.settings.notifications
-        opened = store.as_utc(opened_at).astimezone(self.zone).date()
+        opened = as_utc(opened_at).astimezone(self.zone).date()
         return rc.deadline(opened, notes.response_working_days, notes.holidays, notes.extra_workdays)
 
     # --- secrets --------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ class Site:
     # --- view models -----------------------------------------------------------------------------------
 
     def case_view(self, c: Mapping[str, Any]) -> dict[str, Any]:
-        opened = store.as_utc(c["opened_at"]).astimezone(self.zone).date()
+        opened = as_utc(c["opened_at"]).astimezone(self.zone).date()
         due = self.deadline(c["opened_at"])
         return {
             "id": c["id"],

@@ -19,7 +19,8 @@ from monitor.cases import store as cases
 from monitor.cases.rectification import CAUSES
 from monitor.core import links
 from monitor.core.wording import period
-from monitor.db import store
+from monitor.db.inputs import load_units
+from monitor.db.reads import load_results
 from monitor.web import auth
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view
 
@@ -44,8 +45,8 @@ class UnitPages:
     ) -> HTMLResponse:
         site = self.site
         with site.app.engine.connect() as conn:
-            units = store.load_units(conn)
-            results = store.load_results(conn, scope.checkpoint, unit=scope.unit_code)
+            units = load_units(conn)
+            results = load_results(conn, scope.checkpoint, unit=scope.unit_code)
             its = [
                 site.case_view(c)
                 for c in cases.cases(conn, unit_code=scope.unit_code)

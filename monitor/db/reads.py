@@ -1,0 +1,184 @@
+"""Stored results read back. In: a connection and a checkpoint (a unit, a light, a range of units).
+Out: results as plain dicts in the stable JSON shape (README), whole or streamed a chunk of units at a
+time, lights by project, names, the runs they came from. Reasons a compiled evaluation left to be
+rendered when read are rendered here (monitor.evaluate.reasons: the one import of a layer above db).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT
+
+
+def result_lights(conn: Connection, checkpoint: str) -> dict[str, str | None]:
+    """project code -> stored project light at `checkpoint` (None when not reported)."""
+    q = select(PROJECT_RESULT.c.project_code, PROJECT_RESULT.c.light).where(
+        PROJECT_RESULT.c.checkpoint == checkpoint
+    )
+    return {r[0]: r[1] for r in conn.execute(q)}
+
+
+INDICATOR_KEYS: tuple[str, ...] = ("indicator_code", "name", "kind", "light", "ratio", "reason")
+INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")
+
+
+def load_results(
+    conn: Connection, checkpoint: str, unit: str | None = None, light: str | None = None
+) -> list[dict[str, Any]]:
+    """Stored results of `checkpoint` as plain dicts in the stable JSON shape (see README)."""
+    q = select(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint)
+    if unit:
+        q = q.where(PROJECT_RESULT.c.unit_code == unit)
+    if light == "not_reported":  # a not-reported project has no light
+        q = q.where(PROJECT_RESULT.c.light.is_(None))
+    elif light:
+        q = q.where(PROJECT_RESULT.c.light == light)
+    q = q.order_by(PROJECT_RESULT.c.unit_code, PROJECT_RESULT.c.project_code)
+    projects = [dict(r._mapping) for r in conn.execute(q)]
+    inds: dict[str, list[dict[str, Any]]] = {}
+    iq = select(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint)
+    if unit:
+        iq = iq.where(
+            INDICATOR_RESULT.c.project_code.in_(
+                select(PROJECT_RESULT.c.project_code).where(
+                    PROJECT_RESULT.c.checkpoint == checkpoint, PROJECT_RESULT.c.unit_code == unit
+                )
+            )
+        )
+    for r in conn.execute(iq.order_by(INDICATOR_RESULT.c.project_code, INDICATOR_RESULT.c.indicator_code)):
+        inds.setdefault(r.project_code, []).append(dict(r._mapping))
+    out = [result_dict(p, inds.get(p["project_code"], [])) for p in projects]
+    render_reasons(conn, checkpoint, out)
+    return out
+
+
+def render_reasons(
+    conn: Connection, checkpoint: str, results: list[dict[str, Any]], lights: Sequence[str] | None = None
+) -> None:
+    """Fill in the reasons a compiled evaluation left to be rendered when read (monitor.evaluate.reasons)."""
+    from monitor.evaluate import reasons
+
+    reasons.fill(conn, checkpoint, results, lights)
+
+
+def result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
+    """A stored project result (and its indicator results) in the stable JSON shape."""
+    return {
+        "project_code": p["project_code"],
+        "project_name": p["project_name"],
+        "unit_code": p["unit_code"],
+        "checkpoint": p["checkpoint"],
+        "status": p["status"],
+        "budget_light": p["budget_light"],
+        "target_light": p["target_light"],
+        "light": p["light"],
+        "execution_rate": p["execution_rate"],
+        "time_progress": p["time_progress"],
+        "budget": p["budget"],
+        "executed": p["executed"],
+        "reasons": [s for s in p["reasons"].split("\n") if s],
+        "indicators": [{k: i[k] for k in INDICATOR_KEYS} for i in indicators],
+    }
+
+
+WARNED = ("yellow", "red")
+
+
+def iter_unit_results(
+    conn: Connection, checkpoint: str, chunk_units: int = 2000
+) -> Iterator[list[dict[str, Any]]]:
+    """Stored results of `checkpoint` like load_results, streamed: `chunk_units` whole units at a time
+    (ordered by unit code, then project code; keyset pagination, so memory stays flat). Indicator
+    results are loaded for yellow and red projects only: the others get `"indicators": []` (what the
+    unit digests, reminders and counts need; use load_results for the full detail)."""
+    for first, last in unit_chunks(conn, checkpoint, chunk_units):
+        yield unit_results(conn, checkpoint, first, last)
+
+
+def unit_chunks(conn: Connection, checkpoint: str, chunk_units: int = 2000) -> Iterator[tuple[str, str]]:
+    """(first, last) unit codes of consecutive chunks of `chunk_units` units with results in
+    `checkpoint`, in code order (keyset pagination)."""
+    pr = PROJECT_RESULT
+    last: str | None = None
+    while True:
+        q = select(pr.c.unit_code).where(pr.c.checkpoint == checkpoint)
+        if last is not None:
+            q = q.where(pr.c.unit_code > last)
+        codes = conn.execute(q.distinct().order_by(pr.c.unit_code).limit(chunk_units)).scalars().all()
+        if not codes:
+            return
+        last = codes[-1]
+        yield codes[0], last
+
+
+def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[dict[str, Any]]:
+    """The results of the units with codes in [first, last] (one chunk of iter_unit_results): every
+    project, the indicators of the yellow and red ones, their reasons rendered."""
+    pr, ir = PROJECT_RESULT, INDICATOR_RESULT
+    in_chunk = (pr.c.checkpoint == checkpoint, pr.c.unit_code.between(first, last))
+    projects = [
+        r._mapping
+        for r in conn.execute(select(pr).where(*in_chunk).order_by(pr.c.unit_code, pr.c.project_code))
+    ]
+    inds: dict[str, list[Mapping[Any, Any]]] = {}
+    # by the warned projects' codes, 500 at a time: a join the planner may drive from the whole
+    # indicator_result table would read it once per chunk (quadratic at national size)
+    warned = sorted(p["project_code"] for p in projects if p["light"] in WARNED)
+    cols = [ir.c[k] for k in ("project_code", *INDICATOR_KEYS)]
+    for i in range(0, len(warned), 500):
+        iq = (
+            select(*cols)
+            .where(ir.c.checkpoint == checkpoint, ir.c.project_code.in_(warned[i : i + 500]))
+            .order_by(ir.c.project_code, ir.c.indicator_code)
+        )
+        for r in conn.execute(iq):
+            inds.setdefault(r.project_code, []).append(r._mapping)
+    chunk = [result_dict(p, inds.get(p["project_code"], ())) for p in projects]
+    render_reasons(conn, checkpoint, chunk, WARNED)
+    return chunk
+
+
+def result_runs(conn: Connection, checkpoint: str) -> set[int]:
+    """The runs whose results `checkpoint` holds now (one, unless projects were evaluated apart)."""
+    q = select(PROJECT_RESULT.c.run_id).where(PROJECT_RESULT.c.checkpoint == checkpoint).distinct()
+    return set(conn.execute(q).scalars())
+
+
+def has_results(conn: Connection, checkpoint: str) -> bool:
+    q = select(PROJECT_RESULT.c.project_code).where(PROJECT_RESULT.c.checkpoint == checkpoint).limit(1)
+    return conn.execute(q).first() is not None
+
+
+def previous_lights(
+    conn: Connection, checkpoint: str, previous: str, first_unit: str, last_unit: str
+) -> dict[str, str | None]:
+    """result_lights of `previous` for the projects of `checkpoint` whose unit codes lie in
+    [first_unit, last_unit] (one chunk of iter_unit_results)."""
+    cur, prev = PROJECT_RESULT, PROJECT_RESULT.alias("prev")
+    q = (
+        select(prev.c.project_code, prev.c.light)
+        .join(cur, cur.c.project_code == prev.c.project_code)
+        .where(
+            cur.c.checkpoint == checkpoint,
+            cur.c.unit_code.between(first_unit, last_unit),
+            prev.c.checkpoint == previous,
+        )
+    )
+    return {r[0]: r[1] for r in conn.execute(q)}
+
+
+def project_names(conn: Connection, checkpoint: str, codes: Iterable[str]) -> dict[str, str]:
+    """project code -> name as stored with `checkpoint`'s results (codes without a result are left out)."""
+    wanted, out = sorted(set(codes)), {}
+    for i in range(0, len(wanted), 500):
+        q = select(PROJECT_RESULT.c.project_code, PROJECT_RESULT.c.project_name).where(
+            PROJECT_RESULT.c.checkpoint == checkpoint,
+            PROJECT_RESULT.c.project_code.in_(wanted[i : i + 500]),
+        )
+        out.update({r[0]: r[1] for r in conn.execute(q)})
+    return out

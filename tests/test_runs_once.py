@@ -8,6 +8,7 @@ never queued twice."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -123,6 +124,8 @@ def test_a_second_run_says_who_runs_or_waits_for_it(imported: Path, db_url: str)
         code, text = monitor(imported, "run", "--checkpoint", CP, "--no-send", timeout=60)
         assert code == 1, text
         assert f"{CP} is being run by {socket.gethostname()}:{first.pid} since " in text
+        # a time a person reads: in the bureau's zone (config time_zone), with its offset
+        assert re.search(r"since \d{4}-\d\d-\d\d \d\d:\d\d\+08:00", text), text
         assert "--wait" in text and "Traceback" not in text
         assert len(run_rows(db_url)) == 1
         waiting = spawn(imported, "run", "--checkpoint", CP, "--no-send", "--wait", "120")

@@ -70,10 +70,13 @@ def run_with_progress(
 ) -> Any:
     from rich.progress import Progress
 
+    from monitor.core.workdays import local_time
     from monitor.db.claims import Busy, Holder
 
+    zone = app.settings.time_zone
+
     def waiting(holder: Holder) -> None:
-        since = holder.since.astimezone().isoformat(timespec="seconds")
+        since = local_time(holder.since, zone)
         click.echo(f"waiting for the run of {checkpoint} by {holder.owner} (since {since}) to end…", err=True)
 
     app.rules() if rules_version == "current" else app.rules_used(checkpoint)  # bad rules, no run: exit 1
@@ -91,7 +94,8 @@ def run_with_progress(
             )
     except Busy as exc:
         again = f"wait for it with `monitor run --checkpoint {checkpoint} --wait SECONDS`"
-        fail([f"{exc}: nothing was written ({'waited ' + f'{wait:g} s; ' if wait else ''}{again})"])
+        told = Busy.told(zone, exc.what, exc.holder)
+        fail([f"{told}: nothing was written ({'waited ' + f'{wait:g} s; ' if wait else ''}{again})"])
 
 
 def complete_runs(app: App) -> None:

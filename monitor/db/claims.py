@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.core import workers
 from monitor.core.errors import BadInput
-from monitor.core.workdays import as_utc
+from monitor.core.workdays import as_utc, local_time
 from monitor.db import tables
 from monitor.db.engine import table as stored_table
 
@@ -55,9 +55,13 @@ class Busy(BadInput):
     """Someone else holds the claim (and is not stale)."""
 
     def __init__(self, what: str, holder: Holder) -> None:
-        since = as_utc(holder.since).astimezone().isoformat(timespec="seconds")
-        super().__init__(f"{what} is being run by {holder.owner} since {since}")
+        super().__init__(self.told("UTC", what, holder))
         self.what, self.holder = what, holder
+
+    @staticmethod
+    def told(time_zone: str, what: str, holder: Holder) -> str:
+        """Who holds it and since when, the time in `time_zone` with its offset."""
+        return f"{what} is being run by {holder.owner} since {local_time(holder.since, time_zone)}"
 
 
 def is_stale(

@@ -25,7 +25,7 @@ from monitor.core.model import (
     Unit,
 )
 from monitor.evaluate.core import evaluate_project
-from monitor.evaluate.kinds import infer_kind
+from monitor.evaluate.lights.registry import infer_kind
 from monitor.rules.load import load_rules
 from monitor.rules.policy import Policies
 

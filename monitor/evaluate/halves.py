@@ -38,7 +38,7 @@ from monitor.db.engine import cores, in_memory, make_engine
 from monitor.db.results import clear_results, tally
 from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB, large_cache
 from monitor.evaluate import sql as compiled
-from monitor.evaluate.sql import lit
+from monitor.evaluate.sqltext import Dialect, lit
 from monitor.rules.load import RuleSet
 from monitor.rules.policy import Policies
 
@@ -133,7 +133,7 @@ class _Helper(threading.Thread):
                 if self.policy_rows is None:  # the main connection failed first
                     return
                 with conn.begin(), large_cache(conn):
-                    d = compiled.Dialect(conn.dialect.name)
+                    d = Dialect(conn.dialect.name)
                     policies = Policies(self.rules)
                     rows = compiled.prepare_policies(conn, policies, self.checkpoint, given=self.policy_rows)
                     for table in ("indicator_result", "project_result"):
@@ -205,7 +205,7 @@ def evaluate(
         helper.wait(helper.values_ready)
         _attach(conn, scratch.path("ev"), "ev")
         mine = compiled.Part(hi=lo)
-        compiled.run(conn, compiled.indicator_sql(compiled.Dialect("sqlite"), checkpoint, rows.answers, mine))
+        compiled.run(conn, compiled.indicator_sql(Dialect("sqlite"), checkpoint, rows.answers, mine))
         compiled.finish(conn, policies, checkpoint, run_id, mine)
         helper.wait(helper.rows_ready)
         _attach(conn, scratch.path("part"), "part")

@@ -29,10 +29,13 @@ from sqlalchemy.engine import Connection
 
 from monitor.core.model import Checkpoint, Direction, Indicator, IndicatorReport, Kind
 from monitor.evaluate.core import judge_indicator
-from monitor.evaluate.kinds import date, ratio
+from monitor.evaluate.lights import budget, combine, indicator
+from monitor.evaluate.lights.not_reported import project_sql as project_words_sql
+from monitor.evaluate.lights.registry import kind_sql
+from monitor.evaluate.shapes import answer, date, ratio
+from monitor.evaluate.sqltext import BUDGET_SMALL, SMALL, Dialect, Spelling, lit
 from monitor.rules.policy import Policies
 
-EPS = 1e-9  # relative guard band around every threshold (float error here is below 1e-15)
 TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_prog", "_ev_val")
 RESULT_COLUMNS = (
     "checkpoint, project_code, indicator_code, name, kind, light, ratio, reason, target, actual,"
@@ -42,43 +45,6 @@ PROJECT_RESULT_COLUMNS = (
     "checkpoint, project_code, run_id, unit_code, project_name, status, budget, executed,"
     " execution_rate, time_progress, budget_light, target_light, light, reasons"
 )
-
-
-def lit(value: str | None) -> str:
-    """A SQL string literal."""
-    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """The few expressions SQLite and PostgreSQL spell differently."""
-
-    name: str
-
-    @property
-    def pg(self) -> bool:
-        return self.name == "postgresql"
-
-    @property
-    def double(self) -> str:
-        """The 8-byte float type (PostgreSQL's REAL has 4 bytes)."""
-        return "DOUBLE PRECISION" if self.pg else "REAL"
-
-    @property
-    def ordered_join(self) -> str:
-        """An inner join whose left side SQLite must scan first (PostgreSQL plans joins itself)."""
-        return "JOIN" if self.pg else "CROSS JOIN"
-
-    def real(self, x: str) -> str:
-        return f"CAST({x} AS {self.double})"
-
-    def has_percent(self, x: str) -> str:
-        # chr(37) is '%', which psycopg would take for a placeholder
-        return f"strpos({x}, chr(37)) > 0" if self.pg else f"instr({x}, '%') > 0"
-
-
-def near(r: str, threshold: str) -> str:
-    return f"abs({r} - {threshold}) <= {EPS} * abs({threshold})"
 
 
 def _match_sql(policies: Policies, i: int) -> str:
@@ -326,10 +292,6 @@ def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None 
         conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join([mark] * 11)})", rows)
 
 
-SMALL = 1 << 15  # integers below this multiply four at a time without leaving 64 bits
-BUDGET_SMALL = 1 << 10  # P and budget thresholds this small times amounts below 2^40 fen: below 2^60
-
-
 def _fits(*xs: int) -> bool:
     return all(abs(x) < 1 << 62 for x in xs)
 
@@ -369,7 +331,7 @@ def value_rows(texts: Iterable[str]) -> list[tuple[object, ...]]:
                 int(n == 0),
                 int(day is not None),
                 day.isoformat() if day else None,
-                "".join(v.split()),
+                answer(v),
             )
         )
     return out
@@ -401,14 +363,8 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
     comparisons are exact in integers where the numbers are small, else in floats with a guard band
     (`?`)."""
     cp = lit(str(checkpoint))
-    end = lit(checkpoint.end_date.isoformat())
-    kind = (
-        "CASE WHEN i.kind IS NOT NULL AND i.kind <> '' THEN i.kind"
-        " WHEN i.direction = '定性' THEN 'qualitative'"
-        " WHEN vt.isnum = 1 THEN (CASE WHEN i.level2 = '数量' AND i.direction IN ('≥', '>')"
-        f" AND NOT {d.has_percent('i.measure_unit')} THEN 'cumulative' ELSE 'level' END)"
-        " WHEN vt.isdate = 1 THEN 'milestone' ELSE 'qualitative' END"
-    )
+    s = Spelling(d, checkpoint)
+    kind = kind_sql(s)
     inner = (
         "SELECT i.project_code, i.code, i.name, i.level2, i.direction, i.target, i.measure_unit,"
         f" {kind} AS kind, ir.actual, CASE WHEN ir.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
@@ -431,77 +387,7 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
         " LEFT JOIN _ev_val va ON va.v = ir.actual"
     )
     inner += part.where("pk.code")
-    r_cum = "(b.af * b.pd) / (b.tf * b.pn)"
-    # r = a / (t·P) < n/d  ⟺  a_n·t_d·pd·d < n·a_d·t_n·pn  (t > 0, P > 0, denominators > 0)
-    left, right = "(b.a_n * b.t_d * b.pd)", "(b.a_d * b.t_n * b.pn)"
-    exact_cum = (
-        f"CASE WHEN {left} * b.rd < b.rn * {right} THEN 'red'"
-        f" WHEN {left} * b.yd < b.yn * {right} THEN 'yellow'"
-        f" WHEN {left} * b.bd >= b.bn * {right} THEN 'blue' ELSE 'green' END"
-    )
-    small_cum = "b.asmall = 1 AND b.tsmall = 1 AND b.psmall = 1 AND b.rn IS NOT NULL"
-    cumulative = (
-        "CASE WHEN b.an = 1 OR b.anum = 0 THEN 'na' WHEN b.pn = 0 THEN 'green'"
-        f" WHEN {small_cum} THEN ({exact_cum}) WHEN b.af IS NULL OR b.tf IS NULL THEN '?'"
-        f" WHEN {near(r_cum, 'b.red')} OR {near(r_cum, 'b.yellow')} OR {near(r_cum, 'b.blue')} THEN '?'"
-        f" WHEN {r_cum} < b.red THEN 'red' WHEN {r_cum} < b.yellow THEN 'yellow'"
-        f" WHEN {r_cum} >= b.blue THEN 'blue' ELSE 'green' END"
-    )
-    # a vs t  ⟺  a_n·t_d vs t_n·a_d
-    ea, et = "(b.a_n * b.t_d)", "(b.t_n * b.a_d)"
-    small = "b.asmall = 1 AND b.tsmall = 1 AND b.tn IS NOT NULL"
-    met_exact = (
-        f"CASE b.direction WHEN '≥' THEN {ea} >= {et} WHEN '>' THEN {ea} > {et}"
-        f" WHEN '≤' THEN {ea} <= {et}"
-        f" WHEN '<' THEN {ea} < {et} ELSE {ea} = {et} END"
-    )
-    met_float = (
-        "CASE b.direction WHEN '≥' THEN b.af >= b.tf WHEN '>' THEN b.af > b.tf WHEN '≤' THEN b.af <= b.tf"
-        " WHEN '<' THEN b.af < b.tf ELSE b.af = b.tf END"
-    )
-    if not d.pg:
-        met_exact, met_float = f"({met_exact}) = 1", f"({met_float}) = 1"
-    diff, scale = "abs(b.af - b.tf)", "abs(b.tf)"
-    missed = (
-        "CASE WHEN b.tzero = 1 THEN 'red'"
-        f" WHEN {small} THEN"
-        f" (CASE WHEN abs({ea} - {et}) * b.td <= b.tn * abs({et}) THEN 'yellow' ELSE 'red' END)"
-        f" WHEN abs({diff} - b.tol * {scale}) <= {EPS} * b.tol * {scale} THEN '?'"
-        f" WHEN {diff} <= b.tol * {scale} THEN 'yellow' ELSE 'red' END"
-    )
-    level = (
-        "CASE WHEN b.tnum = 0 OR b.direction = '定性' OR b.an = 1 OR b.anum = 0 THEN 'na'"
-        f" WHEN {small} THEN (CASE WHEN {met_exact} THEN 'green' ELSE ({missed}) END)"
-        " WHEN b.af IS NULL OR b.tf IS NULL THEN '?'"
-        f" WHEN {diff} <= {EPS} * (abs(b.af) + abs(b.tf)) THEN '?'"
-        f" WHEN {met_float} THEN 'green' ELSE ({missed}) END"
-    )
-    milestone = (
-        "CASE WHEN b.tdate = 0 THEN 'na'"
-        f" WHEN b.an = 1 THEN (CASE WHEN b.tiso < {end} THEN 'red' ELSE 'green' END)"
-        " WHEN b.adate = 0 THEN 'na' WHEN b.aiso <= b.tiso THEN 'green' ELSE 'red' END"
-    )
-    qualitative = "CASE WHEN b.an = 1 THEN 'na' ELSE COALESCE(b.qual, 'na') END"
-    cum_ok = "b.tnum = 1 AND b.tpos = 1 AND b.direction IN ('≥', '>')"
-    # b.kind is an expression (the subquery is flattened): each CASE names it once
-    light = (
-        "CASE WHEN b.reported = 1 AND b.imp = 1 THEN 'red' ELSE (CASE b.kind"
-        f" WHEN 'milestone' THEN ({milestone})"
-        f" WHEN 'cumulative' THEN (CASE WHEN b.reported = 0 THEN 'na' WHEN {cum_ok} THEN ({cumulative})"
-        f" ELSE ({level}) END)"
-        f" WHEN 'level' THEN (CASE WHEN b.reported = 0 THEN 'na' ELSE ({level}) END)"
-        f" ELSE (CASE WHEN b.reported = 0 THEN 'na' ELSE ({qualitative}) END) END) END"
-    )
-    level_ratio = (
-        "CASE WHEN b.tnum = 1 AND b.tzero = 0 AND b.direction <> '定性' AND b.anum = 1"
-        f" THEN (b.af - b.tf) / {scale} END"
-    )
-    ratio_sql = (
-        "CASE WHEN b.reported = 0 OR b.imp = 1 THEN NULL ELSE (CASE b.kind"
-        f" WHEN 'cumulative' THEN (CASE WHEN {cum_ok}"
-        f" THEN (CASE WHEN b.anum = 1 AND b.pn <> 0 THEN {r_cum} END) ELSE ({level_ratio}) END)"
-        f" WHEN 'level' THEN ({level_ratio}) END) END"
-    )
+    light, ratio_sql = indicator.light_sql(s), indicator.ratio_sql(s)
     return (
         f"INSERT INTO {part.indicators} ({RESULT_COLUMNS})"
         f" SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
@@ -513,41 +399,17 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = AL
     """INSERT … SELECT of every project result of the `part`'s projects into its project table, from
     the indicator results just written into its indicator table."""
     cp = lit(str(checkpoint))
-    base = "(p.budget + CASE WHEN pp.plus = 1 THEN p.carryover ELSE 0 END)"
-    rb = f"({d.real('r.executed')} * pp.pd) / ({d.real(base)} * pp.pn)"
-    # r = executed / (base·P) < n/d  ⟺  executed·pd·d < n·base·pn: exact where every factor is small
-    left, right = "(r.executed * pp.pd)", f"({base} * pp.pn)"
-    small = (
-        f"pp.rn IS NOT NULL AND pp.pd < {BUDGET_SMALL} AND pp.pn < {BUDGET_SMALL}"
-        f" AND abs(r.executed) < {1 << 40} AND {base} < {1 << 40}"
-    )
-    budget = (
-        f"CASE WHEN r.project_code IS NULL THEN NULL WHEN {base} <= 0 THEN '?' WHEN pp.pn = 0 THEN 'green'"
-        f" WHEN {small} THEN (CASE WHEN {left} * pp.rd < pp.rn * {right} THEN 'red'"
-        f" WHEN {left} * pp.yd < pp.yn * {right} THEN 'yellow' ELSE 'green' END)"
-        f" WHEN {near(rb, 'pp.red')} OR {near(rb, 'pp.yellow')} THEN '?'"
-        f" WHEN {rb} < pp.red THEN 'red' WHEN {rb} < pp.yellow THEN 'yellow' ELSE 'green' END"
-    )
-    sev = "CASE x.light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 WHEN 'green' THEN 0 WHEN 'blue' THEN 0 END"
-    worst_of = (
-        f"(SELECT max({sev}) FROM {part.indicators} x WHERE x.checkpoint = {cp} AND x.project_code = p.code)"
-    )
-    target = "CASE b.worst WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' WHEN 0 THEN 'green' END"
-    bsev = "CASE b.budget_light WHEN 'red' THEN 2 WHEN 'yellow' THEN 1 ELSE 0 END"
-    worst = f"CASE WHEN coalesce(b.worst, 0) > {bsev} THEN b.worst ELSE {bsev} END"
-    combined = (
-        "CASE WHEN b.reported = 0 THEN NULL WHEN b.budget_light = '?' THEN '?'"
-        " WHEN b.matrix = 1 THEN (CASE WHEN b.budget_light <> 'green' THEN 'red'"
-        " WHEN b.worst IS NULL OR b.worst = 0 THEN 'green' ELSE 'yellow' END)"
-        f" ELSE (CASE {worst} WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' ELSE 'green' END) END"
-    )
-    not_reported = lit(f"未报送1-{checkpoint.month}月预算执行数据（未报送），请尽快报送")
+    base = budget.base_sql()
+    budget_light = budget.light_sql(d)
+    worst_of = combine.worst_sql(part.indicators, cp)
+    target, combined = combine.target_sql(), combine.project_sql()
+    not_reported = project_words_sql(checkpoint)
     inner = (
         "SELECT p.code, p.unit_code, p.name, p.budget, r.executed,"
         " CASE WHEN r.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
         f" CASE WHEN r.project_code IS NOT NULL AND {base} > 0"
         f" THEN {d.real('r.executed')} / {base} END AS rate,"
-        f" pp.pf, {budget} AS budget_light, {worst_of} AS worst, pp.matrix"
+        f" pp.pf, {budget_light} AS budget_light, {worst_of} AS worst, pp.matrix"
         " FROM project p JOIN _ev_pkey pk ON pk.code = p.code JOIN _ev_ppol pp ON pp.kp = pk.kp"
         f" LEFT JOIN project_report r ON r.checkpoint = {cp} AND r.project_code = p.code"
         + part.where("p.code")

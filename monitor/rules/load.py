@@ -1,6 +1,8 @@
 """Rule files in, one validated RuleSet out: `rules/*.yaml` merged in file-name order (later files
 override scalars, add profiles and append overrides), every value checked with its `file:line`, and
-a content hash that identifies the exact rules a run used. Compilation for evaluation is in policy.py.
+a content hash that identifies the exact rules a run used. Owns the records of the rules in force
+(RuleSet, Origin, OverrideSource). The file's models are in schema.py, its cross-field checks in
+checks.py, the section → field map in fields.py; compilation for evaluation is in policy.py.
 """
 
 from __future__ import annotations
@@ -9,215 +11,22 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError
 
-from monitor.config.yamlfile import Document, Invalid, Loc, Problem, load_yaml, places, validation_problems
-
-_M = TypeVar("_M", bound=BaseModel)
-# Every number in a rule file is finite and within its documented range (README, "How colours are
-# decided"), with few enough decimal places that exact arithmetic on it stays cheap.
-THRESHOLD_MAX = Decimal(10)  # r thresholds are ratios to time progress: 10 is ten times the schedule
-AMOUNT_MAX = Decimal(100_000_000)  # 万元: a budget bound beyond 1万亿元 is a typo
-Share = Annotated[Decimal, places(12)]  # profile shares: 0..1 is checked by profile_problems
-Threshold = Annotated[Decimal, Field(ge=0, le=THRESHOLD_MAX), places(12)]
-Amount = Annotated[Decimal, Field(ge=0, le=AMOUNT_MAX), places(6)]  # 万元, to the fen
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def order_problems(doc: Document, loc: Loc, values: list[tuple[str, Decimal | None]]) -> list[Problem]:
-    """Thresholds must not decrease (red_below ≤ yellow_below ≤ blue_from); blames the later one."""
-    present = [(n, v) for n, v in values if v is not None]
-    out = []
-    for (n1, v1), (n2, v2) in pairwise(present):
-        assert v1 is not None and v2 is not None
-        if v1 > v2:
-            out.append(
-                doc.problem(
-                    (*loc, n2),
-                    f"thresholds out of order: must not be below {n1} ({v1})",
-                    value=v2,
-                    has_value=True,
-                )
-            )
-    return out
-
-
-def profile_problems(doc: Document, name: str, shares: tuple[Decimal, ...]) -> list[Problem]:
-    """A profile is 12 cumulative month-end shares between 0 and 1, non-decreasing, ending at 1."""
-    loc: Loc = ("profiles", name)
-    if len(shares) != 12:
-        return [
-            doc.problem(
-                loc, "a profile needs 12 monthly cumulative shares", value=len(shares), has_value=True
-            )
-        ]
-    out = []
-    for i, v in enumerate(shares):
-        if not 0 <= v <= 1:
-            out.append(
-                doc.problem(
-                    (*loc, i), f"month {i + 1}: a share must lie between 0 and 1", value=v, has_value=True
-                )
-            )
-        elif i and v < shares[i - 1]:
-            out.append(
-                doc.problem((*loc, i), f"month {i + 1}: shares must not decrease", value=v, has_value=True)
-            )
-    if shares[-1] != 1:
-        out.append(doc.problem((*loc, 11), "the December share must be 1", value=shares[-1], has_value=True))
-    return out
-
-
-def _sub(data: Any, *keys: str | int) -> Any:
-    for k in keys:
-        if isinstance(data, dict) and isinstance(k, str):
-            data = data.get(k)
-        elif isinstance(data, list) and isinstance(k, int) and k < len(data):
-            data = data[k]
-        else:
-            return None
-    return data
-
-
-def _valid(model: type[_M], data: Any) -> _M | None:
-    try:
-        return model.model_validate(data) if isinstance(data, dict) else None
-    except ValidationError:
-        return None
-
-
-def file_problems(doc: Document) -> list[Problem]:
-    """Checks across fields, run on every section that is well-typed even when others are not, so a
-    file's errors all come out at once: threshold order and profile shape, each at its own line."""
-    out: list[Problem] = []
-    data = doc.data if isinstance(doc.data, dict) else {}
-    sections: list[Loc] = [("budget",), ("indicators", "cumulative")]
-    overrides = data.get("overrides")
-    for i in range(len(overrides) if isinstance(overrides, list) else 0):
-        sections += [("overrides", i, "budget"), ("overrides", i, "indicators", "cumulative")]
-    for loc in sections:
-        section = _valid(CumulativePatch if loc[-1] == "cumulative" else BudgetPatch, _sub(data, *loc))
-        if section is not None:
-            names = ["red_below", "yellow_below", "blue_from"]
-            out += order_problems(doc, loc, [(n, getattr(section, n, None)) for n in names])
-    profiles = data.get("profiles")
-    for name, shares in profiles.items() if isinstance(profiles, dict) else []:
-        if isinstance(shares, list) and all(
-            isinstance(v, Decimal | int) and not isinstance(v, bool) for v in shares
-        ):
-            out += profile_problems(doc, str(name), tuple(Decimal(v) for v in shares))
-    return out
-
-
-class BudgetPatch(Strict):
-    """Budget execution light: r = (executed / base) / P; r < red_below → red, < yellow_below → yellow."""
-
-    base: Literal["budget", "budget_plus_carryover"] | None = None
-    red_below: Threshold | None = None
-    yellow_below: Threshold | None = None
-
-
-class CumulativePatch(Strict):
-    """Cumulative indicators: r = actual / (target × P); red / yellow below, blue from."""
-
-    red_below: Threshold | None = None
-    yellow_below: Threshold | None = None
-    blue_from: Threshold | None = None
-
-
-class LevelPatch(Strict):
-    """Level indicators: met → green; missed by at most `tolerance` of the target → yellow; else red."""
-
-    tolerance: Annotated[Decimal, places(12)] | None = Field(default=None, ge=0, lt=1)
-
-
-class QualitativePatch(Strict):
-    green: tuple[str, ...] | None = None
-    yellow: tuple[str, ...] | None = None
-    red: tuple[str, ...] | None = None
-
-
-class IndicatorPatch(Strict):
-    cumulative: CumulativePatch | None = None
-    level: LevelPatch | None = None
-    qualitative: QualitativePatch | None = None
-    impossible: tuple[str, ...] | None = None  # 完成目标可能性 values that force red
-
-
-class TimeProgressPatch(Strict):
-    mode: Literal["month", "day"] | None = None
-
-
-class Match(Strict):
-    """What an override applies to: every named criterion must match (lists mean any of)."""
-
-    fund_flag: tuple[str, ...] | None = None
-    unit: tuple[str, ...] | None = None
-    department: tuple[str, ...] | None = None  # supervising department (主管部门) unit code
-    project: tuple[str, ...] | None = None
-    category: tuple[str, ...] | None = None
-    level2: tuple[str, ...] | None = None  # indicator 二级 (only indicator settings may then be set)
-    budget_min: Amount | None = None  # 万元, inclusive
-    budget_max: Amount | None = None  # 万元, exclusive
-
-    @field_validator("fund_flag", "unit", "department", "project", "category", "level2", mode="before")
-    @classmethod
-    def _one_or_many(cls, v: Any) -> Any:
-        if isinstance(v, str | int):
-            return (str(v),)
-        if isinstance(v, list):
-            return tuple(str(x) for x in v)
-        return v
-
-    def criteria(self) -> list[str]:
-        return [k for k, v in self.model_dump().items() if v is not None]
-
-
-class Override(Strict):
-    name: str = Field(min_length=1)
-    match: Match
-    budget: BudgetPatch | None = None
-    indicators: IndicatorPatch | None = None
-    combine: Literal["worst", "matrix"] | None = None
-    profile: str | None = None  # seasonal profile for the matched projects (or indicators)
-
-    @field_validator("match")
-    @classmethod
-    def _match_names_something(cls, m: Match) -> Match:
-        if not m.criteria():
-            raise ValueError(
-                "override matches nothing: name at least one of " + ", ".join(Match.model_fields)
-            )
-        return m
-
-    @model_validator(mode="after")
-    def _names_something(self) -> Override:
-        if self.budget is None and self.indicators is None and self.combine is None and self.profile is None:
-            raise ValueError("override changes nothing: set budget, indicators, combine or profile")
-        if self.match.level2 is not None and (self.budget is not None or self.combine is not None):
-            raise ValueError(
-                "an override matching level2 applies to indicators: it cannot set budget or combine"
-            )
-        return self
-
-
-class RuleFile(Strict):
-    """One file under rules/: every section optional, merged with the others."""
-
-    time_progress: TimeProgressPatch | None = None
-    budget: BudgetPatch | None = None
-    indicators: IndicatorPatch | None = None
-    combine: Literal["worst", "matrix"] | None = None
-    profiles: dict[str, tuple[Share, ...]] | None = None
-    profile_names: dict[str, str] | None = None  # profile -> the words units read (季节曲线“…”)
-    overrides: tuple[Override, ...] | None = None
+from monitor.config.yamlfile import (
+    Document,
+    Invalid,
+    Problem,
+    load_yaml,
+    parse_yaml,
+    validation_problems,
+)
+from monitor.rules.checks import file_problems
+from monitor.rules.fields import FIELD_PATHS, patch_fields
+from monitor.rules.schema import Override, RuleFile, Share, Strict
 
 
 class OverrideSource(Strict):
@@ -261,22 +70,6 @@ class Origin(Strict):
 
 
 BUILT_IN = "built-in default"
-# RuleSet field -> where it is written in a rule file.
-FIELD_PATHS: dict[str, Loc] = {
-    "time_progress_mode": ("time_progress", "mode"),
-    "budget_base": ("budget", "base"),
-    "budget_red_below": ("budget", "red_below"),
-    "budget_yellow_below": ("budget", "yellow_below"),
-    "cumulative_red_below": ("indicators", "cumulative", "red_below"),
-    "cumulative_yellow_below": ("indicators", "cumulative", "yellow_below"),
-    "cumulative_blue_from": ("indicators", "cumulative", "blue_from"),
-    "level_tolerance": ("indicators", "level", "tolerance"),
-    "qualitative_green": ("indicators", "qualitative", "green"),
-    "qualitative_yellow": ("indicators", "qualitative", "yellow"),
-    "qualitative_red": ("indicators", "qualitative", "red"),
-    "impossible": ("indicators", "impossible"),
-    "combine": ("combine",),
-}
 
 
 class RuleSet(Strict):
@@ -305,41 +98,6 @@ class RuleSet(Strict):
     def origin(self, name: str) -> Origin:
         """Where the value of field `name` in force was set (the built-in default if no file did)."""
         return self.origins.get(name) or Origin()
-
-
-BUDGET_FIELDS = {
-    "base": "budget_base",
-    "red_below": "budget_red_below",
-    "yellow_below": "budget_yellow_below",
-}
-CUMULATIVE_FIELDS = {
-    "red_below": "cumulative_red_below",
-    "yellow_below": "cumulative_yellow_below",
-    "blue_from": "cumulative_blue_from",
-}
-
-
-def patch_fields(
-    budget: BudgetPatch | None, indicators: IndicatorPatch | None, combine: str | None
-) -> dict[str, Any]:
-    """The flat RuleSet fields a (partial) section sets: shared by file merging and overrides."""
-    out: dict[str, Any] = {}
-    if budget:
-        out.update({BUDGET_FIELDS[k]: v for k, v in budget.model_dump(exclude_none=True).items()})
-    if indicators:
-        if indicators.cumulative:
-            dumped = indicators.cumulative.model_dump(exclude_none=True)
-            out.update({CUMULATIVE_FIELDS[k]: v for k, v in dumped.items()})
-        if indicators.level and indicators.level.tolerance is not None:
-            out["level_tolerance"] = indicators.level.tolerance
-        if indicators.qualitative:
-            for k, v in indicators.qualitative.model_dump(exclude_none=True).items():
-                out[f"qualitative_{k}"] = tuple(v)
-        if indicators.impossible is not None:
-            out["impossible"] = indicators.impossible
-    if combine:
-        out["combine"] = combine
-    return out
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
@@ -477,8 +235,6 @@ def _merged_ruleset(m: _Merge, docs: list[Document | Invalid]) -> RuleSet | None
 
 def rules_from_content(content: str) -> RuleSet:
     """Rebuild a RuleSet from the stored content of a rule version (re-evaluate with old rules)."""
-    from monitor.config.yamlfile import parse_yaml
-
     texts: dict[str, str] = json.loads(content)
     return build_rules(
         [_parse_or_problems(Path(name), text, parse_yaml) for name, text in sorted(texts.items())]

@@ -14,7 +14,9 @@ from fractions import Fraction
 from typing import Any
 
 from monitor.core.model import FEN_PER_WAN, Checkpoint, Project, Unit
-from monitor.rules.load import Match, Origin, RuleSet, patch_fields
+from monitor.rules.fields import patch_fields
+from monitor.rules.load import Origin, RuleSet
+from monitor.rules.schema import Match
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from monitor.db.inputs import load_inputs
 from monitor.db.reads import load_results
 from monitor.evaluate.core import evaluate_project
 from monitor.evaluate.lights.registry import infer_kind
-from monitor.rules.load import FIELD_PATHS, Origin
+from monitor.rules.fields import FIELD_PATHS
+from monitor.rules.load import Origin
 from monitor.rules.policy import Policies
 from monitor.rules.sources import RuleSource
 

@@ -30,8 +30,9 @@ from monitor.core.model import (
     Unit,
 )
 from monitor.evaluate.core import evaluate
-from monitor.rules.load import RuleSet, Strict, build_rules, load_or_problems, rule_files
+from monitor.rules.load import RuleSet, build_rules, load_or_problems, rule_files
 from monitor.rules.policy import Policies
+from monitor.rules.schema import Strict
 
 Value = str | int | Decimal | dt.date
 ProjectLight = Literal["green", "yellow", "red", "not_reported"]

@@ -10,8 +10,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.core import values as v
+from monitor.core.cells import (
+    _check_controls,
+    cell_text,
+    parse_code,
+    parse_emails,
+    parse_free_text,
+    parse_text,
+)
+from monitor.core.dates import parse_checkpoint, parse_date
 from monitor.core.model import Direction, Kind
+from monitor.core.numeric import canonical_decimal, number_or_none, parse_amount, parse_number
+from monitor.core.values import (
+    parse_actual,
+    parse_causes,
+    parse_direction,
+    parse_fund_flag,
+    parse_kind,
+    parse_possibility,
+    parse_target,
+    split_direction,
+)
 
 FULL_WIDTH = str.maketrans("0123456789,.%", "０１２３４５６７８９，．％")
 
@@ -36,7 +55,7 @@ FULL_WIDTH = str.maketrans("0123456789,.%", "０１２３４５６７８９，�
     ],
 )
 def test_amounts_in_wan_become_exact_fen(text: object, fen: int) -> None:
-    assert v.parse_amount(text) == fen
+    assert parse_amount(text) == fen
 
 
 @pytest.mark.parametrize(
@@ -45,19 +64,19 @@ def test_amounts_in_wan_become_exact_fen(text: object, fen: int) -> None:
 )
 def test_bad_amounts_are_rejected_with_a_bilingual_message(bad: object) -> None:
     with pytest.raises(ValueError, match=r"万元|负数|不是有效"):
-        v.parse_amount(bad)
+        parse_amount(bad)
 
 
 @given(st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False))
 def test_any_amount_written_with_thousands_separators_parses_exactly(amount: Decimal) -> None:
     text = f"{amount:,.2f}"
-    assert v.parse_amount(text) == int(amount * 1_000_000)
-    assert v.parse_amount(text.translate(FULL_WIDTH)) == int(amount * 1_000_000)
+    assert parse_amount(text) == int(amount * 1_000_000)
+    assert parse_amount(text.translate(FULL_WIDTH)) == int(amount * 1_000_000)
 
 
 @given(st.decimals(min_value=0, max_value=10**8, places=2, allow_nan=False, allow_infinity=False))
 def test_an_excel_float_keeps_the_amount_that_was_typed(amount: Decimal) -> None:
-    assert v.parse_amount(float(amount)) == int(amount * 1_000_000)
+    assert parse_amount(float(amount)) == int(amount * 1_000_000)
 
 
 # --- indicator numbers -------------------------------------------------------------------------------
@@ -81,13 +100,13 @@ def test_an_excel_float_keeps_the_amount_that_was_typed(amount: Decimal) -> None
     ],
 )
 def test_indicator_numbers_become_canonical_decimals(given_: object, canonical: str) -> None:
-    assert v.parse_number(given_) == canonical
+    assert parse_number(given_) == canonical
 
 
 @given(st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False))
 def test_canonical_decimals_are_a_fixed_point_and_keep_the_value(number: Decimal) -> None:
-    canonical = v.parse_number(str(number))
-    assert v.parse_number(canonical) == canonical
+    canonical = parse_number(str(number))
+    assert parse_number(canonical) == canonical
     assert Decimal(canonical) == number
     assert "E" not in canonical and "e" not in canonical
 
@@ -103,7 +122,7 @@ def test_canonical_decimals_are_a_fixed_point_and_keep_the_value(number: Decimal
     ],
 )
 def test_a_number_followed_by_its_unit_is_still_a_number(text: str, unit: str, canonical: str | None) -> None:
-    assert v.number_or_none(text, unit) == canonical
+    assert number_or_none(text, unit) == canonical
 
 
 # --- dates and checkpoints ------------------------------------------------------------------------
@@ -114,13 +133,13 @@ def test_every_written_form_of_a_date_gives_the_same_iso_date(day: dt.date) -> N
     iso = day.isoformat()
     y, m, d = day.year, day.month, day.day
     for written in (iso, f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{y}年{m}月{d}日", day, dt.datetime(y, m, d)):
-        assert v.parse_date(written) == iso
+        assert parse_date(written) == iso
 
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "2025-06-31", "2025-6", "明年六月", "", 45838])
 def test_impossible_or_partial_dates_are_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match="2025-06-30"):
-        v.parse_date(bad)
+        parse_date(bad)
 
 
 @pytest.mark.parametrize(
@@ -129,13 +148,13 @@ def test_impossible_or_partial_dates_are_rejected(bad: object) -> None:
      dt.date(2025, 5, 31), dt.datetime(2025, 5, 31, 0, 0)],
 )  # fmt: skip
 def test_checkpoints_are_read_in_every_usual_form(written: object) -> None:
-    assert v.parse_checkpoint(written) == "2025-05"
+    assert parse_checkpoint(written) == "2025-05"
 
 
 @pytest.mark.parametrize("bad", ["2025-13", "2025-00", "五月", "2025", "2025-1-5", "", 2025.1])
 def test_invalid_checkpoints_are_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match="2025-"):
-        v.parse_checkpoint(bad)
+        parse_checkpoint(bad)
 
 
 # --- enumerations ------------------------------------------------------------------------------------
@@ -152,19 +171,19 @@ def test_invalid_checkpoints_are_rejected(bad: object) -> None:
     ],
 )  # fmt: skip
 def test_directions_are_read_in_symbols_full_width_and_words(written: str, direction: Direction) -> None:
-    assert v.parse_direction(written) is direction
+    assert parse_direction(written) is direction
 
 
 @pytest.mark.parametrize("bad", ["约等于", "≈", "", "+"])
 def test_unknown_directions_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError, match="≥"):
-        v.parse_direction(bad)
+        parse_direction(bad)
 
 
 def test_a_direction_written_in_front_of_the_target_is_split_off() -> None:
-    assert v.split_direction("≥90%") == (Direction.GE, "90%")
-    assert v.split_direction("＜＝24") == (Direction.LE, "24")
-    assert v.split_direction("达成目标") == (None, "达成目标")
+    assert split_direction("≥90%") == (Direction.GE, "90%")
+    assert split_direction("＜＝24") == (Direction.LE, "24")
+    assert split_direction("达成目标") == (None, "达成目标")
 
 
 @pytest.mark.parametrize(
@@ -174,12 +193,12 @@ def test_a_direction_written_in_front_of_the_target_is_split_off() -> None:
      ("定性", Kind.QUALITATIVE), ("", None)],
 )  # fmt: skip
 def test_kinds_are_read_in_english_and_chinese(written: str, kind: Kind | None) -> None:
-    assert v.parse_kind(written) is kind
+    assert parse_kind(written) is kind
 
 
 def test_an_unknown_kind_is_rejected() -> None:
     with pytest.raises(ValueError, match="累计型"):
-        v.parse_kind("比率型")
+        parse_kind("比率型")
 
 
 @pytest.mark.parametrize(
@@ -187,13 +206,13 @@ def test_an_unknown_kind_is_rejected() -> None:
     [("01", "01"), ("1", "01"), (2, "02"), (9.0, "09"), ("09", "09"), ("", None), (None, None)],
 )
 def test_fund_flags_are_two_digit_codes(written: object, flag: str | None) -> None:
-    assert v.parse_fund_flag(written) == flag
+    assert parse_fund_flag(written) == flag
 
 
 @pytest.mark.parametrize("bad", ["03", "直达", 3])
 def test_unknown_fund_flags_are_rejected(bad: object) -> None:
     with pytest.raises(ValueError, match="01, 02 or 09"):
-        v.parse_fund_flag(bad)
+        parse_fund_flag(bad)
 
 
 # --- indicator values --------------------------------------------------------------------------------
@@ -216,13 +235,13 @@ def test_unknown_fund_flags_are_rejected(bad: object) -> None:
 def test_targets_become_decimals_dates_or_text(
     target: object, direction: Direction, unit: str, canonical: str
 ) -> None:
-    assert v.parse_target(target, direction, unit) == canonical
+    assert parse_target(target, direction, unit) == canonical
 
 
 @pytest.mark.parametrize("bad", ["2025-13-01", "2025年6月", "2025/02/30"])
 def test_a_target_shaped_like_a_date_must_be_a_real_day(bad: str) -> None:
     with pytest.raises(ValueError, match="date"):
-        v.parse_target(bad, Direction.LE)
+        parse_target(bad, Direction.LE)
 
 
 @pytest.mark.parametrize(
@@ -231,16 +250,16 @@ def test_a_target_shaped_like_a_date_must_be_a_real_day(bad: str) -> None:
      ("2025/7/1", "2025-07-01"), ("达成目标", "达成目标"), (0.0, "0")],
 )  # fmt: skip
 def test_actuals_are_blank_numbers_dates_or_words(actual: object, canonical: str | None) -> None:
-    assert v.parse_actual(actual) == canonical
+    assert parse_actual(actual) == canonical
 
 
 def test_possibility_and_causes_are_checked_against_the_forms_choices() -> None:
-    assert v.parse_possibility("完全不可能完成") == "完全不可能"
-    assert v.parse_causes("经费保障、人员；其它") == "经费保障;人员保障;其他"
+    assert parse_possibility("完全不可能完成") == "完全不可能"
+    assert parse_causes("经费保障、人员；其它") == "经费保障;人员保障;其他"
     with pytest.raises(ValueError, match="确定能"):
-        v.parse_possibility("也许")
+        parse_possibility("也许")
     with pytest.raises(ValueError, match="经费保障"):
-        v.parse_causes("天气原因")
+        parse_causes("天气原因")
 
 
 # --- text, codes and e-mail ------------------------------------------------------------------------
@@ -249,26 +268,26 @@ def test_possibility_and_causes_are_checked_against_the_forms_choices() -> None:
 @pytest.mark.parametrize("bad", ["市商务局\r\nBcc: x@y.cn", "a\tb", "a\x00b", "a\x7fb", "a\u2028b"])
 def test_control_characters_in_names_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError, match="control characters"):
-        v.parse_text(bad)
+        parse_text(bad)
 
 
 def test_free_text_may_span_lines_but_not_hold_other_control_characters() -> None:
-    assert v.parse_free_text(" 第一条\n第二条 ") == "第一条\n第二条"
+    assert parse_free_text(" 第一条\n第二条 ") == "第一条\n第二条"
     with pytest.raises(ValueError, match="control characters"):
-        v.parse_free_text("a\x00b")
+        parse_free_text("a\x00b")
 
 
 def test_codes_are_normalised_and_checked() -> None:
-    assert v.parse_code(" ３０１ ") == "301"
-    assert v.parse_code(301001) == "301001"
-    assert v.parse_code(301001.0) == "301001"
+    assert parse_code(" ３０１ ") == "301"
+    assert parse_code(301001) == "301001"
+    assert parse_code(301001.0) == "301001"
     for bad in ("30 1", "a\nb"):
         with pytest.raises(ValueError):
-            v.parse_code(bad)
+            parse_code(bad)
     with pytest.raises(ValueError, match="at most 21"):
-        v.parse_code("x" * 22, max_length=21)
+        parse_code("x" * 22, max_length=21)
     with pytest.raises(ValueError, match="lost digits"):
-        v.parse_code(1.2345678901234568e20)
+        parse_code(1.2345678901234568e20)
 
 
 @pytest.mark.parametrize(
@@ -281,7 +300,7 @@ def test_codes_are_normalised_and_checked() -> None:
     ],
 )
 def test_one_or_more_email_addresses_are_accepted(written: str, emails: tuple[str, ...]) -> None:
-    assert v.parse_emails(written) == emails
+    assert parse_emails(written) == emails
 
 
 @pytest.mark.parametrize(
@@ -299,13 +318,13 @@ def test_one_or_more_email_addresses_are_accepted(written: str, emails: tuple[st
 )
 def test_invalid_email_addresses_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError):
-        v.parse_emails(bad)
+        parse_emails(bad)
 
 
 @given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x3000), max_size=30))
 def test_accepted_email_lists_never_contain_a_control_character(text: str) -> None:
     try:
-        emails = v.parse_emails(text)
+        emails = parse_emails(text)
     except ValueError:
         return
     assert all(c.isprintable() and not c.isspace() for e in emails for c in e)
@@ -317,33 +336,33 @@ def test_accepted_email_lists_never_contain_a_control_character(text: str) -> No
 @given(st.decimals(min_value=0, max_value=10**12 - 1, places=6, allow_nan=False, allow_infinity=False))
 def test_a_plain_amount_parses_to_the_same_fen_without_decimal_arithmetic(amount: Decimal) -> None:
     for text in (format(amount, "f"), format(amount.normalize(), "f"), f"{amount:.6f}"):
-        assert v.parse_amount(text) == int(amount * 1_000_000)
-        assert v.parse_amount(f" {text}") == int(amount * 1_000_000)  # the full path
+        assert parse_amount(text) == int(amount * 1_000_000)
+        assert parse_amount(f" {text}") == int(amount * 1_000_000)  # the full path
 
 
 def test_a_plain_zero_budget_is_still_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
-        v.parse_amount("0.000000", positive=True)
+        parse_amount("0.000000", positive=True)
 
 
 @given(st.from_regex(r"-?[0-9]{1,16}(\.[0-9]{1,13})?", fullmatch=True))
 def test_a_number_already_canonical_comes_back_as_it_is(text: str) -> None:
-    assert v.number_or_none(text) == v.canonical_decimal(Decimal(text))
+    assert number_or_none(text) == canonical_decimal(Decimal(text))
 
 
 @given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40))
 def test_a_printable_ascii_code_is_kept_as_written_within_its_length(code: str) -> None:
     if len(code) <= 21:
-        assert v.parse_code(code, max_length=21) == code
+        assert parse_code(code, max_length=21) == code
     else:
         with pytest.raises(ValueError, match="at most 21"):
-            v.parse_code(code, max_length=21)
+            parse_code(code, max_length=21)
 
 
 @given(st.text(max_size=20))
 def test_text_parses_the_same_by_either_path(text: str) -> None:
     def full(value: str) -> str:
-        return v._check_controls(v.cell_text(value))
+        return _check_controls(cell_text(value))
 
     try:
         expected: str | type[ValueError] = full(text)
@@ -351,6 +370,6 @@ def test_text_parses_the_same_by_either_path(text: str) -> None:
         expected = ValueError
     if expected is ValueError:
         with pytest.raises(ValueError):
-            v.parse_text(text)
+            parse_text(text)
     else:
-        assert v.parse_text(text) == expected
+        assert parse_text(text) == expected

@@ -123,10 +123,10 @@ class RetryConfig(Strict):
 
 
 def _one_address(value: str | None) -> str | None:
-    """One e-mail address, checked as units' addresses are (monitor.core.values)."""
+    """One e-mail address, checked as units' addresses are (monitor.core.cells)."""
     if value is None:
         return None
-    from monitor.core.values import parse_emails
+    from monitor.core.cells import parse_emails
 
     found = parse_emails(value)
     if len(found) != 1:

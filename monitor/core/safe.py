@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import IO, Any
 
-from monitor.core import values as v
+from monitor.core import cells
 
 # --- codes ---------------------------------------------------------------------------------------
 
@@ -46,9 +46,9 @@ def check_code(code: str) -> str:
 
 
 def parse_code(value: object, max_length: int = 32) -> str:
-    """A code as `values.parse_code` reads it (NFKC, no spaces, at most `max_length`), then checked by
+    """A code as `cells.parse_code` reads it (NFKC, no spaces, at most `max_length`), then checked by
     `check_code`."""
-    return check_code(v.parse_code(value, max_length))
+    return check_code(cells.parse_code(value, max_length))
 
 
 # --- file names ----------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from monitor.core import values as v
+from monitor.core.cells import parse_emails, parse_free_text, parse_text
+from monitor.core.dates import parse_checkpoint
 from monitor.core.errors import MonitorError
 from monitor.core.model import Kind
+from monitor.core.numeric import parse_amount
+from monitor.core.values import parse_actual, parse_causes, parse_fund_flag, parse_kind, parse_possibility
 from monitor.ingest import columns as cols
 from monitor.ingest.problems import Source
 from monitor.ingest.rows import (
@@ -66,7 +69,7 @@ def _optional(parse: Callable[[str], T], blank: Any = None) -> Callable[[str], T
 
 
 def _kind_value(text: str) -> str | None:
-    kind = v.parse_kind(text)
+    kind = parse_kind(text)
     return kind.value if kind else None
 
 
@@ -86,31 +89,31 @@ def _tail(texts: Sequence[str], name: str | None) -> Record:
 # column -> how its text is parsed, as the reference path does (blank: a problem, or the blank value)
 _PARSE: dict[str, Callable[[str], Any]] = {
     "unit_code": _required(parse_unit_code),
-    "unit_name": _required(v.parse_text),
-    "email": _required(lambda text: ";".join(v.parse_emails(text))),
+    "unit_name": _required(parse_text),
+    "email": _required(lambda text: ";".join(parse_emails(text))),
     "supervisor_code": _optional(parse_unit_code),
     "project_code": _required(parse_project_code),
-    "project_name": _required(v.parse_text),
+    "project_name": _required(parse_text),
     "budget": _required(parse_budget),
-    "carryover": _optional(v.parse_amount, 0),
-    "fund_flag": _optional(v.parse_fund_flag),
-    "category": _optional(v.parse_text),
-    "profile": _optional(v.parse_text),
+    "carryover": _optional(parse_amount, 0),
+    "fund_flag": _optional(parse_fund_flag),
+    "category": _optional(parse_text),
+    "profile": _optional(parse_text),
     "indicator_code": _required(parse_unit_code),
-    "level1": _required(v.parse_text),
-    "level2": _required(v.parse_text),
-    "name": _required(v.parse_text),
-    "measure_unit": _optional(v.parse_text, ""),
+    "level1": _required(parse_text),
+    "level2": _required(parse_text),
+    "name": _required(parse_text),
+    "measure_unit": _optional(parse_text, ""),
     "kind": _optional(_kind_value),
-    "checkpoint": _required(v.parse_checkpoint),
-    "executed": _required(v.parse_amount),
-    "forecast_executed": _optional(v.parse_amount),
-    "actual": _optional(v.parse_actual),
-    "forecast": _optional(v.parse_actual),
-    "possibility": _optional(v.parse_possibility),
-    "causes": _optional(v.parse_causes),
-    "cause_text": _optional(v.parse_free_text),
-    "measures": _optional(v.parse_free_text),
+    "checkpoint": _required(parse_checkpoint),
+    "executed": _required(parse_amount),
+    "forecast_executed": _optional(parse_amount),
+    "actual": _optional(parse_actual),
+    "forecast": _optional(parse_actual),
+    "possibility": _optional(parse_possibility),
+    "causes": _optional(parse_causes),
+    "cause_text": _optional(parse_free_text),
+    "measures": _optional(parse_free_text),
 }
 _SHARED = {"forecast": "actual", "measures": "cause_text"}  # same parser, one memo
 _UNIQUE = frozenset(

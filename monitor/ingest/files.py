@@ -22,8 +22,9 @@ from typing import Any, TextIO
 import openpyxl
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from monitor.core import values as v
+from monitor.core.cells import is_blank
 from monitor.core.errors import BadInput
+from monitor.core.numeric import canonical_decimal, to_decimal
 from monitor.ingest.columns import HEADER_SEARCH_ROWS, Rows, count_known_headers
 
 SUFFIXES = (".csv", ".xlsx", ".xlsm")
@@ -256,7 +257,7 @@ def _cell_value(cell: Any) -> object:
         and "%" in (cell.number_format or "")
         and math.isfinite(value)
     ):
-        return v.canonical_decimal(v.to_decimal(value) * 100) + "%"
+        return canonical_decimal(to_decimal(value) * 100) + "%"
     return value
 
 
@@ -310,4 +311,4 @@ def _fill_merged(row: list[object], active: list[tuple[Merge, object]]) -> list[
     for (_, c1, _, c2), value in active:
         row[c1 - 1 : c2] = [value] * (c2 - c1 + 1)
         wide.update(range(c1 - 1, c2) if c2 > c1 else ())
-    return [] if wide and all(i in wide for i, c in enumerate(row) if not v.is_blank(c)) else row
+    return [] if wide and all(i in wide for i, c in enumerate(row) if not is_blank(c)) else row

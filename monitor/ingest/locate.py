@@ -13,7 +13,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.core import values as v
+from monitor.core.cells import cell_text
 from monitor.ingest import columns as cols
 from monitor.ingest import files
 from monitor.ingest.columns import KINDS, Rows
@@ -44,7 +44,7 @@ def _locate_table(
         incomplete.update(KINDS)
         return True, None
     found = cols.detect_kind(header.cells, name)
-    source = Source(file, sheet, found.kind or "", found.columns, tuple(v.cell_text(c) for c in header.cells))
+    source = Source(file, sheet, found.kind or "", found.columns, tuple(cell_text(c) for c in header.cells))
     if found.kind is None:
         seen = ", ".join(h for h in source.headers if h) or "(none)"
         message = (

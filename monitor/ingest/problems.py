@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.core import values as v
+from monitor.core.cells import cell_text, is_blank
 from monitor.core.errors import BadInput
 
 
@@ -95,7 +95,7 @@ class Source:
         if index < 0 and column in self.columns:
             index = self.columns[column][0]
         header = self.headers[index] if 0 <= index < len(self.headers) else None
-        shown = None if v.is_blank(value) else v.cell_text(value)[:200]
+        shown = None if is_blank(value) else cell_text(value)[:200]
         return Problem(self.file, row, column, shown, message, self.sheet, header)
 
     def where(self, row: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
-from monitor.core import values as v
+from monitor.core.cells import cell_text, is_blank
 from monitor.ingest import fastcsv
 from monitor.ingest.fastcsv import Memos
 from monitor.ingest.locate import Table, data_rows
@@ -22,9 +22,9 @@ _TOTALS = frozenset({"合计", "总计", "小计"})
 
 def _skipped(cells: Sequence[object], key_cell: object, header_key: object) -> bool:
     """A blank line, the header repeated (page breaks in exports) or a 合计 (total) line."""
-    if all(v.is_blank(c) for c in cells) or key_cell == header_key:
+    if all(is_blank(c) for c in cells) or key_cell == header_key:
         return True
-    return (v.is_blank(key_cell) or key_cell in _TOTALS) and any(v.cell_text(c) in _TOTALS for c in cells)
+    return (is_blank(key_cell) or key_cell in _TOTALS) and any(cell_text(c) in _TOTALS for c in cells)
 
 
 Chunk = tuple[list[int], list[Record]]  # row numbers as Excel shows them, and their records

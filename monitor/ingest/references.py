@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import replace
 
-from monitor.core import values as v
+from monitor.core.cells import cell_text
 from monitor.core.model import wan
 from monitor.ingest.columns import KINDS
 from monitor.ingest.problems import Problem, Source
@@ -29,7 +29,7 @@ Where = Source | str  # a table, or the kind of a batch built elsewhere (records
 def _place(where: Where, row: int, column: str, value: object, message: str) -> Problem:
     if isinstance(where, Source):
         return where.problem(row, column, value, message)
-    return Problem(f"<{where}>", row, column, v.cell_text(value), message)
+    return Problem(f"<{where}>", row, column, cell_text(value), message)
 
 
 def located_at(where: Where, row: int) -> str:

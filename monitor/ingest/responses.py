@@ -21,7 +21,8 @@ from monitor.cases import rectification as rc
 from monitor.cases.exemptions import local_day
 from monitor.cases.rectification import CAUSES
 from monitor.cases.store import submit_answer
-from monitor.core import values as v
+from monitor.core.cells import cell_text, is_blank, parse_code, parse_free_text
+from monitor.core.dates import parse_checkpoint, parse_date
 from monitor.core.wording import period
 from monitor.core.workdays import as_utc
 from monitor.db.engine import WARNING_CASE
@@ -82,7 +83,7 @@ class _Answer:
 def _cell(source: Source, cells: Sequence[object], column: str) -> object:
     """The first non-blank cell under the headers naming `column` (None if there is none)."""
     for i in source.columns.get(column, ()):
-        if i < len(cells) and not v.is_blank(cells[i]):
+        if i < len(cells) and not is_blank(cells[i]):
             return cells[i]
     return None
 
@@ -90,7 +91,7 @@ def _cell(source: Source, cells: Sequence[object], column: str) -> object:
 def _text(value: object, what: str, bad: Callable[[str], None]) -> str:
     """Free text of the web form's length (`what` names it in messages); what is wrong goes to `bad`."""
     try:
-        text = v.parse_free_text(value)
+        text = parse_free_text(value)
     except ValueError as exc:
         bad(str(exc))
         return ""
@@ -107,7 +108,7 @@ def _read_row(
     """One row's answer, or None with its problems in `out` (None without any for a row to skip: blank,
     or a template row the unit left unanswered)."""
     raw = {c: _cell(source, cells, c) for c in ("checkpoint", "project_code", "unit_code", *ANSWER_COLUMNS)}
-    if all(v.is_blank(raw[c]) for c in ANSWER_COLUMNS):
+    if all(is_blank(raw[c]) for c in ANSWER_COLUMNS):
         return None
     before = len(out)
 
@@ -115,7 +116,7 @@ def _read_row(
         out.append(source.problem(number, column, raw[column], message))
 
     def parsed(column: str, parse: Callable[[object], str]) -> str | None:
-        if v.is_blank(raw[column]):
+        if is_blank(raw[column]):
             return None
         try:
             return parse(raw[column])
@@ -125,9 +126,9 @@ def _read_row(
 
     _present(raw, "checkpoint", bad)
     _present(raw, "project_code", bad)
-    checkpoint = parsed("checkpoint", v.parse_checkpoint)
-    project = parsed("project_code", lambda x: v.parse_code(x, max_length=21))
-    unit = parsed("unit_code", lambda x: v.parse_code(x, max_length=32))
+    checkpoint = parsed("checkpoint", parse_checkpoint)
+    project = parsed("project_code", lambda x: parse_code(x, max_length=21))
+    unit = parsed("unit_code", lambda x: parse_code(x, max_length=32))
     form = _form(raw, today, bad)
     if len(out) > before or checkpoint is None or project is None:
         return None
@@ -136,7 +137,7 @@ def _read_row(
 
 def _present(raw: Mapping[str, object], column: str, bad: Callable[[str, str], None]) -> bool:
     """Whether the cell of `column` holds a value (if not, a problem goes to `bad`)."""
-    if v.is_blank(raw[column]):
+    if is_blank(raw[column]):
         bad(column, "a value is required（不能为空）")
         return False
     return True
@@ -146,7 +147,7 @@ def _form(raw: Mapping[str, object], today: dt.date, bad: Callable[[str, str], N
     """The web form's fields from a row's answer cells; what is wrong goes to `bad` (column, message)."""
     form: dict[str, str] = {}
     if _present(raw, "cause", bad):
-        parts = [p for p in _SPLIT.split(v.cell_text(raw["cause"])) if p]
+        parts = [p for p in _SPLIT.split(cell_text(raw["cause"])) if p]
         cause = CAUSE_WORDS.get(parts[0]) if len(parts) == 1 else None
         if cause is None:
             bad(
@@ -158,7 +159,7 @@ def _form(raw: Mapping[str, object], today: dt.date, bad: Callable[[str, str], N
     if _present(raw, "explanation", bad):
         form["explanation"] = _text(raw["explanation"], "原因说明", lambda m: bad("explanation", m))
     if _present(raw, "measure", bad):
-        measure = MEASURE_WORDS.get("".join(v.cell_text(raw["measure"]).split()))
+        measure = MEASURE_WORDS.get("".join(cell_text(raw["measure"]).split()))
         if measure is None:
             labels = "、".join(rc.MEASURES.values())
             bad("measure", f"must be one of {'/'.join(rc.MEASURES.values())}（纠偏措施须为{labels}之一）")
@@ -168,7 +169,7 @@ def _form(raw: Mapping[str, object], today: dt.date, bad: Callable[[str, str], N
         form["measure_text"] = _text(raw["measure_text"], "措施说明", lambda m: bad("measure_text", m))
     if _present(raw, "expected_date", bad):
         try:
-            expected = dt.date.fromisoformat(v.parse_date(raw["expected_date"]))
+            expected = dt.date.fromisoformat(parse_date(raw["expected_date"]))
         except ValueError as exc:
             bad("expected_date", str(exc))
         else:
@@ -204,8 +205,8 @@ def _answers(tables: Sequence[Table], today: dt.date, out: list[Problem]) -> lis
         with data_rows(table) as rows:
             for number, cells in rows:
                 if (
-                    all(v.is_blank(c) for c in cells)
-                    or v.cell_text(_cell(source, cells, "project_code")) == header_key
+                    all(is_blank(c) for c in cells)
+                    or cell_text(_cell(source, cells, "project_code")) == header_key
                 ):
                     continue
                 answer = _read_row(source, number, cells, today, out)

@@ -1,8 +1,8 @@
 """One row of each input kind, read cell by cell (the reference path: any cell type, every problem
 recorded, not raised). In: a located table's `Source` and a row's cells. Out: the row's record (the
 values of its table's columns, in order) and key, or None with its problems. The parsers of single
-values are monitor.core.values'; the columns are ingest.columns'. The CSV fast path (ingest.fastcsv)
-reads the same records and falls back to this one where a row does not parse.
+values are monitor.core's (cells, numeric, dates, values); the columns are ingest.columns'. The CSV
+fast path (ingest.fastcsv) reads the same records and falls back to this one where a row does not parse.
 """
 
 from __future__ import annotations
@@ -13,8 +13,20 @@ from functools import partial
 from typing import Any, TypeVar
 
 from monitor.core import safe
-from monitor.core import values as v
+from monitor.core.cells import is_blank, parse_emails, parse_free_text, parse_text
+from monitor.core.dates import parse_checkpoint
 from monitor.core.model import Direction, Kind
+from monitor.core.numeric import parse_amount
+from monitor.core.values import (
+    parse_actual,
+    parse_causes,
+    parse_direction,
+    parse_fund_flag,
+    parse_kind,
+    parse_possibility,
+    parse_target,
+    split_direction,
+)
 from monitor.ingest import files
 from monitor.ingest.problems import Problem, Source
 
@@ -41,7 +53,7 @@ class Row:
         if len(indexes) == 1:  # the usual case; a problem then shows the one header
             return self.cells[indexes[0]] if indexes[0] < len(self.cells) else None
         for i in indexes:
-            if i < len(self.cells) and not v.is_blank(self.cells[i]):
+            if i < len(self.cells) and not is_blank(self.cells[i]):
                 self.used[column] = i
                 return self.cells[i]
         self.used[column] = indexes[0] if indexes else -1
@@ -76,14 +88,14 @@ class Row:
 
 parse_unit_code = partial(safe.parse_code, max_length=32)  # a code is also a file name: see monitor.core.safe
 parse_project_code = partial(safe.parse_code, max_length=21)
-parse_budget = partial(v.parse_amount, positive=True)
+parse_budget = partial(parse_amount, positive=True)
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DECIMAL = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 def _unit(r: Row) -> tuple[Record | None, Hashable]:
-    code, name = r.get("unit_code", parse_unit_code), r.get("unit_name", v.parse_text)
-    emails = r.get("email", v.parse_emails)
+    code, name = r.get("unit_code", parse_unit_code), r.get("unit_name", parse_text)
+    emails = r.get("email", parse_emails)
     supervisor = r.get("supervisor_code", parse_unit_code, required=False)
     if not r.ok or code is None or name is None or emails is None:
         return None, code
@@ -91,12 +103,12 @@ def _unit(r: Row) -> tuple[Record | None, Hashable]:
 
 
 def _project(r: Row) -> tuple[Record | None, Hashable]:
-    code, name = r.get("project_code", parse_project_code), r.get("project_name", v.parse_text)
+    code, name = r.get("project_code", parse_project_code), r.get("project_name", parse_text)
     unit, budget = r.get("unit_code", parse_unit_code), r.get("budget", parse_budget)
-    carryover = r.get("carryover", v.parse_amount, required=False) or 0
-    fund_flag = r.get("fund_flag", v.parse_fund_flag, required=False)
-    category = r.get("category", v.parse_text, required=False) or None
-    profile = r.get("profile", v.parse_text, required=False) or None
+    carryover = r.get("carryover", parse_amount, required=False) or 0
+    fund_flag = r.get("fund_flag", parse_fund_flag, required=False)
+    category = r.get("category", parse_text, required=False) or None
+    profile = r.get("profile", parse_text, required=False) or None
     if not r.ok or code is None or name is None or unit is None or budget is None:
         return None, code
     return (code, name, unit, budget, carryover, fund_flag, category, profile), code
@@ -111,7 +123,7 @@ Failure = tuple[str, object, str]  # column, value, message
 
 def _cell(parse: Callable[[object], T], value: object) -> tuple[T | None, str | None]:
     """A required cell parsed, or the message saying why it is not."""
-    if v.is_blank(value):
+    if is_blank(value):
         return None, BLANK_REQUIRED
     if type(value) is files.ExcelError:
         return None, _EXCEL_ERROR
@@ -127,10 +139,10 @@ def direction_and_target(
     """The direction, also when written in front of the target (`≥90%`), and the canonical target,
     with what is wrong with either."""
     failures: list[Failure] = []
-    written, rest = v.split_direction(raw_target) if isinstance(raw_target, str) else (None, raw_target)
+    written, rest = split_direction(raw_target) if isinstance(raw_target, str) else (None, raw_target)
     direction: Direction | None = written
-    if not (written and v.is_blank(raw_direction)):
-        direction, message = _cell(v.parse_direction, raw_direction)
+    if not (written and is_blank(raw_direction)):
+        direction, message = _cell(parse_direction, raw_direction)
         if message:
             failures.append(("direction", None if message is BLANK_REQUIRED else raw_direction, message))
     if direction is Direction.QUALITATIVE:
@@ -138,7 +150,7 @@ def direction_and_target(
     elif written is not None and direction is not None and written is not direction:
         message = f"says {written} but the direction is {direction}（指标值的符号与指标方向不一致）"
         return direction, None, [*failures, ("target", raw_target, message)]
-    target, message = _cell(lambda x: v.parse_target(x, direction, unit), rest)
+    target, message = _cell(lambda x: parse_target(x, direction, unit), rest)
     if message:
         failures.append(("target", None if message is BLANK_REQUIRED else rest, message))
     problem = target and _target_problem(target, name, direction, kind)
@@ -172,11 +184,11 @@ def depends_on_name(target: str, direction: Direction | None, kind: Kind | None)
 
 def _indicator(r: Row) -> tuple[Record | None, Hashable]:
     project, code = r.get("project_code", parse_project_code), r.get("indicator_code", parse_unit_code)
-    level1, level2 = r.get("level1", v.parse_text), r.get("level2", v.parse_text)
-    name = r.get("name", v.parse_text)
-    unit = r.get("measure_unit", v.parse_text, required=False) or ""
-    kind = r.get("kind", v.parse_kind, required=False)
-    profile = r.get("profile", v.parse_text, required=False) or None
+    level1, level2 = r.get("level1", parse_text), r.get("level2", parse_text)
+    name = r.get("name", parse_text)
+    unit = r.get("measure_unit", parse_text, required=False) or ""
+    kind = r.get("kind", parse_kind, required=False)
+    profile = r.get("profile", parse_text, required=False) or None
     raw_direction, raw_target = r.raw("direction"), r.raw("target")
     direction, target, failures = direction_and_target(raw_direction, raw_target, name or "", unit, kind)
     for column, value, message in failures:
@@ -199,22 +211,22 @@ def _indicator(r: Row) -> tuple[Record | None, Hashable]:
 
 
 def _project_report(r: Row) -> tuple[Record | None, Hashable]:
-    checkpoint, project = r.get("checkpoint", v.parse_checkpoint), r.get("project_code", parse_project_code)
-    executed = r.get("executed", v.parse_amount)
-    forecast = r.get("forecast_executed", v.parse_amount, required=False)
+    checkpoint, project = r.get("checkpoint", parse_checkpoint), r.get("project_code", parse_project_code)
+    executed = r.get("executed", parse_amount)
+    forecast = r.get("forecast_executed", parse_amount, required=False)
     if not r.ok or checkpoint is None or project is None or executed is None:
         return None, (checkpoint, project)
     return (checkpoint, project, executed, forecast), (checkpoint, project)
 
 
 def _indicator_report(r: Row) -> tuple[Record | None, Hashable]:
-    checkpoint, project = r.get("checkpoint", v.parse_checkpoint), r.get("project_code", parse_project_code)
-    code, actual = r.get("indicator_code", parse_unit_code), r.get("actual", v.parse_actual, required=False)
-    forecast = r.get("forecast", v.parse_actual, required=False)
-    possibility = r.get("possibility", v.parse_possibility, required=False)
-    causes = r.get("causes", v.parse_causes, required=False)
-    cause_text = r.get("cause_text", v.parse_free_text, required=False) or None
-    measures = r.get("measures", v.parse_free_text, required=False) or None
+    checkpoint, project = r.get("checkpoint", parse_checkpoint), r.get("project_code", parse_project_code)
+    code, actual = r.get("indicator_code", parse_unit_code), r.get("actual", parse_actual, required=False)
+    forecast = r.get("forecast", parse_actual, required=False)
+    possibility = r.get("possibility", parse_possibility, required=False)
+    causes = r.get("causes", parse_causes, required=False)
+    cause_text = r.get("cause_text", parse_free_text, required=False) or None
+    measures = r.get("measures", parse_free_text, required=False) or None
     if not r.ok or checkpoint is None or project is None or code is None:
         return None, (checkpoint, project, code)
     record = (checkpoint, project, code, actual, forecast, possibility, causes, cause_text, measures)

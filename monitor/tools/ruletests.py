@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from monitor.config.yamlfile import Document, Invalid, Loc, Problem, dotted, validation_problems
-from monitor.core import values
+from monitor.core.cells import parse_emails
+from monitor.core.dates import parse_checkpoint
 from monitor.core.model import (
     Checkpoint,
     Direction,
@@ -28,6 +29,15 @@ from monitor.core.model import (
     ProjectReport,
     ProjectResult,
     Unit,
+)
+from monitor.core.numeric import parse_amount
+from monitor.core.values import (
+    parse_actual,
+    parse_direction,
+    parse_fund_flag,
+    parse_kind,
+    parse_possibility,
+    parse_target,
 )
 from monitor.evaluate.core import evaluate
 from monitor.rules.load import RuleSet, build_rules, load_or_problems, rule_files
@@ -257,7 +267,7 @@ class _CaseCompiler:
         if value is None:
             self.problem(("checkpoint",), "a checkpoint is required (in the case or at the top of the file)")
             return None
-        text = self.parse(("checkpoint",), values.parse_checkpoint, value)
+        text = self.parse(("checkpoint",), parse_checkpoint, value)
         return Checkpoint.parse(text) if text else None
 
     def units(self, cases: Sequence[UnitCase]) -> dict[str, Unit]:
@@ -266,7 +276,7 @@ class _CaseCompiler:
             code = str(uc.code)
             if code in out:
                 self.problem(("units", k, "code"), "duplicate unit code", code, True)
-            emails = self.parse(("units", k, "email"), values.parse_emails, uc.email) or ()
+            emails = self.parse(("units", k, "email"), parse_emails, uc.email) or ()
             supervisor = str(uc.supervisor) if uc.supervisor is not None else None
             out[code] = Unit(code, uc.name, emails, supervisor)
         return out
@@ -279,14 +289,14 @@ class _CaseCompiler:
             return None
         if unit not in inputs.units:
             self.problem((*loc, "unit"), "no such unit in this case's `units`", unit, True)
-        budget = self.parse((*loc, "budget"), lambda v: values.parse_amount(v, positive=True), pc.budget)
-        carryover = self.parse((*loc, "carryover"), values.parse_amount, pc.carryover)
-        flag = self.parse((*loc, "fund_flag"), values.parse_fund_flag, pc.fund_flag)
+        budget = self.parse((*loc, "budget"), lambda v: parse_amount(v, positive=True), pc.budget)
+        carryover = self.parse((*loc, "carryover"), parse_amount, pc.carryover)
+        flag = self.parse((*loc, "fund_flag"), parse_fund_flag, pc.fund_flag)
         self.known_profile((*loc, "profile"), pc.profile)
         project = Project(code, pc.name, unit, budget or 1, carryover or 0, flag, pc.category, pc.profile)
         inputs.projects.append(project)
         if pc.executed is not None:
-            executed = self.parse((*loc, "executed"), values.parse_amount, pc.executed)
+            executed = self.parse((*loc, "executed"), parse_amount, pc.executed)
             inputs.project_reports[code] = ProjectReport(cp, code, executed or 0)
         indicators: list[Indicator] = []
         for k, ic in enumerate(pc.indicators):
@@ -308,11 +318,11 @@ class _CaseCompiler:
         code = str(ic.code) if ic.code is not None else f"I{k + 1:02d}"
         if any(i.code == code for i in siblings):
             self.problem((*loc, "code"), "duplicate indicator code", code, True)
-        direction = self.parse((*loc, "direction"), values.parse_direction, ic.direction)
+        direction = self.parse((*loc, "direction"), parse_direction, ic.direction)
         target = self.parse(
-            (*loc, "target"), lambda v: values.parse_target(v, direction, ic.measure_unit), ic.target
+            (*loc, "target"), lambda v: parse_target(v, direction, ic.measure_unit), ic.target
         )
-        kind = self.parse((*loc, "kind"), values.parse_kind, ic.kind)
+        kind = self.parse((*loc, "kind"), parse_kind, ic.kind)
         self.known_profile((*loc, "profile"), ic.profile)
         ind = Indicator(
             project,
@@ -327,10 +337,8 @@ class _CaseCompiler:
             ic.profile,
         )
         if {"actual", "possibility"} & ic.model_fields_set:
-            actual = self.parse(
-                (*loc, "actual"), lambda v: values.parse_actual(v, ic.measure_unit), ic.actual
-            )
-            possibility = self.parse((*loc, "possibility"), values.parse_possibility, ic.possibility)
+            actual = self.parse((*loc, "actual"), lambda v: parse_actual(v, ic.measure_unit), ic.actual)
+            possibility = self.parse((*loc, "possibility"), parse_possibility, ic.possibility)
             inputs.indicator_reports[(project, code)] = IndicatorReport(
                 cp, project, code, actual, possibility=possibility
             )

@@ -24,7 +24,7 @@ from sqlalchemy import update
 
 from monitor.cli.main import main
 from monitor.db.engine import OUTBOX, make_engine
-from monitor.deliver import outbox
+from monitor.deliver import leases, outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -140,8 +140,8 @@ def test_a_claim_whose_owner_went_silent_is_flagged_and_released_after_its_lease
     engine = make_engine(db_url)
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:  # another host claimed two messages, then went silent 30 s ago
-        ids = outbox.due(conn, now, limit=2)
-        outbox.claim_many(conn, ids, "other-host:4242", now - dt.timedelta(seconds=30))
+        ids = leases.due(conn, now, limit=2)
+        leases.claim_many(conn, ids, "other-host:4242", now - dt.timedelta(seconds=30))
     status = CliRunner().invoke(main, ["status", "--config", str(cfg)])
     assert status.exit_code == 1
     assert "2 message(s) stuck in 'sending'" in status.output and "other-host:4242" in status.output

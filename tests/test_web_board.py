@@ -28,7 +28,7 @@ from monitor.core.model import Checkpoint
 from monitor.core.workdays import as_utc
 from monitor.db import tables as t
 from monitor.db.engine import OUTBOX, OUTBOX_MESSAGE, table
-from monitor.deliver import outbox
+from monitor.deliver import leases, outbox, outcomes
 from monitor.notify import messages
 from monitor.service.http import HttpEndpoint
 from monitor.web.app import create_app
@@ -191,8 +191,8 @@ def fail_one(app: App, error: str) -> dict[str, object]:
     """Claim the warning to unit 302 and fail it for good, as the sender does on a 5xx."""
     with app.engine.begin() as conn:
         (row,) = [m for m in outbox.messages(conn, "pending", "2025-05") if m["unit_code"] == "302"]
-        assert len(outbox.claim_many(conn, [row["id"]], "test:1", dt.datetime.now(dt.UTC))) == 1
-        outbox.mark_failed(conn, row["id"], "test:1", dt.datetime.now(dt.UTC), error)
+        assert len(leases.claim_many(conn, [row["id"]], "test:1", dt.datetime.now(dt.UTC))) == 1
+        outcomes.mark_failed(conn, row["id"], "test:1", dt.datetime.now(dt.UTC), error)
     return row
 
 
@@ -226,10 +226,10 @@ def test_a_message_delivered_in_part_is_flagged_with_each_recipients_answer(may:
     now = dt.datetime.now(dt.UTC)
     with app.engine.begin() as conn:  # what the sender records when the server refuses one recipient
         (row,) = [m for m in outbox.messages(conn, "pending", "2025-05") if m["unit_code"] == "301001"]
-        (claimed,) = outbox.claim_many(conn, [row["id"]], "test:1", now)
+        (claimed,) = leases.claim_many(conn, [row["id"]], "test:1", now)
         first, second = claimed.recipients
         answers = {first: ("sent", None), second: ("failed", "550 5.1.1 no such user")}
-        assert outbox.settle(conn, row["id"], "test:1", now, answers, now) == "partial"
+        assert outcomes.settle(conn, row["id"], "test:1", now, answers, now) == "partial"
     page = client.get("/board/outbox?checkpoint=2025-05").text
     assert 'data-status="partial">1<' in section(page, "counts")
     failed = section(page, "failed").split(f'id="message-{row["id"]}"', 1)[1]
@@ -252,8 +252,8 @@ def test_a_run_killed_before_queueing_and_claims_left_by_a_dead_sender_are_flagg
     app, client = bureau(may)
     now = dt.datetime.now(dt.UTC)
     with app.engine.begin() as conn:  # a sender on another host claimed two messages, then fell silent
-        outbox.claim_many(
-            conn, outbox.due(conn, now, limit=2), "other-host:7:1", now - dt.timedelta(minutes=5)
+        leases.claim_many(
+            conn, leases.due(conn, now, limit=2), "other-host:7:1", now - dt.timedelta(minutes=5)
         )
     attention = client.get("/board").text.split('id="attention"', 1)[1].split("</ul>", 1)[0]
     assert "2 封邮件超过租约仍处于“发送中”" in attention

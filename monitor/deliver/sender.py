@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from monitor.config.settings import RetryConfig
 from monitor.core import workers
 from monitor.core.safe import safe_name
-from monitor.deliver import outbox
+from monitor.deliver import leases, outcomes
 from monitor.deliver.transport import DeliveryError, Envelope, Transport, permanent_answer
 
 log = logging.getLogger("monitor.send")
@@ -35,7 +35,7 @@ def backoff(retry: RetryConfig, attempts: int) -> dt.timedelta:
 
 @dataclass(frozen=True)
 class Outcome:
-    row: outbox.Claimed
+    row: leases.Claimed
     result: str  # sent (to every recipient not in `refused`) / retry / failed
     detail: str | None
     refused: dict[str, str] = field(default_factory=dict)  # recipient → the server's answer
@@ -114,7 +114,7 @@ class Delivery:
         self.should_stop = should_stop
         self.size = size
         self.tally: Counter[str] = Counter()
-        self.queue: asyncio.Queue[outbox.Claimed | None] = asyncio.Queue(maxsize=size)
+        self.queue: asyncio.Queue[leases.Claimed | None] = asyncio.Queue(maxsize=size)
         self.done: list[Outcome] = []  # outcomes not yet recorded
         self.wake = asyncio.Event()  # set when an outcome is waiting for the recorder, or when it should end
         self.stopping = asyncio.Event()
@@ -135,7 +135,7 @@ class Delivery:
         """Release what a dead process left `sending`, run the steps until nothing is due, and put back
         in the queue whatever this run claimed and did not record."""
         with self.engine.begin() as conn:
-            released = outbox.release_stale(
+            released = leases.release_stale(
                 conn, self.clock(), dt.timedelta(seconds=self.retry.lease_seconds)
             )
         self.tally["released"] += len(released)
@@ -162,20 +162,20 @@ class Delivery:
 
     # --- database work, in a thread ---------------------------------------------------------------
 
-    def claim(self) -> tuple[list[outbox.Claimed], dt.datetime | None]:
+    def claim(self) -> tuple[list[leases.Claimed], dt.datetime | None]:
         with self.engine.begin() as conn:
-            ids = outbox.due(conn, self.clock(), limit=self.size)
+            ids = leases.due(conn, self.clock(), limit=self.size)
             if ids:
-                return outbox.claim_many(conn, ids, self.worker, self.clock()), None
-            return [], outbox.next_due_at(conn)
+                return leases.claim_many(conn, ids, self.worker, self.clock()), None
+            return [], leases.next_due_at(conn)
 
-    def record_all(self, outcomes: list[Outcome]) -> Counter[str]:
+    def record_all(self, finished: list[Outcome]) -> Counter[str]:
         counts: Counter[str] = Counter()
         with self.engine.begin() as conn:
-            sent = [o for o in outcomes if o.whole]
-            outbox.mark_sent_many(conn, [(o.row.id, None) for o in sent], self.worker, self.clock())
+            sent = [o for o in finished if o.whole]
+            outcomes.mark_sent_many(conn, [(o.row.id, None) for o in sent], self.worker, self.clock())
             counts["sent"] += len(sent)
-            for o in outcomes:
+            for o in finished:
                 if not o.whole:
                     counts[record(conn, o, self.retry, self.worker, self.clock())] += 1
         for o in sent:
@@ -184,7 +184,7 @@ class Delivery:
 
     def keep_claims(self) -> None:
         with self.engine.begin() as conn:
-            outbox.keep_claims(conn, self.worker, self.clock())
+            leases.keep_claims(conn, self.worker, self.clock())
 
     def settle(self, n: int) -> None:
         self.in_flight -= n
@@ -201,13 +201,13 @@ class Delivery:
             if done and not self.closing and len(done) < self.most_unrecorded and not self.queue.empty():
                 await _first(self.full, timeout=RECORD_WITHIN)  # a few more outcomes share the commit
             if done:
-                outcomes = done[:]
+                batch = done[:]
                 del done[:]
                 self.full.clear()
-                self.tally.update(await asyncio.to_thread(self.record_all, outcomes))
-                self.unrecorded -= len(outcomes)
+                self.tally.update(await asyncio.to_thread(self.record_all, batch))
+                self.unrecorded -= len(batch)
                 self.recorded.set()
-                self.settle(len(outcomes))
+                self.settle(len(batch))
             elif self.closing:
                 return
 
@@ -284,7 +284,7 @@ class Delivery:
 def _release_mine(engine: Engine, worker: str, now: dt.datetime) -> int:
     try:
         with engine.begin() as conn:
-            return outbox.release_mine(conn, worker, now)
+            return leases.release_mine(conn, worker, now)
     except Exception as exc:  # their lease runs out and another sender takes them
         log.error("could not release this sender's claims (%s): they are released when the lease ends", exc)
         return 0
@@ -308,7 +308,7 @@ async def _first(*events: asyncio.Event, timeout: float | None = None) -> bool:
     return bool(finished)
 
 
-async def attempt(transport: Transport, row: outbox.Claimed, sender: str) -> Outcome:
+async def attempt(transport: Transport, row: leases.Claimed, sender: str) -> Outcome:
     """Send one claimed row to the recipients it goes to now; no database work here."""
     label = safe_name(f"{row.id:06d}-{row.kind}-{row.unit_code or 'bureau'}")
     envelope = Envelope(row.id, sender, row.recipients, row.raw.encode("ascii"), label)
@@ -339,16 +339,16 @@ def record(conn: Connection, o: Outcome, retry: RetryConfig, worker: str, now: d
                 answers[address] = ("sent", None)
             else:
                 answers[address] = ("failed" if last or permanent_answer(answer) else "pending", answer)
-        status = outbox.settle(conn, row.id, worker, now, answers, retry_at)
+        status = outcomes.settle(conn, row.id, worker, now, answers, retry_at)
         for address, (state, answer) in answers.items():
             if state != "sent":
                 log.warning("message %s: recipient <%s> %s: %s", row.id, address, state, answer)
         return {"pending": "retry"}.get(status, status)
     error = o.detail or "unknown error"
     if o.result == "failed" or last:
-        status = outbox.mark_failed(conn, row.id, worker, now, error)
+        status = outcomes.mark_failed(conn, row.id, worker, now, error)
         log.error("message %s to %s failed: %s", row.id, ";".join(row.recipients), error)
         return status
-    outbox.mark_retry(conn, row.id, worker, now, error, retry_at)
+    outcomes.mark_retry(conn, row.id, worker, now, error, retry_at)
     log.warning("message %s to %s: %s; will retry", row.id, ";".join(row.recipients), error)
     return "retry"

@@ -19,7 +19,7 @@ from monitor.core import workers
 from monitor.core.workdays import as_utc
 from monitor.db import claims
 from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
-from monitor.deliver import outbox
+from monitor.deliver import leases
 from monitor.notify import chase
 from monitor.service import schedule
 from monitor.service.base import ServiceBase, log
@@ -276,7 +276,7 @@ class Duties(ServiceBase):
         lease = dt.timedelta(seconds=app.settings.mail.retry.lease_seconds)
         now = self.clock()
         with app.engine.connect() as conn:
-            claimed, expired = outbox.stuck(conn, now, dt.timedelta(0)), outbox.stuck(conn, now, lease)
+            claimed, expired = leases.stuck(conn, now, dt.timedelta(0)), leases.stuck(conn, now, lease)
         stale = [
             who
             for who in claimed

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 from monitor import pipeline
 from monitor.core.workdays import as_utc
 from monitor.db.engine import DELIVERY_ATTEMPT, PROJECT_RESULT, RUN, SERVICE_EVENT
-from monitor.deliver import outbox
+from monitor.deliver import leases, outbox
 
 log = logging.getLogger("monitor.service.http")
 TEXT = "text/plain; charset=utf-8"
@@ -153,7 +153,7 @@ def _read(conn: Connection, lease: dt.timedelta) -> _Readings:
         by_light=list(by_light),
         counts=outbox.counts(conn),
         refused=outbox.failed_recipients(conn),
-        stuck=sum(outbox.stuck(conn, dt.datetime.now(dt.UTC), lease).values()),
+        stuck=sum(leases.stuck(conn, dt.datetime.now(dt.UTC), lease).values()),
         unfinished=len(pipeline.unfinished(conn)),
         failures=failures,
         reload=reload,

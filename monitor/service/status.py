@@ -16,7 +16,7 @@ from monitor.config.settings import Settings
 from monitor.core.workdays import as_utc
 from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
 from monitor.db.results import runs as stored_runs
-from monitor.deliver import outbox
+from monitor.deliver import leases, outbox
 from monitor.service import schedule
 
 
@@ -46,7 +46,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         report.duties = [dict(r._mapping) for r in rows]
         report.runs = stored_runs(conn)[-5:]
         report.outbox = outbox.counts(conn)
-        stuck = outbox.stuck(conn, now, dt.timedelta(seconds=settings.mail.retry.lease_seconds))
+        stuck = leases.stuck(conn, now, dt.timedelta(seconds=settings.mail.retry.lease_seconds))
         starts = conn.execute(select(se).where(se.c.kind == "start").order_by(se.c.id)).all()
         reloads = conn.execute(
             select(se).where(se.c.kind == "reload").order_by(se.c.id.desc()).limit(1)

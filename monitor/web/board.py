@@ -23,7 +23,7 @@ from monitor.cases import store as cases
 from monitor.core.model import Unit
 from monitor.core.wording import light, period
 from monitor.db.inputs import load_units
-from monitor.deliver import outbox as outboxes
+from monitor.deliver import leases
 from monitor.service import status
 from monitor.web import auth, project, queries, records
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view, user_of
@@ -199,7 +199,7 @@ def board(site: Site, request: Request, user: str) -> Response:
         exempt = queries.exempted(conn, today)
         outbox = queries.outbox_counts(conn, checkpoint)["*"] if checkpoint else Counter()
         lease = dt.timedelta(seconds=site.app.settings.mail.retry.lease_seconds)
-        stuck = sum(outboxes.stuck(conn, site.now(), lease).values())
+        stuck = sum(leases.stuck(conn, site.now(), lease).values())
         unfinished = [cp for _, cp in status.unfinished_runs(conn, site.app.settings)]
         rows, departments = unit_rows(counts, units, f)
         total_units, rows = len(rows), rows[:MAX_ROWS]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.tools.sample import HEADERS, sample_summary, write_sample
+from monitor.tools.sample import sample_summary, write_sample
+from monitor.tools.sample_rows import HEADERS
 
 Rows = dict[str, list[dict[str, str]]]
 MONEY = re.compile(r"^\d+\.\d\d$")

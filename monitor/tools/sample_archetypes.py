@@ -1,7 +1,8 @@
 """The sample prefecture's table: kinds of supervising department (主管部门) with the units they supervise at
 each level, and realistic project archetypes, each with the units that run it, its indicators (with
-their measure units) and its spending profile. monitor/tools/sample.py draws every row from here, and
-tests/test_sample_coherent.py checks a generated sample against the relations declared here.
+their measure units) and its spending profile. monitor/tools/sample.py draws every row from here
+(through sample_kinds.py and sample_units.py), and tests/test_sample_coherent.py checks a generated
+sample against the relations declared here.
 
 Indicator lines read `二级|三级|direction|measure unit|targets`: targets `lo~hi` is a cumulative
 quantity's range, otherwise alternatives (`MM-DD` a milestone's due day, `@` the project's budget).

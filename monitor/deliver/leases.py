@@ -94,7 +94,7 @@ def release_stale(
     conn: Connection, now: dt.datetime, lease: dt.timedelta, is_dead: Callable[[str], bool] = process_is_dead
 ) -> list[int]:
     """Put back rows left `sending` by a dead process, or by one on another host whose claim was not
-    kept alive (outbox.keep_claims) for `lease`: they will be sent again, with the same Message-ID, so a
+    kept alive (keep_claims) for `lease`: they will be sent again, with the same Message-ID, so a
     server or client can recognise a duplicate. A claim of a live process on this host stays: it is
     sending, however slowly (`monitor status` flags it once it is older than the lease)."""
     limit = as_utc(now - lease)

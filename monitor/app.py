@@ -191,7 +191,8 @@ class App:
         from monitor.cases import exemptions
         from monitor.core.safe import safe_name
         from monitor.db.inputs import load_units
-        from monitor.db.reads import load_results, result_lights
+        from monitor.db.reads import result_lights
+        from monitor.evaluate.stored import load_results
         from monitor.notify import decide as notify
         from monitor.notify import messages
 
@@ -226,7 +227,7 @@ class App:
     def results(
         self, checkpoint: Checkpoint, unit: str | None = None, light: str | None = None
     ) -> list[dict[str, Any]]:
-        from monitor.db.reads import load_results
+        from monitor.evaluate.stored import load_results
 
         with self.engine.connect() as conn:
             return load_results(conn, str(checkpoint), unit, light)

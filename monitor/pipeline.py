@@ -33,7 +33,6 @@ from monitor.core.summary import Summary
 from monitor.core.workdays import as_utc
 from monitor.db import claims
 from monitor.db.engine import PROJECT, RUN, count_rows
-from monitor.db.figures import bureau_figures
 from monitor.db.inputs import load_chunk, load_inputs, load_units, project_chunks, unreported
 from monitor.db.reads import has_results
 from monitor.db.results import (
@@ -47,9 +46,10 @@ from monitor.db.results import (
 from monitor.db.upserts import large_cache
 from monitor.deliver import outbox
 from monitor.deliver.transport import Transport
-from monitor.evaluate import halves, reasons
+from monitor.evaluate import halves
 from monitor.evaluate import sql as compiled
 from monitor.evaluate.core import evaluate
+from monitor.evaluate.stored import bureau_figures
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
 from monitor.notify.render import Templates
@@ -161,7 +161,6 @@ def evaluate_checkpoint(
             if not in_halves:
                 clear_results(conn, cp)  # the halves clear once their helper has started
             if method == "sql":
-                reasons.remember(rules)
                 summary = _evaluate_in_sql(conn, scratch, policies, checkpoint, run_id, total, in_halves)
                 if progress:
                     progress(total, total)

@@ -18,8 +18,8 @@ from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.db.engine import INDICATOR, INDICATOR_REPORT
-from monitor.db.reads import load_results
 from monitor.db.upserts import upsert
+from monitor.evaluate.stored import load_results
 from monitor.pipeline import evaluate_checkpoint
 from monitor.tools.sample import write_sample
 

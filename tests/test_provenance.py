@@ -21,7 +21,7 @@ from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.config.yamlfile import load_yaml
 from monitor.core.model import Checkpoint
-from monitor.db.reads import load_results
+from monitor.evaluate.stored import load_results
 from monitor.pipeline import evaluate_checkpoint
 from monitor.web.app import create_app
 

@@ -20,10 +20,10 @@ from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.db.engine import OUTBOX, OUTBOX_MESSAGE, PROJECT_RESULT
-from monitor.db.figures import bureau_figures
 from monitor.db.inputs import load_units
-from monitor.db.reads import iter_unit_results, load_results, result_lights
+from monitor.db.reads import result_lights
 from monitor.deliver import outbox
+from monitor.evaluate.stored import bureau_figures, iter_unit_results, load_results
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
 from monitor.pipeline import evaluate_checkpoint, queue_notifications

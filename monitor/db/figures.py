@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.core.summary import BureauFigures
 from monitor.db.engine import PROJECT_RESULT, UNIT
-from monitor.db.reads import render_reasons, result_dict
+from monitor.db.reads import result_dict
 
 
 def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_red: int) -> BureauFigures:
@@ -44,9 +44,7 @@ def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_
         q = select(pr).where(*is_red)
         if nth is not None:  # fewer reds than asked for: all of them
             q = q.where(pr.c.budget >= nth)  # ties with the n-th included: the view breaks them by code
-        rows = [result_dict(r._mapping, ()) for r in conn.execute(q)]
-        render_reasons(conn, checkpoint, rows)
-        top = list(rows)
+        top = [result_dict(r._mapping, ()) for r in conn.execute(q)]  # reasons as stored
     not_reported: list[Mapping[str, Any]] = [
         dict(r._mapping)
         for r in conn.execute(

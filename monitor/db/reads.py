@@ -1,7 +1,8 @@
 """Stored results read back. In: a connection and a checkpoint (a unit, a light, a range of units).
 Out: results as plain dicts in the stable JSON shape (README), whole or streamed a chunk of units at a
-time, lights by project, names, the runs they came from. Reasons a compiled evaluation left to be
-rendered when read are rendered here (monitor.evaluate.reasons: the one import of a layer above db).
+time, lights by project, names, the runs they came from; the facts a reason is formatted from, and
+which projects' stated inputs changed since (monitor.evaluate.reasons formats the reasons: readers
+call monitor.evaluate.stored, which reads through this module and formats them).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 
 from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT
@@ -30,7 +31,8 @@ INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")
 def load_results(
     conn: Connection, checkpoint: str, unit: str | None = None, light: str | None = None
 ) -> list[dict[str, Any]]:
-    """Stored results of `checkpoint` as plain dicts in the stable JSON shape (see README)."""
+    """Stored results of `checkpoint` as plain dicts in the stable JSON shape (see README), the
+    reasons as stored (those the SQL form left to be formatted are empty: monitor.evaluate.stored)."""
     q = select(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint)
     if unit:
         q = q.where(PROJECT_RESULT.c.unit_code == unit)
@@ -52,18 +54,7 @@ def load_results(
         )
     for r in conn.execute(iq.order_by(INDICATOR_RESULT.c.project_code, INDICATOR_RESULT.c.indicator_code)):
         inds.setdefault(r.project_code, []).append(dict(r._mapping))
-    out = [result_dict(p, inds.get(p["project_code"], [])) for p in projects]
-    render_reasons(conn, checkpoint, out)
-    return out
-
-
-def render_reasons(
-    conn: Connection, checkpoint: str, results: list[dict[str, Any]], lights: Sequence[str] | None = None
-) -> None:
-    """Fill in the reasons a compiled evaluation left to be rendered when read (monitor.evaluate.reasons)."""
-    from monitor.evaluate import reasons
-
-    reasons.fill(conn, checkpoint, results, lights)
+    return [result_dict(p, inds.get(p["project_code"], [])) for p in projects]
 
 
 def result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
@@ -118,7 +109,7 @@ def unit_chunks(conn: Connection, checkpoint: str, chunk_units: int = 2000) -> I
 
 def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[dict[str, Any]]:
     """The results of the units with codes in [first, last] (one chunk of iter_unit_results): every
-    project, the indicators of the yellow and red ones, their reasons rendered."""
+    project, the indicators of the yellow and red ones, the reasons as stored."""
     pr, ir = PROJECT_RESULT, INDICATOR_RESULT
     in_chunk = (pr.c.checkpoint == checkpoint, pr.c.unit_code.between(first, last))
     projects = [
@@ -138,9 +129,7 @@ def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> li
         )
         for r in conn.execute(iq):
             inds.setdefault(r.project_code, []).append(r._mapping)
-    chunk = [result_dict(p, inds.get(p["project_code"], ())) for p in projects]
-    render_reasons(conn, checkpoint, chunk, WARNED)
-    return chunk
+    return [result_dict(p, inds.get(p["project_code"], ())) for p in projects]
 
 
 def result_runs(conn: Connection, checkpoint: str) -> set[int]:
@@ -181,4 +170,68 @@ def project_names(conn: Connection, checkpoint: str, codes: Iterable[str]) -> di
             PROJECT_RESULT.c.project_code.in_(wanted[i : i + 500]),
         )
         out.update({r[0]: r[1] for r in conn.execute(q)})
+    return out
+
+
+FACT_KEYS: tuple[str, ...] = ("project_code", "indicator_code", "name", "kind", "light", "target")
+FACT_KEYS += ("actual", "measure_unit", "direction", "reason", "policy", "reported", "possibility")
+
+
+def reason_facts(
+    conn: Connection, checkpoint: str, codes: Sequence[str]
+) -> dict[str, tuple[Mapping[Any, Any], list[Mapping[Any, Any]]]]:
+    """project code -> (its stored project result, its indicator results): what its reasons are
+    formatted from (monitor.evaluate.reasons)."""
+    pr, ir = PROJECT_RESULT, INDICATOR_RESULT
+    out: dict[str, tuple[Mapping[Any, Any], list[Mapping[Any, Any]]]] = {}
+    for i in range(0, len(codes), 500):
+        some = list(codes[i : i + 500])
+        q = select(pr).where(pr.c.checkpoint == checkpoint, pr.c.project_code.in_(some))
+        out.update({r.project_code: (r._mapping, []) for r in conn.execute(q)})
+        iq = (
+            select(*(ir.c[k] for k in FACT_KEYS))
+            .where(ir.c.checkpoint == checkpoint, ir.c.project_code.in_(some))
+            .order_by(ir.c.project_code, ir.c.indicator_code)
+        )
+        for r in conn.execute(iq):
+            if r.project_code in out:
+                out[r.project_code][1].append(r._mapping)
+    return out
+
+
+def changed_projects(conn: Connection, checkpoint: str, codes: Sequence[str]) -> set[str]:
+    """The projects among `codes` whose inputs a reason states changed since their result was stored:
+    the project gone, its budget, carry-over or execution report, an indicator gone or added, its
+    target, direction or unit, its report or actual."""
+    out: set[str] = set()
+    cp = ":cp"
+    project = (
+        "SELECT x.project_code FROM project_result x LEFT JOIN project p ON p.code = x.project_code"
+        f" LEFT JOIN project_report r ON r.checkpoint = {cp} AND r.project_code = x.project_code"
+        f" WHERE x.checkpoint = {cp} AND x.project_code IN :codes AND (p.code IS NULL OR p.budget <> x.budget"
+        " OR (x.carryover IS NOT NULL AND p.carryover <> x.carryover)"
+        " OR (r.project_code IS NULL) <> (x.status = 'not_reported')"
+        " OR (r.project_code IS NOT NULL AND r.executed <> x.executed))"
+    )
+    indicator = (
+        "SELECT x.project_code FROM indicator_result x"
+        " LEFT JOIN indicator i ON i.project_code = x.project_code AND i.code = x.indicator_code"
+        f" LEFT JOIN indicator_report ir ON ir.checkpoint = {cp} AND ir.project_code = x.project_code"
+        " AND ir.indicator_code = x.indicator_code"
+        f" WHERE x.checkpoint = {cp} AND x.project_code IN :codes AND (i.code IS NULL OR i.target <> x.target"
+        " OR i.direction <> x.direction OR i.measure_unit <> x.measure_unit"
+        " OR (x.reported IS NOT NULL AND (ir.project_code IS NULL) <> (x.reported = 0))"
+        " OR COALESCE(ir.actual, '') <> COALESCE(x.actual, ''))"
+    )
+    added = (
+        "SELECT i.project_code FROM indicator i JOIN project_result x ON x.project_code = i.project_code"
+        f" AND x.checkpoint = {cp} WHERE i.project_code IN :codes AND NOT EXISTS (SELECT 1 FROM"
+        f" indicator_result y WHERE y.checkpoint = {cp} AND y.project_code = i.project_code"
+        " AND y.indicator_code = i.code)"
+    )
+    for i in range(0, len(codes), 500):
+        some = list(codes[i : i + 500])
+        for sql in (project, indicator, added):
+            q = text(sql).bindparams(bindparam("codes", expanding=True))
+            out.update(conn.execute(q, {"cp": checkpoint, "codes": some}).scalars())
     return out

@@ -6,7 +6,7 @@ bulk, and their Summary counted by the database (tally).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, text, update
@@ -17,7 +17,7 @@ from monitor.core.model import (
 )
 from monitor.core.summary import Summary
 from monitor.core.workdays import as_utc
-from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT, RULE_VERSION, RUN
+from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT, RULE_VERSION, RUN, RUN_POLICY
 
 
 def bulk_insert(
@@ -61,6 +61,17 @@ INDICATOR_RESULT_COLS = (
     "measure_unit",
     "direction",
 )
+
+
+def save_policies(conn: Connection, run_id: int, facts: Sequence[tuple[int, str]]) -> None:
+    """The policies a run's SQL form used, by id, as the facts its reasons are formatted from."""
+    bulk_insert(conn, RUN_POLICY, ("run_id", "id", "facts"), [(run_id, i, f) for i, f in facts])
+
+
+def load_policies(conn: Connection, run_ids: Iterable[int]) -> dict[tuple[int, int], str]:
+    """(run id, policy id) -> the stored facts of that policy, for the runs `run_ids`."""
+    q = select(RUN_POLICY).where(RUN_POLICY.c.run_id.in_(sorted(set(run_ids))))
+    return {(r.run_id, r.id): r.facts for r in conn.execute(q)}
 
 
 def clear_results(conn: Connection, checkpoint: str) -> None:

@@ -119,7 +119,10 @@ class ProjectResultRow(SQLModel, table=True):
     budget_light: str | None = None
     target_light: str | None = None
     light: str | None = None
-    reasons: str = ""  # newline-separated
+    reasons: str = ""  # newline-separated; "" when written by the SQL form: formatted from the facts
+    # the facts a reason is formatted from (SQL form): the run's policy (run_policy.id) and the carry-over
+    policy: int | None = None
+    carryover: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class IndicatorResultRow(SQLModel, table=True):
@@ -137,6 +140,21 @@ class IndicatorResultRow(SQLModel, table=True):
     actual: str | None = None
     measure_unit: str = ""
     direction: str = ""
+    # the facts a reason is formatted from (SQL form): the run's policy (run_policy.id), whether the
+    # indicator was reported, and the 完成目标可能性 that forced red
+    policy: int | None = None
+    reported: int | None = None
+    possibility: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class RunPolicyRow(SQLModel, table=True):
+    """The policies a run's SQL form used, as facts for formatting its reasons (JSON: thresholds,
+    answers, where each value was set, time progress and its note)."""
+
+    __tablename__ = "run_policy"
+    run_id: int = Field(primary_key=True)
+    id: int = Field(primary_key=True)
+    facts: str = Field(sa_column=Column(Text, nullable=False))
 
 
 Index("ix_project_result_unit", ProjectResultRow.checkpoint, ProjectResultRow.unit_code)

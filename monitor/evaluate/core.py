@@ -67,13 +67,16 @@ def cited(said: Words, kind: Kind, own_profile: bool) -> tuple[str, ...]:
 
 
 def project_reasons(
-    first: str, indicators: Sequence[IndicatorResult], target: Light | None
+    first: str, indicators: Sequence[tuple[str, Light, str]], target: Light | None
 ) -> tuple[str, ...]:
-    """A reported project's reasons: its budget light's (`first`), then its yellow and red indicators'."""
+    """A reported project's reasons: its budget light's (`first`), then its yellow and red
+    indicators' (`indicators`: name, light and reason of each)."""
     reasons = [first]
     if target is None and indicators:
         reasons.append(ALL_UNMEASURED)
-    reasons += [f"{r.name}：{r.reason}" for r in indicators if r.light in (Light.YELLOW, Light.RED)]
+    reasons += [
+        f"{name}：{reason}" for name, light, reason in indicators if light in (Light.YELLOW, Light.RED)
+    ]
     return tuple(reasons)
 
 
@@ -120,7 +123,8 @@ def evaluate_project(
     b_said = budget.words(report.executed, amount, p, p_note, checkpoint.month, policy, b_light)
     t_light = worst(r.light for r in results)
     light = combine(policy.combine, b_light, t_light)
-    reasons = project_reasons(b_said.text + grounds(policy.origins, b_said.uses), results, t_light)
+    named = [(r.name, r.light, r.reason) for r in results]
+    reasons = project_reasons(b_said.text + grounds(policy.origins, b_said.uses), named, t_light)
     return ProjectResult(
         cp,
         project.code,

@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 from monitor.core.model import Checkpoint
 from monitor.core.summary import Summary
 from monitor.db.engine import cores, in_memory, make_engine
-from monitor.db.results import clear_results, tally
+from monitor.db.results import clear_results, save_policies, tally
 from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB, large_cache
 from monitor.evaluate import sql as compiled
 from monitor.evaluate.sqltext import Dialect, lit
@@ -201,6 +201,7 @@ def evaluate(
         clear_results(conn, str(checkpoint))
         compiled.drop_temporary(conn)
         rows = compiled.prepare_policies(conn, policies, checkpoint)
+        save_policies(conn, run_id, rows.facts)
         helper.hand_over(rows)
         helper.wait(helper.values_ready)
         _attach(conn, scratch.path("ev"), "ev")

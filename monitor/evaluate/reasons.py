@@ -1,54 +1,37 @@
-"""Reasons rendered when they are read. The compiled evaluation (monitor.evaluate.sql) stores lights and
-ratios only; the Chinese reasons are the pure core's words, so the reader that needs them (an e-mail
-digest, the results table, a report) has the pure core evaluate those projects again, with the exact
-rules their run used, and fills them in. Results evaluated by the core itself carry their reasons.
+"""Reasons formatted from stored facts. The SQL form (monitor.evaluate.sql) stores each light with the
+facts its reason needs: the measured values (executed, budget and carry-over; target, actual,
+whether reported, the possibility that forced red) and the run's policy (thresholds, answers, time
+progress, where each value was set: run_policy). A reader that needs the reasons (an e-mail digest,
+the results table, a report, a web page) formats them here with the rules' own `words`, without
+deciding any light again. Results evaluated by the pure core carry their reasons as text already.
 
-If the inputs changed after the run (a unit reported again), the core's lights no longer match the
-stored ones: the reasons then say so first, and that the checkpoint should be run again.
+When the inputs stated in a reason changed after the run (a unit reported again), the reasons say so
+first, and that the checkpoint should be run again: the stored facts are compared with the current
+rows (monitor.db.reads.changed_projects), nothing is evaluated.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from monitor.core.model import Checkpoint, ProjectResult
-from monitor.db.engine import PROJECT_RESULT, RULE_VERSION, RUN
-from monitor.db.inputs import load_inputs, load_units
-from monitor.evaluate.core import evaluate
-from monitor.rules.load import RuleSet, rules_from_content
-from monitor.rules.policy import Policies
+from monitor.core.model import Checkpoint, Direction, Indicator, Kind, Light
+from monitor.db.reads import changed_projects, reason_facts
+from monitor.db.results import load_policies
+from monitor.evaluate.core import cited, project_reasons
+from monitor.evaluate.facts import Context, Stored, stored
+from monitor.evaluate.grounds import grounds
+from monitor.evaluate.lights import budget, indicator
 
-CHANGED = "注意：本期评价后基础数据已变更，以下说明按变更后的数据生成，请重新运行本期监控"
-GONE = "本期评价后该项目已从基础数据中删除，无法生成说明"
+CHANGED = "注意：本期评价后基础数据已变更，以下说明按评价时的数据生成，请重新运行本期监控"
+UNKNOWN = "本期结果由早期版本生成，未保存说明所需数据，请重新运行本期监控以生成说明"
 _BATCH = 500
-_known: dict[str, RuleSet] = {}  # rules evaluated in this process, by hash (content may be empty)
 
 
-def remember(rules: RuleSet) -> None:
-    """Called by the evaluation: these rules may be needed to render what it stored."""
-    _known[rules.hash] = rules
-
-
-def known() -> Mapping[str, RuleSet]:
-    """The rules remembered in this process (for a worker process to remember them too)."""
-    return dict(_known)
-
-
-@functools.lru_cache(maxsize=8)
-def _policies(rules_hash: str, content: str) -> Policies:
-    rules = _known.get(rules_hash)
-    if rules is None:
-        rules = rules_from_content(content)
-    return Policies(rules)
-
-
-def missing(result: MutableMapping[str, Any]) -> bool:
-    """A stored result whose reasons were not rendered at evaluation."""
+def missing(result: Mapping[str, Any]) -> bool:
+    """A stored result whose reasons were left to be formatted when read."""
     return not result["reasons"] or any(i["reason"] == "" for i in result["indicators"])
 
 
@@ -58,48 +41,62 @@ def fill(
     results: Sequence[MutableMapping[str, Any]],
     lights: Collection[str | None] | None = None,
 ) -> None:
-    """Render the missing reasons of `results` (db.reads.load_results dicts) in place; with `lights`,
-    only for projects whose light is among them."""
+    """Format the missing reasons of `results` (result dicts: db.reads.load_results' shape, with or
+    without their indicators) in place; with `lights`, only for projects whose light is among them."""
     todo = [r for r in results if missing(r) and (lights is None or r["light"] in lights)]
-    if not todo:
-        return
-    run = RUN
-    q = (
-        select(run.c.rules_hash, RULE_VERSION.c.content)
-        .join(PROJECT_RESULT, PROJECT_RESULT.c.run_id == run.c.id)
-        .join(RULE_VERSION, RULE_VERSION.c.hash == run.c.rules_hash)
-        .where(
-            PROJECT_RESULT.c.checkpoint == checkpoint,
-            PROJECT_RESULT.c.project_code == todo[0]["project_code"],
-        )
-    )
-    row = conn.execute(q).first()
-    if row is None:
-        raise LookupError(f"the rules of {checkpoint}'s stored results were not stored")
-    policies = _policies(row[0], row[1])
     cp = Checkpoint.parse(checkpoint)
-    units = load_units(conn, {r["unit_code"] for r in todo})
     for i in range(0, len(todo), _BATCH):
         batch = todo[i : i + _BATCH]
-        inputs = load_inputs(conn, checkpoint, [r["project_code"] for r in batch], units)
-        fresh = {r.project_code: r for r in evaluate(policies, cp, inputs)}
+        codes = [r["project_code"] for r in batch]
+        facts = reason_facts(conn, checkpoint, codes)
+        policies = {
+            k: stored(v) for k, v in load_policies(conn, {p["run_id"] for p, _ in facts.values()}).items()
+        }
+        changed = changed_projects(conn, checkpoint, codes)
         for r in batch:
-            result = fresh.get(r["project_code"])
-            if result is None:
-                r["reasons"] = r["reasons"] or [GONE]
-            else:
-                _apply(r, result)
+            found = facts.get(r["project_code"])
+            lines, words = _format(cp, found, policies) if found else ([UNKNOWN], {})
+            for ind in r["indicators"]:
+                if ind["reason"] == "":
+                    ind["reason"] = words.get(ind["indicator_code"], UNKNOWN)
+            if not r["reasons"]:
+                r["reasons"] = list(lines)
+            if r["project_code"] in changed and r["reasons"][:1] != [CHANGED]:
+                r["reasons"] = [CHANGED, *r["reasons"]]
 
 
-def _apply(r: MutableMapping[str, Any], fresh: ProjectResult) -> None:
-    words = {i.indicator_code: i for i in fresh.indicators}
-    same = (fresh.light and fresh.light.value) == r["light"]
-    for ind in r["indicators"]:
-        mine = words.get(ind["indicator_code"])
-        same = same and mine is not None and mine.light.value == ind["light"]
-        if ind["reason"] == "":
-            ind["reason"] = mine.reason if mine else GONE
-    if not r["reasons"]:
-        r["reasons"] = list(fresh.reasons)
-    if not same and r["reasons"][:1] != [CHANGED]:
-        r["reasons"] = [CHANGED, *r["reasons"]]
+def _format(
+    cp: Checkpoint,
+    found: tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]],
+    policies: Mapping[tuple[int, int], Stored],
+) -> tuple[list[str], dict[str, str]]:
+    """A project's reasons and its indicators' (by code), from its stored facts."""
+    p, inds = found
+    words = {i["indicator_code"]: i["reason"] or _indicator(cp, p["run_id"], i, policies) for i in inds}
+    if p["reasons"]:
+        return [s for s in p["reasons"].split("\n") if s], words
+    pol = policies.get((p["run_id"], p["policy"])) if p["policy"] is not None else None
+    if pol is None or pol.project is None or p["executed"] is None or p["budget_light"] is None:
+        return [UNKNOWN], words
+    amount = budget.base(p["budget"], p["carryover"] or 0, pol.project)
+    light = Light(p["budget_light"])
+    said = budget.words(p["executed"], amount, pol.progress, pol.note, cp.month, pol.project, light)
+    named = [(i["name"], Light(i["light"]), words[i["indicator_code"]]) for i in inds]
+    target = Light(p["target_light"]) if p["target_light"] else None
+    return list(project_reasons(said.text + grounds(pol.project.origins, said.uses), named, target)), words
+
+
+def _indicator(
+    cp: Checkpoint, run_id: int, i: Mapping[str, Any], policies: Mapping[tuple[int, int], Stored]
+) -> str:
+    pol = policies.get((run_id, i["policy"])) if i["policy"] is not None else None
+    if pol is None or pol.indicator is None:
+        return UNKNOWN
+    kind, light = Kind(i["kind"]), Light(i["light"])
+    ind = Indicator(
+        i["project_code"], i["indicator_code"], "", "", i["name"], Direction(i["direction"]),
+        i["target"], i["measure_unit"], kind, None,
+    )  # fmt: skip
+    ctx = Context(cp, pol.progress, pol.note, pol.indicator)
+    said = indicator.words(ind, kind, i["actual"], bool(i["reported"]), i["possibility"], ctx, light)
+    return said.text + grounds(pol.indicator.origins, cited(said, kind, pol.own))

@@ -1,19 +1,20 @@
-"""Compiled evaluation: the rules in force turned into SQL, so the database computes every light of a
-checkpoint in two INSERT … SELECT statements instead of a Python loop over a million rows.
+"""The set-based evaluation: the rules in force turned into SQL, so the database computes every light
+of a checkpoint in two INSERT … SELECT statements instead of a Python loop over a million rows.
 
-The pure core (monitor.evaluate.core) stays the definition; this module only ever agrees with it:
+Each light rule writes its own SQL form beside its Python judgement (monitor.evaluate.lights); this
+module assembles them into the statements and prepares what they join:
 - policies are not re-derived: Policies computes the thresholds of every distinct combination of
   matching overrides (a handful), which the statements join as small temporary tables;
 - what a target or an actual *is* (a number, a date, an answer) is decided by the core's own parsers
-  (kinds.ratio, kinds.date) once per distinct text, not by SQL string tests;
+  (monitor.evaluate.shapes) once per distinct text, not by SQL string tests;
 - comparisons are exact integer cross-multiplications where the numbers are small (the boundaries
   people actually write, r = 0.60 exactly among them), floating point elsewhere with a guard band:
   within a relative 1e-9 of a threshold the row is marked uncertain (`?`) and the core judges it;
 - a project whose budget light is uncertain is evaluated again by the core, whole.
-The statements take a Part (a range of project codes and the tables to write): monitor.evaluate.halves runs
-them in two halves on two connections at once.
-Reasons are not rendered here: stored reasons stay empty and monitor.evaluate.reasons renders them
-with the pure core when they are read (e-mails read only the yellow and red projects').
+The statements take a Part (a range of project codes and the tables to write): monitor.evaluate.halves
+runs them in two halves on two connections at once.
+Reasons are stored as facts: each result names its policy (stored with the run, run_policy) and keeps
+the values its reason states; monitor.evaluate.reasons formats them when read.
 `monitor rules sql --checkpoint YYYY-MM` prints the two statements for the rules in force (`statements`).
 """
 
@@ -28,7 +29,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from monitor.core.model import Checkpoint, Direction, Indicator, IndicatorReport, Kind
+from monitor.db.results import save_policies
 from monitor.evaluate.core import judge_indicator
+from monitor.evaluate.facts import indicator_facts, project_facts
 from monitor.evaluate.lights import budget, combine, indicator
 from monitor.evaluate.lights.not_reported import project_sql as project_words_sql
 from monitor.evaluate.lights.registry import kind_sql
@@ -36,14 +39,14 @@ from monitor.evaluate.shapes import answer, date, ratio
 from monitor.evaluate.sqltext import BUDGET_SMALL, SMALL, Dialect, Spelling, lit
 from monitor.rules.policy import Policies
 
-TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_prog", "_ev_val")
+TEMP_TABLES = ("_ev_pkey", "_ev_ppol", "_ev_ipol", "_ev_val")
 RESULT_COLUMNS = (
     "checkpoint, project_code, indicator_code, name, kind, light, ratio, reason, target, actual,"
-    " measure_unit, direction"
+    " measure_unit, direction, policy, reported, possibility"
 )
 PROJECT_RESULT_COLUMNS = (
     "checkpoint, project_code, run_id, unit_code, project_name, status, budget, executed,"
-    " execution_rate, time_progress, budget_light, target_light, light, reasons"
+    " execution_rate, time_progress, budget_light, target_light, light, reasons, policy, carryover"
 )
 
 
@@ -106,12 +109,12 @@ def _answers(qmaps: list[dict[str, str]], xsets: list[frozenset[str]], said: lis
     )
 
 
-def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> Answers:
+def prepare(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> PolicyRows:
     """The temporary tables the statements join (see prepare_policies and prepare_values)."""
     drop_temporary(conn)
-    answers = prepare_policies(conn, policies, checkpoint).answers
+    rows = prepare_policies(conn, policies, checkpoint)
     prepare_values(conn, checkpoint)
-    return answers
+    return rows
 
 
 def drop_temporary(conn: Connection) -> None:
@@ -138,13 +141,14 @@ def _creator(conn: Connection, schema: str | None = None) -> Callable[[str], Non
 
 @dataclass(frozen=True)
 class PolicyRows:
-    """What prepare_policies decided: the rows of its tables and the answers' expressions, which
-    another connection of the same transaction's data writes as they are (monitor.evaluate.halves)."""
+    """What prepare_policies decided: the rows of its tables, the answers' expressions, which
+    another connection of the same transaction's data writes as they are (monitor.evaluate.halves),
+    and each policy's facts by id (stored with the run: reasons are formatted from them)."""
 
     ppol: list[tuple[Any, ...]]
     ipol: list[tuple[Any, ...]]
-    prog: list[tuple[Any, ...]]
     answers: Answers
+    facts: list[tuple[int, str]]
 
 
 def prepare_policies(
@@ -152,8 +156,8 @@ def prepare_policies(
 ) -> PolicyRows:
     """The temporary tables of the policies: each project's override key and profile (kp), the
     project policy and time progress of every kp that occurs, the indicator policy of every (kp,
-    level2) with its time progress resolved, the progress of indicators' own profiles. `given`: the
-    rows decided on another connection (only each project's key is computed again here)."""
+    level2, the indicator's own profile or '') with its time progress resolved. `given`: the rows
+    decided on another connection (only each project's key is computed again here)."""
     n = len(policies.matches)
     if n:
         key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
@@ -176,26 +180,25 @@ def prepare_policies(
     rows = given if given is not None else _policy_rows(conn, policies, checkpoint)
     dbl = Dialect(conn.dialect.name).double
     create(
-        f"_ev_ppol (kp TEXT PRIMARY KEY, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
+        f"_ev_ppol (kp TEXT PRIMARY KEY, id INTEGER, plus INTEGER, red {dbl}, yellow {dbl}, matrix INTEGER,"
         f" profile TEXT, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, pn BIGINT, pd BIGINT, pf {dbl})"
     )
     create(
-        f"_ev_ipol (kp TEXT, level2 TEXT, red {dbl}, yellow {dbl}, blue {dbl}, tol {dbl},"
-        " rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
-        " pn BIGINT, pd BIGINT, psmall INTEGER, qclass INTEGER, xclass INTEGER, PRIMARY KEY (kp, level2))"
+        f"_ev_ipol (kp TEXT, level2 TEXT, own TEXT, id INTEGER, red {dbl}, yellow {dbl}, blue {dbl},"
+        f" tol {dbl}, rn BIGINT, rd BIGINT, yn BIGINT, yd BIGINT, bn BIGINT, bd BIGINT, tn BIGINT, td BIGINT,"
+        " pn BIGINT, pd BIGINT, psmall INTEGER, qclass INTEGER, xclass INTEGER,"
+        " PRIMARY KEY (kp, level2, own))"
     )
-    # indicators with a profile of their own (rare): their time progress is looked up by name
-    create("_ev_prog (profile TEXT PRIMARY KEY, pn BIGINT, pd BIGINT, small INTEGER)")
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    for table, values in (("_ev_ppol", rows.ppol), ("_ev_ipol", rows.ipol), ("_ev_prog", rows.prog)):
+    for table, values in (("_ev_ppol", rows.ppol), ("_ev_ipol", rows.ipol)):
         if values:
             conn.exec_driver_sql(f"INSERT INTO {table} VALUES ({', '.join([mark] * len(values[0]))})", values)
     return rows
 
 
 def _policy_rows(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> PolicyRows:
-    """The policy of every kp in _ev_pkey, for every level2 indicators have; the time progress of
-    every profile indicators name."""
+    """The policy of every kp in _ev_pkey, for every level2 indicators have, with and without each
+    profile indicators name as their own."""
     kps = conn.exec_driver_sql("SELECT DISTINCT kp, k, pprofile FROM _ev_pkey").all()
     level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
     said = [
@@ -205,67 +208,86 @@ def _policy_rows(conn: Connection, policies: Policies, checkpoint: Checkpoint) -
             f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
         )
     ]
-    own = [
+    owns = [""] + [
         r[0]
         for r in conn.exec_driver_sql(
             "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''"
         )
     ]
-
-    def progress(name: str | None) -> tuple[int, int, float, int]:
-        p, _ = policies.progress(checkpoint, name or None)
-        return p.numerator, p.denominator, float(p), int(_small(p.numerator, p.denominator))
-
-    qmaps: list[dict[str, str]] = []
-    xsets: list[frozenset[str]] = []
-
-    def class_of(classes: list[Any], value: Any) -> int:
-        if value not in classes:
-            classes.append(value)
-        return classes.index(value)
-
-    ppol, ipol = [], []
+    rows = _Rows(policies, checkpoint)
     for kp, k, pprofile in kps:
-        pp = policies.project_policy(_key_of(k))
+        project_profile = rows.project(kp, _key_of(k), pprofile)
+        for level2 in level2s:
+            for own in owns:
+                rows.indicator(kp, _key_of(k), level2, own, project_profile)
+    return PolicyRows(rows.ppol, rows.ipol, _answers(rows.qmaps, rows.xsets, said), rows.facts)
+
+
+class _Rows:
+    """The policy rows being decided, each with an id and its facts."""
+
+    def __init__(self, policies: Policies, checkpoint: Checkpoint) -> None:
+        self.policies, self.checkpoint = policies, checkpoint
+        self.ppol: list[tuple[Any, ...]] = []
+        self.ipol: list[tuple[Any, ...]] = []
+        self.facts: list[tuple[int, str]] = []
+        self.qmaps: list[dict[str, str]] = []
+        self.xsets: list[frozenset[str]] = []
+
+    def progress(self, name: str | None) -> tuple[Fraction, str]:
+        return self.policies.progress(self.checkpoint, name or None)
+
+    def project(self, kp: str, key: tuple[int, ...], pprofile: str | None) -> str | None:
+        """The project policy row of `kp`; returns the profile its projects' time progress follows."""
+        pp = self.policies.project_policy(key)
         project_profile = pp.profile or pprofile or None
-        pn, pd, pf, _ = progress(project_profile)
+        p, note = self.progress(project_profile)
+        ident = len(self.facts)
+        self.facts.append((ident, project_facts(pp, p, note)))
         plus = pp.budget_base == "budget_plus_carryover"
-        ppol.append(
+        exact = budget_exact(pp.budget_red, pp.budget_yellow)
+        red, yellow = float(pp.budget_red), float(pp.budget_yellow)
+        matrix = int(pp.combine == "matrix")
+        self.ppol.append(
             (
                 kp,
+                ident,
                 int(plus),
-                float(pp.budget_red),
-                float(pp.budget_yellow),
-                int(pp.combine == "matrix"),
+                red,
+                yellow,
+                matrix,
                 project_profile,
-                *budget_exact(pp.budget_red, pp.budget_yellow),
-                pn,
-                pd,
-                pf,
+                *exact,
+                p.numerator,
+                p.denominator,
+                float(p),
             )
         )
-        for level2 in level2s:
-            ip = policies.indicator_policy(_key_of(k), level2)
-            fracs = (ip.red, ip.yellow, ip.blue, ip.tolerance)
-            exact: tuple[int | None, ...] = tuple(x for f in fracs for x in (f.numerator, f.denominator))
-            if not _small(*(x for x in exact if x is not None)):
-                exact = (None,) * 8
-            ipn, ipd, _, ismall = progress(ip.profile or project_profile)
-            ipol.append(
-                (
-                    kp,
-                    level2,
-                    *(float(f) for f in fracs),
-                    *exact,
-                    ipn,
-                    ipd,
-                    ismall,
-                    class_of(qmaps, ip.qualitative),
-                    class_of(xsets, ip.impossible),
-                )
-            )
-    prog = [(name, *(x for i, x in enumerate(progress(name)) if i != 2)) for name in own]
-    return PolicyRows(ppol, ipol, prog, _answers(qmaps, xsets, said))
+        return project_profile
+
+    def indicator(
+        self, kp: str, key: tuple[int, ...], level2: str, own: str, project_profile: str | None
+    ) -> None:
+        ip = self.policies.indicator_policy(key, level2)
+        fracs = (ip.red, ip.yellow, ip.blue, ip.tolerance)
+        exact: tuple[int | None, ...] = tuple(x for f in fracs for x in (f.numerator, f.denominator))
+        if not _small(*(x for x in exact if x is not None)):
+            exact = (None,) * 8
+        p, note = self.progress(own or ip.profile or project_profile)
+        ident = len(self.facts)
+        self.facts.append((ident, indicator_facts(ip, p, note, bool(own))))
+        small = int(_small(p.numerator, p.denominator))
+        qclass, xclass = _class_of(self.qmaps, ip.qualitative), _class_of(self.xsets, ip.impossible)
+        floats = (float(f) for f in fracs)
+        self.ipol.append(
+            (kp, level2, own, ident, *floats, *exact, p.numerator, p.denominator, small, qclass, xclass)
+        )
+
+
+def _class_of(classes: list[Any], value: Any) -> int:
+    if value not in classes:
+        classes.append(value)
+    return classes.index(value)
 
 
 def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None = None) -> None:
@@ -371,7 +393,7 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
         " CASE WHEN ir.actual IS NULL OR ir.actual = '' THEN 1 ELSE 0 END AS an,"
         f" {answers.impossible} AS imp, {answers.qualitative} AS qual,"
         " ip.red, ip.yellow, ip.blue, ip.tol, ip.rn, ip.rd, ip.yn, ip.yd, ip.bn, ip.bd, ip.tn, ip.td,"
-        " COALESCE(g.pn, ip.pn) AS pn, COALESCE(g.pd, ip.pd) AS pd, COALESCE(g.small, ip.psmall) AS psmall,"
+        " ip.pn, ip.pd, ip.psmall, ip.id AS policy, ir.possibility,"
         " vt.isnum AS tnum, vt.f AS tf, vt.n AS t_n, vt.d AS t_d, vt.small AS tsmall, vt.pos AS tpos,"
         " vt.zero AS tzero, vt.isdate AS tdate, vt.iso AS tiso,"
         " COALESCE(va.isnum, 0) AS anum, va.f AS af, va.n AS a_n, va.d AS a_d,"
@@ -379,9 +401,8 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
         " COALESCE(va.isdate, 0) AS adate, va.iso AS aiso"
         # each project's key once, then its indicators (on SQLite CROSS JOIN fixes that order)
         f" FROM _ev_pkey pk {d.ordered_join} indicator i ON i.project_code = pk.code"
-        " JOIN _ev_ipol ip ON ip.kp = pk.kp AND ip.level2 = i.level2"
+        " JOIN _ev_ipol ip ON ip.kp = pk.kp AND ip.level2 = i.level2 AND ip.own = COALESCE(i.profile, '')"
         " JOIN _ev_val vt ON vt.v = i.target"
-        " LEFT JOIN _ev_prog g ON g.profile = NULLIF(i.profile, '')"
         f" LEFT JOIN indicator_report ir ON ir.checkpoint = {cp} AND ir.project_code = i.project_code"
         " AND ir.indicator_code = i.code"
         " LEFT JOIN _ev_val va ON va.v = ir.actual"
@@ -391,7 +412,7 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
     return (
         f"INSERT INTO {part.indicators} ({RESULT_COLUMNS})"
         f" SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
-        f" b.measure_unit, b.direction FROM ({inner}) b"
+        f" b.measure_unit, b.direction, b.policy, b.reported, {indicator.impossible_sql()} FROM ({inner}) b"
     )
 
 
@@ -405,7 +426,7 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = AL
     target, combined = combine.target_sql(), combine.project_sql()
     not_reported = project_words_sql(checkpoint)
     inner = (
-        "SELECT p.code, p.unit_code, p.name, p.budget, r.executed,"
+        "SELECT p.code, p.unit_code, p.name, p.budget, r.executed, pp.id AS policy, p.carryover,"
         " CASE WHEN r.project_code IS NULL THEN 0 ELSE 1 END AS reported,"
         f" CASE WHEN r.project_code IS NOT NULL AND {base} > 0"
         f" THEN {d.real('r.executed')} / {base} END AS rate,"
@@ -422,7 +443,7 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = AL
         " b.budget, b.executed, b.rate, b.pf,"
         f" CASE WHEN b.reported = 1 THEN b.budget_light END,"
         f" CASE WHEN b.reported = 1 THEN ({target}) END, {combined},"
-        f" CASE WHEN b.reported = 1 THEN '' ELSE {not_reported} END FROM b"
+        f" CASE WHEN b.reported = 1 THEN '' ELSE {not_reported} END, b.policy, b.carryover FROM b"
     )
 
 
@@ -469,8 +490,9 @@ def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_i
         # compiling these long CASE expressions costs PostgreSQL's JIT more than it saves
         # (100k projects: 8.7 s -> 7.0 s for the indicator statement); for this transaction only
         conn.exec_driver_sql("SET LOCAL jit = off")
-    answers = prepare(conn, policies, checkpoint)
-    run(conn, indicator_sql(Dialect(conn.dialect.name), checkpoint, answers))
+    rows = prepare(conn, policies, checkpoint)
+    save_policies(conn, run_id, rows.facts)
+    run(conn, indicator_sql(Dialect(conn.dialect.name), checkpoint, rows.answers))
     finish(conn, policies, checkpoint, run_id)
     drop_temporary(conn)
     return uncertain(conn, checkpoint)
@@ -481,7 +503,7 @@ def statements(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> 
     them (project results of run 0), for people to read. Prepares the same temporary tables in
     `conn`'s transaction, which the caller rolls back; writes nothing else."""
     d = Dialect(conn.dialect.name)
-    answers = prepare(conn, policies, checkpoint)
+    answers = prepare(conn, policies, checkpoint).answers
     return [
         ("indicator_result", indicator_sql(d, checkpoint, answers)),
         ("project_result", project_sql(d, checkpoint, 0, ALL)),

@@ -28,13 +28,12 @@ from monitor.core.errors import BadInput
 from monitor.db.engine import cores as stored_cores
 from monitor.db.engine import in_memory, make_engine
 from monitor.db.inputs import load_units
-from monitor.db.reads import previous_lights, project_names, result_runs, unit_chunks, unit_results
+from monitor.db.reads import previous_lights, project_names, result_runs, unit_chunks
 from monitor.deliver import outbox
-from monitor.evaluate import reasons
+from monitor.evaluate.stored import unit_results
 from monitor.notify import decide as notify
 from monitor.notify import messages
 from monitor.notify.render import Templates
-from monitor.rules.load import RuleSet
 
 PARALLEL_MIN_PROJECTS = 20_000  # below this, starting processes costs more than it saves
 
@@ -107,8 +106,7 @@ def rows_by_chunk(
     with engine.connect() as fresh:
         runs = result_runs(fresh, job.checkpoint)
     ctx = multiprocessing.get_context("spawn")  # no inherited connections or locks
-    known = reasons.known()
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start, initargs=(job, known)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start, initargs=(job,)) as pool:
         pending: deque[Future[list[dict[str, Any]]]] = deque()
         for first, last in chunks:
             pending.append(pool.submit(_chunk, first, last))
@@ -127,9 +125,7 @@ def rows_by_chunk(
 _worker: dict[str, Any] = {}  # in a worker process: its job, engine and templates
 
 
-def _start(job: Job, known: Mapping[str, RuleSet]) -> None:
-    for rules in known.values():
-        reasons.remember(rules)
+def _start(job: Job) -> None:
     settings = job.settings
     _worker.update(
         job=job,

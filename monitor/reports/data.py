@@ -18,9 +18,10 @@ from monitor.core.model import Checkpoint, Unit
 from monitor.core.wording import period
 from monitor.db.engine import INDICATOR_REPORT
 from monitor.db.inputs import load_units
-from monitor.db.reads import load_results, result_lights
+from monitor.db.reads import result_lights
 from monitor.db.results import runs
 from monitor.db.ruleversions import used_by_run
+from monitor.evaluate.stored import load_results
 from monitor.notify import messages
 from monitor.notify.views import department, summary
 from monitor.reports.trend import monthly_needed, project_change

@@ -23,9 +23,9 @@ from monitor.core.wording import digits_for, pct_threshold, percent, progress, w
 from monitor.core.workdays import local_time
 from monitor.db.engine import OUTBOX
 from monitor.db.inputs import load_inputs
-from monitor.db.reads import load_results
 from monitor.evaluate.core import evaluate_project
 from monitor.evaluate.lights.registry import infer_kind
+from monitor.evaluate.stored import load_results
 from monitor.rules.fields import FIELD_PATHS
 from monitor.rules.load import Origin
 from monitor.rules.policy import Policies

@@ -81,7 +81,7 @@ def results(
             rows += conn.execute(q.where(PROJECT_RESULT.c.unit_code.in_(wanted[i : i + BATCH])))
         rows.sort(key=lambda r: (r.unit_code, r.project_code))
     out = [{**r._mapping, "reasons": [s for s in r.reasons.split("\n") if s], "indicators": []} for r in rows]
-    reasons.fill(conn, checkpoint, out)  # those the SQL evaluation left to be rendered when read
+    reasons.fill(conn, checkpoint, out)  # those the SQL form left to be formatted from their facts
     return out
 
 

@@ -20,7 +20,7 @@ from monitor.cases.rectification import CAUSES
 from monitor.core import links
 from monitor.core.wording import period
 from monitor.db.inputs import load_units
-from monitor.db.reads import load_results
+from monitor.evaluate.stored import load_results
 from monitor.web import auth
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view
 

@@ -18,7 +18,7 @@ from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.db.engine import make_engine
-from monitor.evaluate import halves
+from monitor.evaluate import halves, prepare
 from monitor.evaluate import sql as compiled
 from monitor.pipeline import evaluate_checkpoint
 from monitor.tools.sample import write_sample
@@ -75,14 +75,14 @@ def test_a_failure_in_the_helper_fails_the_evaluation_and_keeps_the_earlier_resu
     app: App, scratch_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = _results(app)
-    prepare_values = compiled.prepare_values
+    prepare_values = prepare.prepare_values
 
     def disk_full(conn: Any, checkpoint: Checkpoint, schema: str | None = None) -> None:
         if schema == "ev":  # the helper's scratch database
             raise OSError(28, "No space left on device")
         prepare_values(conn, checkpoint, schema)
 
-    monkeypatch.setattr(compiled, "prepare_values", disk_full)
+    monkeypatch.setattr(prepare, "prepare_values", disk_full)
     with pytest.raises(OSError, match="No space left"):
         evaluate_checkpoint(app.engine, app.rules(), MAY, app.clock, split=True)
     assert _results(app) == before

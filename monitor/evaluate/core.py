@@ -103,21 +103,9 @@ def evaluate_project(
     cp = str(checkpoint)
     if report is None:
         return ProjectResult(
-            cp,
-            project.code,
-            project.name,
-            project.unit_code,
-            Status.NOT_REPORTED,
-            project.budget,
-            None,
-            None,
-            float(p),
-            None,
-            None,
-            None,
-            (not_reported.project_words(checkpoint),),
-            results,
-        )
+            cp, project.code, project.name, project.unit_code, Status.NOT_REPORTED, project.budget,
+            None, None, float(p), None, None, None, (not_reported.project_words(checkpoint),), results,
+        )  # fmt: skip
     amount = budget.base(project.budget, project.carryover, policy)
     b_light = budget.judge(report.executed, amount, p, policy)
     b_said = budget.words(report.executed, amount, p, p_note, checkpoint.month, policy, b_light)
@@ -126,21 +114,9 @@ def evaluate_project(
     named = [(r.name, r.light, r.reason) for r in results]
     reasons = project_reasons(b_said.text + grounds(policy.origins, b_said.uses), named, t_light)
     return ProjectResult(
-        cp,
-        project.code,
-        project.name,
-        project.unit_code,
-        Status.REPORTED,
-        project.budget,
-        report.executed,
-        report.executed / amount,
-        float(p),
-        b_light,
-        t_light,
-        light,
-        reasons,
-        results,
-    )
+        cp, project.code, project.name, project.unit_code, Status.REPORTED, project.budget,
+        report.executed, report.executed / amount, float(p), b_light, t_light, light, reasons, results,
+    )  # fmt: skip
 
 
 def evaluate(policies: Policies, checkpoint: Checkpoint, inputs: Inputs) -> list[ProjectResult]:

@@ -37,6 +37,7 @@ from monitor.core.summary import Summary
 from monitor.db.engine import cores, in_memory, make_engine
 from monitor.db.results import clear_results, save_policies, tally
 from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB, large_cache
+from monitor.evaluate import prepare
 from monitor.evaluate import sql as compiled
 from monitor.evaluate.sqltext import Dialect, lit
 from monitor.rules.load import RuleSet
@@ -115,7 +116,7 @@ class _Helper(threading.Thread):
         self.values_ready = threading.Event()
         self.rows_ready = threading.Event()
         self.policies_ready = threading.Event()
-        self.policy_rows: compiled.PolicyRows | None = None
+        self.policy_rows: prepare.PolicyRows | None = None
         self.error: BaseException | None = None
         self.summary = Summary(str(checkpoint))  # of its half, as the statements left it
 
@@ -127,7 +128,7 @@ class _Helper(threading.Thread):
                 _attach(conn, self.part, "part", writer=True)
                 conn.commit()
                 with conn.begin(), large_cache(conn):
-                    compiled.prepare_values(conn, self.checkpoint, schema="ev")
+                    prepare.prepare_values(conn, self.checkpoint, schema="ev")
                 self.values_ready.set()
                 self.policies_ready.wait()
                 if self.policy_rows is None:  # the main connection failed first
@@ -135,13 +136,13 @@ class _Helper(threading.Thread):
                 with conn.begin(), large_cache(conn):
                     d = Dialect(conn.dialect.name)
                     policies = Policies(self.rules)
-                    rows = compiled.prepare_policies(conn, policies, self.checkpoint, given=self.policy_rows)
+                    rows = prepare.prepare_policies(conn, policies, self.checkpoint, given=self.policy_rows)
                     for table in ("indicator_result", "project_result"):
                         _clone(conn, table, "part")
                     theirs = compiled.Part(self.lo, None, "part.indicator_result", "part.project_result")
-                    compiled.run(conn, compiled.indicator_sql(d, self.checkpoint, rows.answers, theirs))
+                    prepare.run(conn, compiled.indicator_sql(d, self.checkpoint, rows.answers, theirs))
                     compiled.finish(conn, policies, self.checkpoint, self.run_id, theirs)
-                    compiled.drop_temporary(conn)
+                    prepare.drop_temporary(conn)
                 self.rows_ready.set()
                 # counted while the main connection copies the rows (its count is mostly Python: the two
                 # counts at once would take turns)
@@ -153,7 +154,7 @@ class _Helper(threading.Thread):
             self.rows_ready.set()
             engine.dispose()
 
-    def hand_over(self, rows: compiled.PolicyRows | None) -> None:
+    def hand_over(self, rows: prepare.PolicyRows | None) -> None:
         """The policy rows the main connection decided (None: it failed, the helper stops)."""
         self.policy_rows = rows
         self.policies_ready.set()
@@ -199,14 +200,14 @@ def evaluate(
     helper.start()
     try:
         clear_results(conn, str(checkpoint))
-        compiled.drop_temporary(conn)
-        rows = compiled.prepare_policies(conn, policies, checkpoint)
+        prepare.drop_temporary(conn)
+        rows = prepare.prepare_policies(conn, policies, checkpoint)
         save_policies(conn, run_id, rows.facts)
         helper.hand_over(rows)
         helper.wait(helper.values_ready)
         _attach(conn, scratch.path("ev"), "ev")
         mine = compiled.Part(hi=lo)
-        compiled.run(conn, compiled.indicator_sql(Dialect("sqlite"), checkpoint, rows.answers, mine))
+        prepare.run(conn, compiled.indicator_sql(Dialect("sqlite"), checkpoint, rows.answers, mine))
         compiled.finish(conn, policies, checkpoint, run_id, mine)
         helper.wait(helper.rows_ready)
         _attach(conn, scratch.path("part"), "part")
@@ -221,5 +222,5 @@ def evaluate(
         if not helper.policies_ready.is_set():
             helper.hand_over(None)
         helper.join()
-    compiled.drop_temporary(conn)
+    prepare.drop_temporary(conn)
     return compiled.uncertain(conn, checkpoint), Split(lo, counted.merge(helper.summary))

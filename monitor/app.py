@@ -8,7 +8,7 @@ import datetime as dt
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from monitor.config.settings import Settings
 from monitor.config.yamlfile import Invalid, Problem
 from monitor.core.model import Checkpoint
+from monitor.core.rows import StoredResult
 from monitor.db.claims import Holder
 from monitor.deliver.transport import Transport
 from monitor.notify.render import Templates
@@ -226,7 +227,7 @@ class App:
 
     def results(
         self, checkpoint: Checkpoint, unit: str | None = None, light: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[StoredResult]:
         from monitor.evaluate.stored import load_results
 
         with self.engine.connect() as conn:
@@ -248,20 +249,25 @@ CSV_COLUMNS = [
 ]
 
 
-def results_json(rows: list[dict[str, Any]]) -> str:
+def results_json(rows: Sequence[StoredResult]) -> str:
     """The stable JSON shape: one object per project (see README); budgets are not part of it."""
     ind_keys = ("indicator_code", "name", "kind", "light", "ratio", "reason")
     out = [
         {
-            **{k: r[k] for k in CSV_COLUMNS},
-            "indicators": [{k: i[k] for k in ind_keys} for i in r["indicators"]],
+            **_pick(r, CSV_COLUMNS),
+            "indicators": [_pick(i, ind_keys) for i in r["indicators"]],
         }
         for r in rows
     ]
     return json.dumps(out, ensure_ascii=False, indent=2)
 
 
-def results_csv(rows: list[dict[str, Any]]) -> str:
+def _pick(row: Mapping[str, object], keys: Sequence[str]) -> dict[str, object]:
+    """The cells of a typed row under `keys`, in their order."""
+    return {k: row[k] for k in keys}
+
+
+def results_csv(rows: Sequence[StoredResult]) -> str:
     """The CSV of `monitor results`: text cells a spreadsheet would run are neutralised (safe.CsvWriter)."""
     from monitor.core.safe import CsvWriter
 
@@ -269,7 +275,6 @@ def results_csv(rows: list[dict[str, Any]]) -> str:
     w = CsvWriter(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
-        w.writerow(
-            [("；".join(r[c]) if c == "reasons" else ("" if r[c] is None else r[c])) for c in CSV_COLUMNS]
-        )
+        cells = {**_pick(r, CSV_COLUMNS), "reasons": "；".join(r["reasons"])}
+        w.writerow(["" if v is None else v for v in cells.values()])
     return buf.getvalue()

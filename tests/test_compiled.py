@@ -17,6 +17,7 @@ from sqlalchemy import text
 from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
+from monitor.core.rows import StoredResult
 from monitor.db.engine import INDICATOR, INDICATOR_REPORT
 from monitor.db.upserts import upsert
 from monitor.evaluate.stored import load_results
@@ -106,7 +107,7 @@ AWKWARD = [
 ]
 
 
-def _snapshot(app: App, cp: str) -> tuple[dict[str, Any], dict[Any, Any], list[dict[str, Any]]]:
+def _snapshot(app: App, cp: str) -> tuple[dict[str, Any], dict[Any, Any], list[StoredResult]]:
     with app.engine.connect() as conn:
         projects = {
             r[0]: tuple(r[1:])
@@ -138,7 +139,7 @@ def _close(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= 1e-12 * max(abs(a), abs(b), 1e-300)
 
 
-def _words(result: dict[str, Any]) -> dict[str, Any]:
+def _words(result: StoredResult) -> dict[str, Any]:
     """A stored result without its floats (compared above within rounding)."""
     floats = ("execution_rate", "time_progress", "ratio")
     out = {k: v for k, v in result.items() if k not in floats}

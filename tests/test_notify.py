@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from monitor.core.model import Unit
+from monitor.core.rows import StoredIndicator, StoredResult
 from monitor.core.workdays import add_working_days
 from monitor.notify.decide import Options, decide
 
@@ -19,7 +20,13 @@ UNITS = {
 }
 
 
-def row(code: str, unit: str, light: str | None, budget: int = 100_000_000, **kw: Any) -> dict[str, Any]:
+def row(
+    code: str,
+    unit: str,
+    light: str | None,
+    budget: int = 100_000_000,
+    indicators: list[StoredIndicator] | None = None,
+) -> StoredResult:
     return {
         "project_code": code,
         "project_name": f"项目{code}",
@@ -34,8 +41,7 @@ def row(code: str, unit: str, light: str | None, budget: int = 100_000_000, **kw
         "budget": budget,
         "executed": None if light is None else budget // 4,
         "reasons": [f"原因{code}"],
-        "indicators": [],
-        **kw,
+        "indicators": indicators or [],
     }
 
 
@@ -49,7 +55,7 @@ RESULTS = [
 ]
 
 
-def run(results: list[dict[str, Any]] = RESULTS, sent: dict[Any, Any] | None = None, **kw: Any) -> list[Any]:
+def run(results: list[StoredResult] = RESULTS, sent: dict[Any, Any] | None = None, **kw: Any) -> list[Any]:
     options = Options(**{**OPTIONS.__dict__, **kw})
     return decide("2025-05", results, UNITS, kw.pop("previous", {}), None, sent or {}, options)
 
@@ -124,7 +130,7 @@ def test_improvement_and_other_changes_have_their_own_reason() -> None:
 
 def test_a_failing_indicator_appearing_is_a_change() -> None:
     sent = as_sent(run())
-    ind = {
+    ind: StoredIndicator = {
         "indicator_code": "I1",
         "name": "指标",
         "kind": "level",

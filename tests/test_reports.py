@@ -23,6 +23,7 @@ from monitor.cli.main import main
 from monitor.config.settings import ResultsApplicationConfig, load_settings
 from monitor.config.yamlfile import Invalid
 from monitor.core.model import FEN_PER_WAN, Checkpoint
+from monitor.core.rows import ProjectLight, StoredResult
 from monitor.core.wording import COLOUR, WORD
 from monitor.notify.views import trend_counts
 from monitor.reports import application as ra
@@ -56,7 +57,7 @@ def monitored(workdir: Path, sample_dir: Path) -> Path:
     return workdir
 
 
-def stored(workdir: Path, cp: str) -> list[dict[str, Any]]:
+def stored(workdir: Path, cp: str) -> list[StoredResult]:
     return App(load_settings(workdir / "config.yaml")).results(Checkpoint.parse(cp))
 
 
@@ -160,8 +161,8 @@ def test_results_application_lists_reduction_candidates_and_key_monitoring_with_
     listed = [r for r in rows if r["项目编码"]]
     key_codes = {r["项目编码"] for r in listed if r["清单"] == "财政重点监控"}
     # 财政重点监控: budget ≥ 200 万元 and under 60 % executed at the end of August (exact)
-    big = [r for r in results if r["executed"] is not None and r["budget"] >= 200 * FEN_PER_WAN]
-    assert key_codes == {r["project_code"] for r in big if r["executed"] * 10 < 6 * r["budget"]}
+    big = [(r, x) for r in results if (x := r["executed"]) is not None and r["budget"] >= 200 * FEN_PER_WAN]
+    assert key_codes == {r["project_code"] for r, executed in big if executed * 10 < 6 * r["budget"]}
     assert key_codes
     by_code = {r["project_code"]: r for r in results}
     reduction = [r for r in listed if r["清单"] == "压减或收回候选"]
@@ -334,7 +335,9 @@ def test_project_change_between_checkpoints(
 
 def test_unit_trends_add_up_to_the_bureau_trend() -> None:
     lights = ["red", "yellow", "green", None]
-    results = [{"project_code": f"P{i}", "unit_code": f"U{i % 3}", "light": lights[i % 4]} for i in range(24)]
+    results: list[ProjectLight] = [
+        {"project_code": f"P{i}", "unit_code": f"U{i % 3}", "light": lights[i % 4]} for i in range(24)
+    ]
     previous = {f"P{i}": lights[(i // 4) % 4] for i in range(24)}
     units = trend.unit_trends(results, previous)
     bureau = trend.bureau_trend(results, previous)

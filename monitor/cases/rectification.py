@@ -9,9 +9,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from monitor.core.errors import BadInput
+from monitor.core.rows import StoredResult
 
 
 class State(StrEnum):
@@ -89,13 +89,13 @@ class NewCase:
     light: str
 
 
-def open_cases(results: Iterable[Mapping[str, Any]]) -> list[NewCase]:
+def open_cases(results: Iterable[StoredResult]) -> list[NewCase]:
     """A case for every yellow/red project of the results (load_results shape); green, blue, `na` and
     not reported projects open none."""
     return [
-        NewCase(r["checkpoint"], r["project_code"], r["unit_code"], r["project_name"], r["light"])
+        NewCase(r["checkpoint"], r["project_code"], r["unit_code"], r["project_name"], light)
         for r in results
-        if r["light"] in WARNED
+        if (light := r["light"]) is not None and light in WARNED
     ]
 
 
@@ -107,7 +107,7 @@ class OpenCase:
     state: str
 
 
-def resolve(previous_cases: Iterable[OpenCase], results: Sequence[Mapping[str, Any]]) -> list[int]:
+def resolve(previous_cases: Iterable[OpenCase], results: Sequence[StoredResult]) -> list[int]:
     """The ids of cases from earlier checkpoints, not yet resolved, whose project is green in `results`
     (one later checkpoint's results)."""
     if not results:

@@ -5,13 +5,14 @@ results as a table, JSON or CSV; `monitor sample` writes a realistic dataset to 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from monitor.cli.common import app_has_run, checkpoint_option, common, console, fail, make_app
+from monitor.core.rows import StoredResult
 
 
 @click.command("import")
@@ -86,14 +87,14 @@ def results(
         click.echo(text, nl=False)
 
 
-def print_results_table(rows: list[dict[str, Any]], exempt: Collection[str] = ()) -> None:
+def print_results_table(rows: Sequence[StoredResult], exempt: Collection[str] = ()) -> None:
     """The results as a table; a project in `exempt` (exempted from warnings today) is marked 已豁免."""
     from rich.table import Table
 
     from monitor.core.wording import percent, progress
 
-    colours = {"green": "green", "yellow": "yellow", "red": "red"}
-    words = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝"}
+    colours: dict[str | None, str] = {"green": "green", "yellow": "yellow", "red": "red"}
+    words: dict[str | None, str] = {"green": "绿", "yellow": "黄", "red": "红", "blue": "蓝"}
     t = Table()
     for col in ("项目编码", "项目名称", "单位", "执行率", "序时", "预算灯", "目标灯", "项目灯"):
         t.add_column(col)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from monitor.core.model import Unit
+from monitor.core.rows import ProjectLight, StoredResult, Unreported
 
 LIGHTS = ("green", "yellow", "red")
 
@@ -82,17 +82,6 @@ class Summary:
         return sorted(bad, key=lambda u: (-u.red, -u.yellow, u.unit_code))[:n]
 
 
-def summarize(
-    checkpoint: str, results: Iterable[Mapping[str, Any]], unit_names: Mapping[str, str]
-) -> Summary:
-    """Tally results given as the stable result dicts (db.reads.load_results) or ProjectResult-like rows."""
-    s = Summary(checkpoint)
-    for r in results:
-        blue = sum(1 for i in r.get("indicators", ()) if i["light"] == "blue")
-        s.add(r["light"], r["budget"], r["unit_code"], unit_names.get(r["unit_code"], r["unit_code"]), blue)
-    return s
-
-
 @dataclass
 class BureauFigures:
     """What the bureau summary states about a checkpoint, however it was gathered: from result dicts in
@@ -102,14 +91,14 @@ class BureauFigures:
     # (department code, or None when the unit is unknown; project light) → (projects, budget in fen)
     by_department: dict[tuple[str | None, str | None], tuple[int, int]]
     red: list[str]  # the code of every red project
-    top_red: list[Mapping[str, Any]]  # red result rows: at least the n largest budgets, ties included
-    not_reported: list[Mapping[str, Any]]  # project_code/_name, unit_code, budget; by unit, then project
+    top_red: list[StoredResult]  # red result rows: at least the n largest budgets, ties included
+    not_reported: list[Unreported]  # by unit, then project
     trend: Counter[tuple[str, str]] | None  # (previous light, light) → projects; None: no previous
 
     @classmethod
     def of_results(
         cls,
-        results: Iterable[Mapping[str, Any]],
+        results: Iterable[StoredResult],
         units: Mapping[str, Unit],
         previous: Mapping[str, str | None] | None,
     ) -> BureauFigures:
@@ -132,7 +121,7 @@ class BureauFigures:
 
 
 def trend_pairs(
-    results: Iterable[Mapping[str, Any]], previous: Mapping[str, str | None]
+    results: Iterable[ProjectLight], previous: Mapping[str, str | None]
 ) -> Counter[tuple[str, str]]:
     """(previous light, light) → number of projects lit at both checkpoints."""
     pairs: Counter[tuple[str, str]] = Counter()

@@ -6,12 +6,11 @@ unreported projects, the trend), gathered by the database with GROUP BY and ORDE
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
+from monitor.core.rows import StoredResult, Unreported
 from monitor.core.summary import BureauFigures
 from monitor.db.engine import PROJECT_RESULT, UNIT
 from monitor.db.reads import result_dict
@@ -36,7 +35,7 @@ def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_
     groups = {(r[0], r[1]): (int(r[2]), int(r[3])) for r in conn.execute(q)}
     is_red = (pr.c.checkpoint == checkpoint, pr.c.light == "red")
     red = list(conn.execute(select(pr.c.project_code).where(*is_red)).scalars())
-    top: list[Mapping[str, Any]] = []
+    top: list[StoredResult] = []
     if top_red > 0 and red:
         nth = conn.execute(
             select(pr.c.budget).where(*is_red).order_by(pr.c.budget.desc()).limit(1).offset(top_red - 1)
@@ -45,8 +44,8 @@ def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_
         if nth is not None:  # fewer reds than asked for: all of them
             q = q.where(pr.c.budget >= nth)  # ties with the n-th included: the view breaks them by code
         top = [result_dict(r._mapping, ()) for r in conn.execute(q)]  # reasons as stored
-    not_reported: list[Mapping[str, Any]] = [
-        dict(r._mapping)
+    not_reported: list[Unreported] = [
+        {"project_code": r[0], "project_name": r[1], "unit_code": r[2], "budget": r[3]}
         for r in conn.execute(
             select(pr.c.project_code, pr.c.project_name, pr.c.unit_code, pr.c.budget)
             .where(pr.c.checkpoint == checkpoint, pr.c.status == "not_reported")

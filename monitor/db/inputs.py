@@ -22,6 +22,7 @@ from monitor.core.model import (
     ProjectReport,
     Unit,
 )
+from monitor.core.rows import Unreported
 from monitor.db.engine import CHUNK, INDICATOR, INDICATOR_REPORT, PROJECT, PROJECT_REPORT, UNIT
 
 
@@ -153,7 +154,7 @@ def load_inputs(
     return Inputs(units, projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports)
 
 
-def unreported(conn: Connection, checkpoint: str) -> list[dict[str, Any]]:
+def unreported(conn: Connection, checkpoint: str) -> list[Unreported]:
     """Projects with no execution report for `checkpoint` yet (what a reminder round lists)."""
     reported = select(PROJECT_REPORT.c.project_code).where(PROJECT_REPORT.c.checkpoint == checkpoint)
     q = (

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 
+from monitor.core.rows import StoredIndicator, StoredResult
 from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT
 
 
@@ -30,7 +31,7 @@ INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")
 
 def load_results(
     conn: Connection, checkpoint: str, unit: str | None = None, light: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[StoredResult]:
     """Stored results of `checkpoint` as plain dicts in the stable JSON shape (see README), the
     reasons as stored (those the SQL form left to be formatted are empty: monitor.evaluate.stored)."""
     q = select(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint)
@@ -42,7 +43,7 @@ def load_results(
         q = q.where(PROJECT_RESULT.c.light == light)
     q = q.order_by(PROJECT_RESULT.c.unit_code, PROJECT_RESULT.c.project_code)
     projects = [dict(r._mapping) for r in conn.execute(q)]
-    inds: dict[str, list[dict[str, Any]]] = {}
+    inds: dict[str, list[Mapping[Any, Any]]] = {}
     iq = select(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint)
     if unit:
         iq = iq.where(
@@ -57,7 +58,7 @@ def load_results(
     return [result_dict(p, inds.get(p["project_code"], [])) for p in projects]
 
 
-def result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
+def result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -> StoredResult:
     """A stored project result (and its indicator results) in the stable JSON shape."""
     return {
         "project_code": p["project_code"],
@@ -73,7 +74,23 @@ def result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -
         "budget": p["budget"],
         "executed": p["executed"],
         "reasons": [s for s in p["reasons"].split("\n") if s],
-        "indicators": [{k: i[k] for k in INDICATOR_KEYS} for i in indicators],
+        "indicators": [indicator_dict(i) for i in indicators],
+    }
+
+
+def indicator_dict(i: Mapping[Any, Any]) -> StoredIndicator:
+    """A stored indicator result in the stable JSON shape (the keys of INDICATOR_KEYS, in order)."""
+    return {
+        "indicator_code": i["indicator_code"],
+        "name": i["name"],
+        "kind": i["kind"],
+        "light": i["light"],
+        "ratio": i["ratio"],
+        "reason": i["reason"],
+        "target": i["target"],
+        "actual": i["actual"],
+        "measure_unit": i["measure_unit"],
+        "direction": i["direction"],
     }
 
 
@@ -82,7 +99,7 @@ WARNED = ("yellow", "red")
 
 def iter_unit_results(
     conn: Connection, checkpoint: str, chunk_units: int = 2000
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[StoredResult]]:
     """Stored results of `checkpoint` like load_results, streamed: `chunk_units` whole units at a time
     (ordered by unit code, then project code; keyset pagination, so memory stays flat). Indicator
     results are loaded for yellow and red projects only: the others get `"indicators": []` (what the
@@ -107,7 +124,7 @@ def unit_chunks(conn: Connection, checkpoint: str, chunk_units: int = 2000) -> I
         yield codes[0], last
 
 
-def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[dict[str, Any]]:
+def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[StoredResult]:
     """The results of the units with codes in [first, last] (one chunk of iter_unit_results): every
     project, the indicators of the yellow and red ones, the reasons as stored."""
     pr, ir = PROJECT_RESULT, INDICATOR_RESULT

@@ -12,12 +12,13 @@ rows (monitor.db.reads.changed_projects), nothing is evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from monitor.core.model import Checkpoint, Direction, Indicator, Kind, Light
+from monitor.core.rows import Reasoned
 from monitor.db.reads import changed_projects, reason_facts
 from monitor.db.results import load_policies
 from monitor.evaluate.core import cited, project_reasons
@@ -30,7 +31,7 @@ UNKNOWN = "本期结果由早期版本生成，未保存说明所需数据，请
 _BATCH = 500
 
 
-def missing(result: Mapping[str, Any]) -> bool:
+def missing(result: Reasoned) -> bool:
     """A stored result whose reasons were left to be formatted when read."""
     return not result["reasons"] or any(i["reason"] == "" for i in result["indicators"])
 
@@ -38,7 +39,7 @@ def missing(result: Mapping[str, Any]) -> bool:
 def fill(
     conn: Connection,
     checkpoint: str,
-    results: Sequence[MutableMapping[str, Any]],
+    results: Sequence[Reasoned],
     lights: Collection[str | None] | None = None,
 ) -> None:
     """Format the missing reasons of `results` (result dicts: db.reads.load_results' shape, with or

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor.core.model import Unit
+from monitor.core.rows import StoredResult, Unreported
 from monitor.notify import views
 from monitor.notify.options import Options as Options  # part of decide()'s signature: callers build one
 
@@ -55,7 +56,7 @@ def unit_recipients(unit: Unit | None) -> tuple[Recipient, ...]:
 
 
 def warning_snapshot(
-    rows: Sequence[Mapping[str, Any]], exempt: Mapping[str, Exemption] = NO_EXEMPTIONS
+    rows: Sequence[StoredResult], exempt: Mapping[str, Exemption] = NO_EXEMPTIONS
 ) -> dict[str, Any]:
     """What a digest states: each yellow/red project's lights and its failing indicators; an exempted
     yellow/red project only as exempted (its lights are not a warning)."""
@@ -115,7 +116,7 @@ def changes(
 def unreported_notice(
     checkpoint: str,
     unit: Unit | None,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Unreported],
     snapshot: dict[str, Any],
     sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
     options: Options,
@@ -137,7 +138,7 @@ def unreported_notice(
 
 def reminders(
     checkpoint: str,
-    unreported: Sequence[Mapping[str, Any]],
+    unreported: Sequence[Unreported],
     units: Mapping[str, Unit],
     round_key: str,
     sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
@@ -146,7 +147,7 @@ def reminders(
     """A reminder round (催报): one message to each unit that still has unreported projects, unless
     this round already told it of exactly these projects (an overdue notice once the round's date is
     after the report deadline: unreported_notice)."""
-    by_unit: dict[str, list[Mapping[str, Any]]] = {}
+    by_unit: dict[str, list[Unreported]] = {}
     for r in unreported:
         by_unit.setdefault(r["unit_code"], []).append(r)
     out = []
@@ -158,7 +159,7 @@ def reminders(
 
 def decide(
     checkpoint: str,
-    results: Sequence[Mapping[str, Any]],
+    results: Sequence[StoredResult],
     units: Mapping[str, Unit],
     previous: Mapping[str, str | None],
     previous_checkpoint: str | None,
@@ -178,7 +179,7 @@ def decide(
 
 def unit_notices(
     checkpoint: str,
-    results: Sequence[Mapping[str, Any]],
+    results: Sequence[StoredResult],
     units: Mapping[str, Unit],
     previous: Mapping[str, str | None],
     previous_checkpoint: str | None,
@@ -195,7 +196,7 @@ def unit_notices(
     `exempt` (project code -> exemption in force): an exempted yellow/red project warns nobody. It
     neither starts nor changes a digest, nor copies the supervisor; a digest sent for the unit's
     other warnings (or because a project left the warnings) lists it as exempted."""
-    by_unit: dict[str, list[Mapping[str, Any]]] = {}
+    by_unit: dict[str, list[StoredResult]] = {}
     for r in results:
         by_unit.setdefault(r["unit_code"], []).append(r)
     notices: list[Notice] = []

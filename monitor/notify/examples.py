@@ -10,13 +10,14 @@ from typing import Any
 
 from monitor.cases.exemptions import Exemption
 from monitor.core.model import Unit
+from monitor.core.rows import StoredIndicator, StoredResult
 from monitor.notify.options import Options
 from monitor.notify.views import admin, all_clear, overdue, reminder, summary, warning
 
 
-def example_rows() -> list[dict[str, Any]]:
+def example_rows() -> list[StoredResult]:
     """Three projects of one unit: a red one, an unreported one and an exempted yellow one."""
-    ind = {
+    ind: StoredIndicator = {
         "indicator_code": "01",
         "name": "群体免疫密度",
         "kind": "level",
@@ -28,7 +29,7 @@ def example_rows() -> list[dict[str, Any]]:
         "measure_unit": "%",
         "direction": "≥",
     }
-    row = {
+    row: StoredResult = {
         "project_code": "2025-301001-001",
         "project_name": "动物疫病强制免疫疫苗采购",
         "unit_code": "301001",

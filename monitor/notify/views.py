@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.cases.rectification import CAUSES, MEASURES
 from monitor.core.model import FEN_PER_WAN, Unit
+from monitor.core.rows import ProjectLight, StoredIndicator, StoredResult, Unreported
 from monitor.core.summary import BureauFigures, trend_pairs
 from monitor.core.wording import WORD, WORD_EXEMPT, light, percent, period, progress
 from monitor.core.workdays import chinese_date
@@ -36,7 +37,7 @@ def wan(fen: int | None) -> str:
     return "" if fen is None else f"{fen / FEN_PER_WAN:,.2f}"
 
 
-def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:
+def indicator_view(i: StoredIndicator) -> dict[str, Any]:
     ratio = i["ratio"]
     if ratio is None:
         ratio_text = ""
@@ -59,7 +60,7 @@ def indicator_view(i: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def project_view(r: Mapping[str, Any], previous: Mapping[str, str | None]) -> dict[str, Any]:
+def project_view(r: StoredResult, previous: Mapping[str, str | None]) -> dict[str, Any]:
     before = previous.get(r["project_code"], "none")
     return {
         "code": r["project_code"],
@@ -95,7 +96,7 @@ def _base(checkpoint: str, unit: Unit | None, options: Options) -> dict[str, Any
 def warning(
     checkpoint: str,
     unit: Unit | None,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[StoredResult],
     reason: str,
     changes: list[dict[str, str]],
     previous: Mapping[str, str | None],
@@ -154,13 +155,13 @@ def measure_words() -> list[str]:
 
 
 def all_clear(
-    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+    checkpoint: str, unit: Unit | None, rows: Sequence[StoredResult], options: Options
 ) -> dict[str, Any]:
     return {**_base(checkpoint, unit, options), "green_count": len(rows)}
 
 
 def reminder(
-    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+    checkpoint: str, unit: Unit | None, rows: Sequence[Unreported], options: Options
 ) -> dict[str, Any]:
     return {
         **_base(checkpoint, unit, options),
@@ -171,7 +172,7 @@ def reminder(
 
 
 def overdue(
-    checkpoint: str, unit: Unit | None, rows: Sequence[Mapping[str, Any]], options: Options
+    checkpoint: str, unit: Unit | None, rows: Sequence[Unreported], options: Options
 ) -> dict[str, Any]:
     """The overdue notice (逾期未报送): the reminder's projects, the report deadline that passed, the
     message's date and the late-report deadline (N working days after it)."""
@@ -195,7 +196,7 @@ def department(unit: Unit | None, units: Mapping[str, Unit]) -> tuple[str, str]:
 
 def summary(
     checkpoint: str,
-    results: Sequence[Mapping[str, Any]],
+    results: Sequence[StoredResult],
     units: Mapping[str, Unit],
     previous: Mapping[str, str | None],
     previous_checkpoint: str | None,
@@ -314,7 +315,7 @@ def _department_of(code: str | None, units: Mapping[str, Unit]) -> tuple[str, st
     return (code, dept.name if dept else code)
 
 
-def trend_counts(results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]) -> dict[str, int]:
+def trend_counts(results: Sequence[ProjectLight], previous: Mapping[str, str | None]) -> dict[str, int]:
     """May → August: improved, worsened, still red, still yellow, among projects lit at both checkpoints."""
     return trend_from_pairs(trend_pairs(results, previous))
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from monitor.config.settings import ResultsApplicationConfig
 from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint, Unit
+from monitor.core.rows import StoredIndicator, StoredResult
 from monitor.core.wording import period
 from monitor.db.engine import INDICATOR_REPORT
 from monitor.db.inputs import load_units
@@ -53,12 +54,18 @@ class Row:
     target_light: str | None
     light: str | None  # None: not reported
     reasons: tuple[str, ...]
-    indicators: tuple[Mapping[str, Any], ...]  # stored indicator results (db.reads.INDICATOR_KEYS)
+    indicators: tuple[StoredIndicator, ...]
     has_previous: bool = False  # the project has a result at the previous checkpoint
     previous_light: str | None = None  # its light there (None: not reported)
     change: str | None = None  # trend.project_change
     monthly_needed: int | None = None  # fen per month to finish by December (slow projects only)
-    result: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the stored result dict
+    result: StoredResult | None = field(default=None, repr=False)  # the stored result it was built from
+
+    def stored(self) -> StoredResult:
+        """The stored result the row was built from (build_rows)."""
+        if self.result is None:
+            raise ValueError(f"report row {self.project_code}: not built from a stored result")
+        return self.result
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class ReportData:
 
 
 def build_rows(
-    results: Sequence[Mapping[str, Any]],
+    results: Sequence[StoredResult],
     units: Mapping[str, Unit],
     previous: Mapping[str, str | None] | None,
     month: int,

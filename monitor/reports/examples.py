@@ -12,6 +12,7 @@ import jinja2
 
 from monitor.config.settings import ResultsApplicationConfig
 from monitor.core.model import Checkpoint, Unit
+from monitor.core.rows import StoredResult
 from monitor.notify.examples import example_rows
 from monitor.notify.options import Options
 from monitor.notify.render import TemplateErrors
@@ -23,7 +24,7 @@ DEPT = Unit("301", "州农业农村局", ("b@example.gov.cn",))
 UNIT = Unit("301001", "州动物疫病预防控制中心", ("a@example.gov.cn",), "301")
 
 
-def example_results() -> list[dict[str, Any]]:
+def example_results() -> list[StoredResult]:
     """August's results of one unit: a red project (with a red indicator), a yellow and a not-reported one."""
     may = example_rows()[0]  # the same red project as the mail's example, three months on
     indicator = may["indicators"][0] | {

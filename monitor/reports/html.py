@@ -32,7 +32,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "templates"  # a checkout's own 
 def project_row(r: Row, previous: dict[str, str | None]) -> dict[str, Any]:
     """A project as the e-mails show it (views.project_view), with its unit, department and trend."""
     return {
-        **project_view(r.result, previous),
+        **project_view(r.stored(), previous),
         "unit_name": r.unit_name,
         "department_name": r.department_name,
         "change": CHANGE_WORD.get(r.change or "", ""),
@@ -86,7 +86,7 @@ def application_view(data: ReportData) -> dict[str, Any] | None:
 def unit_trend_rows(data: ReportData, limit: int = 15) -> list[dict[str, Any]]:
     """Units with projects still red or worse than before, most persistent red first."""
     names = {r.unit_code: r.unit_name for r in data.rows}
-    trends = unit_trends([r.result for r in data.rows], data.previous_lights)
+    trends = unit_trends([r.stored() for r in data.rows], data.previous_lights)
     bad = [(u, t) for u, t in trends.items() if t["still_red"] or t["worsened"]]
     bad.sort(key=lambda ut: (-ut[1]["still_red"], -ut[1]["worsened"], ut[0]))
     return [{"code": u, "name": names[u], **t} for u, t in bad[:limit]]
@@ -110,7 +110,7 @@ def report_view(data: ReportData, generated: str) -> dict[str, Any]:
     t = total(data.rows)
     matrix = None
     if data.previous_checkpoint and data.previous_period:
-        counts = transitions([r.result for r in data.rows], previous)
+        counts = transitions([r.stored() for r in data.rows], previous)
         matrix = charts.transitions(counts, data.previous_period, data.period)
     return {
         "title": f"{data.period}预算绩效运行监控报告",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
 
+from monitor.core.rows import ProjectLight
 from monitor.notify.views import trend_counts
 
 # Lights in the order reports show them; blue (ahead of schedule) counts as green, None is not reported.
@@ -44,23 +44,23 @@ def project_change(before: str | None, after: str | None) -> str | None:
     return f"persistent_{key(after)}"
 
 
-def bureau_trend(results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]) -> dict[str, int]:
+def bureau_trend(results: Sequence[ProjectLight], previous: Mapping[str, str | None]) -> dict[str, int]:
     """improved, worsened, still_red, still_yellow over all projects (the bureau summary's own count)."""
     return trend_counts(results, previous)
 
 
 def unit_trends(
-    results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]
+    results: Sequence[ProjectLight], previous: Mapping[str, str | None]
 ) -> dict[str, dict[str, int]]:
     """The same tally for each unit: unit code → {improved, worsened, still_red, still_yellow}."""
-    by_unit: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_unit: dict[str, list[ProjectLight]] = defaultdict(list)
     for r in results:
         by_unit[r["unit_code"]].append(r)
     return {unit: trend_counts(rows, previous) for unit, rows in by_unit.items()}
 
 
 def transitions(
-    results: Sequence[Mapping[str, Any]], previous: Mapping[str, str | None]
+    results: Sequence[ProjectLight], previous: Mapping[str, str | None]
 ) -> dict[tuple[str, str], int]:
     """(earlier key, later key) → number of projects, not-reported included; projects without an
     earlier result (new since then) are left out. Every cell of KEYS × KEYS is present."""

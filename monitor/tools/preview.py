@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.settings import Settings
 from monitor.core.model import Checkpoint, Inputs, ProjectResult
+from monitor.core.rows import StoredResult
 from monitor.core.workdays import as_utc, local_time
 from monitor.db.engine import RULE_VERSION
 from monitor.db.inputs import load_inputs
@@ -83,7 +84,7 @@ def history_lines(
 # --- evaluating twice ---------------------------------------------------------------------------
 
 
-def result_row(r: ProjectResult) -> dict[str, Any]:
+def result_row(r: ProjectResult) -> StoredResult:
     """A result in the shape db.reads.load_results gives (what notify.decide and views read)."""
     return {
         "project_code": r.project_code,
@@ -117,11 +118,11 @@ def result_row(r: ProjectResult) -> dict[str, Any]:
     }
 
 
-def light_key(row: Mapping[str, Any]) -> str:
+def light_key(row: StoredResult) -> str:
     return str(row["light"]) if row["light"] else "not_reported"
 
 
-def _lights(row: Mapping[str, Any]) -> tuple[Any, ...]:
+def _lights(row: StoredResult) -> tuple[object, ...]:
     return (
         row["light"],
         row["budget_light"],
@@ -146,7 +147,7 @@ class Preview:
     after: RuleSource
     projects: int
     transitions: Counter[tuple[str, str]]
-    changed: list[tuple[dict[str, Any], dict[str, Any]]]  # (before, after) rows of changed projects
+    changed: list[tuple[StoredResult, StoredResult]]  # (before, after) rows of changed projects
     mail: list[MailChange] = field(default_factory=list)
     messages_before: int = 0
     messages_after: int = 0
@@ -192,7 +193,7 @@ def preview(
     return out
 
 
-def rows_of(rules: RuleSet, checkpoint: Checkpoint, inputs: Inputs) -> list[dict[str, Any]]:
+def rows_of(rules: RuleSet, checkpoint: Checkpoint, inputs: Inputs) -> list[StoredResult]:
     return [result_row(r) for r in evaluate(Policies(rules), checkpoint, inputs)]
 
 
@@ -207,7 +208,7 @@ class MailDecision:
     options: notify.Options
 
     def __call__(
-        self, rows: Sequence[Mapping[str, Any]], sent: Mapping[tuple[str, str | None], Mapping[str, Any]]
+        self, rows: Sequence[StoredResult], sent: Mapping[tuple[str, str | None], Mapping[str, Any]]
     ) -> list[notify.Notice]:
         return notify.decide(
             self.checkpoint,
@@ -305,7 +306,7 @@ def as_json(p: Preview) -> dict[str, Any]:
     }
 
 
-def _brief(row: Mapping[str, Any]) -> dict[str, Any]:
+def _brief(row: StoredResult) -> dict[str, Any]:
     return {
         "light": row["light"],
         "budget_light": row["budget_light"],
@@ -339,14 +340,18 @@ def matrix_lines(transitions: Counter[tuple[str, str]]) -> list[str]:
     return [head, *rows]
 
 
-def changed_lines(changed: Sequence[tuple[dict[str, Any], dict[str, Any]]], limit: int) -> list[str]:
+def changed_lines(changed: Sequence[tuple[StoredResult, StoredResult]], limit: int) -> list[str]:
     if not changed:
         return ["no project changes any light"]
     out = [f"changed projects ({len(changed)}): light, budget, target before → after; reason after"]
     for b, a in changed[:limit]:
         trio = " ".join(
-            f"{k}:{b[f] or '-'}→{a[f] or '-'}"
-            for k, f in (("light", "light"), ("budget", "budget_light"), ("target", "target_light"))
+            f"{k}:{x or '-'}→{y or '-'}"
+            for k, x, y in (
+                ("light", b["light"], a["light"]),
+                ("budget", b["budget_light"], a["budget_light"]),
+                ("target", b["target_light"], a["target_light"]),
+            )
         )
         out.append(f"  {a['project_code']}  {a['unit_code']}  {a['project_name']}  {trio}")
         out.append(f"      {a['reasons'][0] if a['reasons'] else ''}")

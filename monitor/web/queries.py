@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
+from monitor.core.rows import ResultLine
 from monitor.db import tables as t
 from monitor.db.engine import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN, table
 from monitor.deliver import outbox
@@ -56,7 +57,7 @@ def results(
     *,
     units: Iterable[str] | None = None,
     lights: Iterable[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ResultLine]:
     """Project results of `checkpoint` (optionally of some units, or with some lights) without their
     indicator results, ordered by unit and project."""
     cols = (
@@ -80,7 +81,20 @@ def results(
         for i in range(0, len(wanted), BATCH):
             rows += conn.execute(q.where(PROJECT_RESULT.c.unit_code.in_(wanted[i : i + BATCH])))
         rows.sort(key=lambda r: (r.unit_code, r.project_code))
-    out = [{**r._mapping, "reasons": [s for s in r.reasons.split("\n") if s], "indicators": []} for r in rows]
+    out: list[ResultLine] = [
+        {
+            "project_code": r.project_code,
+            "project_name": r.project_name,
+            "unit_code": r.unit_code,
+            "light": r.light,
+            "budget_light": r.budget_light,
+            "target_light": r.target_light,
+            "execution_rate": r.execution_rate,
+            "reasons": [s for s in r.reasons.split("\n") if s],
+            "indicators": [],
+        }
+        for r in rows
+    ]
     reasons.fill(conn, checkpoint, out)  # those the SQL form left to be formatted from their facts
     return out
 

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 
 from monitor.app import App
 from monitor.cases import rectification as rc
+from monitor.core.rows import ResultLine
 from monitor.core.wording import light, percent, period
 from monitor.core.workdays import as_utc
 from monitor.web import auth
@@ -169,7 +170,7 @@ class Site:
         }
 
 
-def project_view(r: Mapping[str, Any]) -> dict[str, Any]:
+def project_view(r: ResultLine) -> dict[str, Any]:
     """A stored project result (load_results' shape, or the board's narrower rows) for a table row."""
     return {
         "code": r["project_code"],

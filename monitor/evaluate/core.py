@@ -27,6 +27,7 @@ from monitor.evaluate.grounds import grounds
 from monitor.evaluate.lights import budget, indicator, not_reported
 from monitor.evaluate.lights.combine import ALL_UNMEASURED, combine, worst
 from monitor.evaluate.lights.registry import infer_kind
+from monitor.evaluate.shapes import one_line
 from monitor.rules.policy import Policies
 
 
@@ -74,9 +75,8 @@ def project_reasons(
     reasons = [first]
     if target is None and indicators:
         reasons.append(ALL_UNMEASURED)
-    reasons += [
-        f"{name}：{reason}" for name, light, reason in indicators if light in (Light.YELLOW, Light.RED)
-    ]
+    warned = (Light.YELLOW, Light.RED)
+    reasons += [f"{one_line(name)}：{reason}" for name, light, reason in indicators if light in warned]
     return tuple(reasons)
 
 

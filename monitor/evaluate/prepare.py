@@ -309,6 +309,7 @@ def value_rows(texts: Iterable[str]) -> list[tuple[object, ...]]:
     for v in texts:
         r, day = ratio(v), date(v)
         n, dd = r if r is not None else (None, None)
+        positive, zero = r is not None and r[0] > 0, r is not None and r[0] == 0  # before n may go
         f = None
         if n is not None and dd is not None:
             with contextlib.suppress(OverflowError):
@@ -323,8 +324,8 @@ def value_rows(texts: Iterable[str]) -> list[tuple[object, ...]]:
                 n,
                 dd,
                 int(n is not None and dd is not None and _small(n, dd)),
-                int(n is not None and n > 0),
-                int(n == 0),
+                int(positive),
+                int(zero),
                 int(day is not None),
                 day.isoformat() if day else None,
                 answer(v),

@@ -54,3 +54,18 @@ def show(n: int, d: int) -> str:
 
 def target_text(ind: Indicator) -> str:
     return f"{ind.direction.value}{ind.target}{ind.measure_unit}"
+
+
+def quotient(n: int, d: int) -> float | None:
+    """n/d (d ≠ 0) as a float for a stored ratio; None beyond a double (the light is decided on the
+    exact integers all the same, and the SQL form leaves such numbers without a float too)."""
+    try:
+        return n / d
+    except OverflowError:
+        return None
+
+
+def one_line(text: str) -> str:
+    """A text a unit wrote, as a reason quotes it: its line breaks as spaces (reasons are stored one
+    per line)."""
+    return " ".join(text.splitlines())

@@ -8,7 +8,7 @@ from monitor.core.model import Direction, Indicator, Kind, Light
 from monitor.core.wording import digits_for, pct_threshold, percent_nd, progress
 from monitor.evaluate.facts import Context, Judgement, Words
 from monitor.evaluate.lights.level import LEVEL
-from monitor.evaluate.shapes import Ratio, ratio, show, target_text
+from monitor.evaluate.shapes import Ratio, quotient, ratio, show, target_text
 from monitor.evaluate.sqltext import Spelling, near
 
 
@@ -46,7 +46,7 @@ class Cumulative:
             light = Light.BLUE
         else:
             light = Light.GREEN
-        return Judgement(light, rn / rd)
+        return Judgement(light, quotient(rn, rd))
 
     def words(self, ind: Indicator, actual: str | None, ctx: Context, light: Light) -> Words:
         target, value = _accrues(ind), ratio(actual)

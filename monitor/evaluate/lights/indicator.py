@@ -8,6 +8,7 @@ from monitor.core.model import Indicator, IndicatorReport, Kind, Light
 from monitor.evaluate.facts import Context, Judgement, Words
 from monitor.evaluate.lights.not_reported import INDICATOR_WORDS
 from monitor.evaluate.lights.registry import KINDS
+from monitor.evaluate.shapes import one_line
 from monitor.evaluate.sqltext import Spelling
 
 
@@ -38,10 +39,12 @@ def words(
 ) -> Words:
     """The reason for `light` from the facts it was decided on (`impossible`: what `forced` found)."""
     if impossible is not None:
-        return Words(f"单位填报完成目标可能性为“{impossible.strip()}” → 红灯", ("impossible",))
-    if not reported and kind is not Kind.MILESTONE:
-        return Words(INDICATOR_WORDS)
-    return KINDS[kind].words(ind, actual, ctx, light)
+        said = Words(f"单位填报完成目标可能性为“{impossible.strip()}” → 红灯", ("impossible",))
+    elif not reported and kind is not Kind.MILESTONE:
+        said = Words(INDICATOR_WORDS)
+    else:
+        said = KINDS[kind].words(ind, actual, ctx, light)
+    return Words(one_line(said.text), said.uses)
 
 
 def light_sql(s: Spelling) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from monitor.core.model import Direction, Indicator, Kind, Light
 from monitor.core.wording import digits_for, pct_threshold, percent_nd
 from monitor.evaluate.facts import Context, Judgement, Words
-from monitor.evaluate.shapes import ratio, target_text
+from monitor.evaluate.shapes import quotient, ratio, target_text
 from monitor.evaluate.sqltext import EPS, Spelling
 
 _MET: dict[Direction, Callable[[int, int], bool]] = {  # a·td against t·ad (denominators > 0)
@@ -43,7 +43,7 @@ class Level:
         if common is None:
             return Judgement(Light.NA, None)
         a, t = common
-        signed = (a - t) / abs(t) if t else None
+        signed = quotient(a - t, abs(t)) if t else None
         if _MET[ind.direction](a, t):
             return Judgement(Light.GREEN, signed)
         if t == 0:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from monitor.cases import exemptions
+from monitor.cases.store import open_and_resolve
 from monitor.config.settings import Settings
 from monitor.core import failpoints, workers
 from monitor.core.errors import BadInput
@@ -45,6 +46,7 @@ from monitor.db.results import (
 )
 from monitor.db.upserts import large_cache
 from monitor.deliver import outbox
+from monitor.deliver.sender import deliver_pending
 from monitor.deliver.transport import Transport
 from monitor.evaluate import halves
 from monitor.evaluate import sql as compiled
@@ -53,6 +55,8 @@ from monitor.evaluate.stored import bureau_figures
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
 from monitor.notify.render import Templates
+from monitor.reports.context import Sources
+from monitor.reports.write import default_name, write_all
 from monitor.rules.load import RuleSet
 from monitor.rules.policy import Policies
 
@@ -309,9 +313,6 @@ def report_attachments(
     import tempfile
     from pathlib import Path
 
-    from monitor.reports.context import Sources
-    from monitor.reports.write import default_name, write_all
-
     sources = Sources(engine, settings, clock)  # the same database connection pool
     with tempfile.TemporaryDirectory() as tmp:
         outs = {fmt: Path(tmp) / default_name(fmt, checkpoint) for fmt in wanted}
@@ -333,7 +334,6 @@ def complete_run(
     green now are resolved), queue the messages they call for (queue_notifications), and mark run
     `run_id` finished (earlier runs left `evaluated` abandoned: this one did their work). All of it or
     none: no case is opened about a warning that is not queued."""
-    from monitor.cases.store import open_and_resolve
 
     cp, run = str(checkpoint), RUN
     with engine.begin() as conn:
@@ -420,7 +420,6 @@ def deliver(
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Counter[str]:
     """Send what is pending (and retries due soon) over `transport`."""
-    from monitor.deliver.sender import deliver_pending
 
     mail = settings.mail
     return asyncio.run(

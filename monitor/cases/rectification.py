@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from monitor.core.errors import BadInput
 from monitor.core.rows import StoredResult
+from monitor.core.workdays import add_working_days
 
 
 class State(StrEnum):
@@ -125,7 +126,6 @@ def deadline(
     opened: dt.date, working_days: int, holidays: Iterable[dt.date] = (), extra: Iterable[dt.date] = ()
 ) -> dt.date:
     """The last day to answer: `working_days` working days after the case opened."""
-    from monitor.core.workdays import add_working_days
 
     return add_working_days(opened, working_days, holidays, extra)
 

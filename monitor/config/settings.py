@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork
 
 from monitor.config.yamlfile import Document, Invalid, Problem, load_yaml, places, validate_model
+from monitor.core.cells import parse_emails
 
 # Every environment variable the program reads, with what it overrides (documented in the README).
 ENV_VARS = {
@@ -126,7 +127,6 @@ def _one_address(value: str | None) -> str | None:
     """One e-mail address, checked as units' addresses are (monitor.core.cells)."""
     if value is None:
         return None
-    from monitor.core.cells import parse_emails
 
     found = parse_emails(value)
     if len(found) != 1:

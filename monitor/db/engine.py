@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import Pool
 from sqlmodel import SQLModel
 
+from monitor.db import migrate
 from monitor.db import tables as t
 
 CHUNK = 5000
@@ -63,7 +64,6 @@ def in_memory(engine: Engine) -> bool:
 def create_schema(engine: Engine) -> None:
     """Bring the database to the current schema by applying pending migrations (monitor.db.migrate): an empty
     database gets every table, an older one keeps its data, an up-to-date one costs one query."""
-    from monitor.db import migrate
 
     migrate.upgrade(engine)
 

@@ -9,6 +9,8 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor.config.yamlfile import Invalid
 from monitor.deliver import outbox
+from monitor.notify import messages, views
+from monitor.notify.decide import Notice, Recipient
 from monitor.notify.render import TemplateErrors
 from monitor.service.base import load_state, log
 from monitor.service.duties import Duties
@@ -49,8 +51,6 @@ class Reloading(Duties):
         return True
 
     def _mail_admins(self, errors: list[str]) -> None:
-        from monitor.notify import messages, views
-        from monitor.notify.decide import Notice, Recipient
 
         app = self.state.app
         admins = app.settings.mail.admin_recipients

@@ -12,12 +12,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, inspect, select, text
 
+from monitor import pipeline
 from monitor.config.settings import Settings
 from monitor.core.workdays import as_utc
 from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
+from monitor.db import claims
 from monitor.db.results import runs as stored_runs
 from monitor.deliver import leases, outbox
 from monitor.service import schedule
+from monitor.notify.chase import follow_up_plan
 
 
 @dataclass
@@ -37,7 +40,6 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     sched = settings.schedule
     report = Report(now.astimezone(tz))
     ev, se = SCHEDULED_EVENT, SERVICE_EVENT
-    from monitor.notify.chase import follow_up_plan
 
     plan = follow_up_plan(engine, settings)
     with engine.connect() as conn:
@@ -115,8 +117,6 @@ def _outbox_attention(counts: dict[str, int], stuck: dict[str, int], lease_secon
 
 def unfinished_runs(conn: Any, settings: Settings) -> list[tuple[int, str]]:
     """(run id, checkpoint) of the runs left `evaluated` that no live process is completing."""
-    from monitor import pipeline
-    from monitor.db import claims
 
     out = []
     for cp, run_id in pipeline.unfinished(conn):

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from monitor.config.settings import Settings, weak_secret
+from monitor.db.engine import OUTBOX
 
 SECRET_FILE = "web-secret"
 
@@ -76,8 +77,6 @@ def _kept(path: Path) -> str | None:
 def warned_unit(engine: Engine, checkpoint: str) -> str | None:
     """A unit warned at `checkpoint` (the first by code), whose link the demo shows."""
     from sqlalchemy import func, select
-
-    from monitor.db.engine import OUTBOX
 
     q = select(func.min(OUTBOX.c.unit_code)).where(
         OUTBOX.c.checkpoint == checkpoint, OUTBOX.c.kind == "warning"

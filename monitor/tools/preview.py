@@ -24,6 +24,7 @@ from monitor.db.engine import RULE_VERSION
 from monitor.db.inputs import load_inputs
 from monitor.db.reads import result_lights
 from monitor.db.results import runs as stored_runs
+from monitor.deliver import outbox
 from monitor.evaluate.core import evaluate
 from monitor.notify import decide as notify
 from monitor.notify import messages
@@ -163,7 +164,6 @@ def preview(
     now: dt.datetime,
 ) -> Preview:
     """Evaluate the stored inputs of `checkpoint` with both rule sets and compare; writes nothing."""
-    from monitor.deliver import outbox
 
     cp = str(checkpoint)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))

@@ -16,6 +16,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
@@ -53,13 +54,16 @@ FROM indicator i LEFT JOIN indicator_report ir
 )
 
 
-def median_time(fn: object, repeat: int) -> float:
-    times = []
+def interleaved(fns: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
+    """The median time of each of `fns`, run in turns (one of each, `repeat` times), so that a noisy
+    moment of a shared machine weighs on every figure alike, the reference included."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:
@@ -125,20 +129,20 @@ def main() -> None:
         methods = [("sql", None), ("sql", False)] + ([("python", None)] if args.python else [])
         used = halves.worth_it(app.engine, counts["projects"])
 
-        def timed(method: str, split: bool | None) -> float:
-            def evaluate() -> None:
-                evaluate_checkpoint(app.engine, rules, cp, app.clock, method=method, split=split)
+        def run(method: str, split: bool | None) -> Callable[[], None]:
+            return lambda: evaluate_checkpoint(app.engine, rules, cp, app.clock, method=method, split=split)
 
-            return median_time(evaluate, args.repeat)
-
-        ref = median_time(reference, args.repeat)
-        times = {(m, s): timed(m, s) for m, s in methods if not (s is False and not used)}
+        chosen = [(m, s) for m, s in methods if not (s is False and not used)]
+        fns = {"reference": reference, **{f"{m}/{s}": run(m, s) for m, s in chosen}}
+        medians = interleaved(fns, args.repeat)
+        ref = medians["reference"]
+        times = {(m, s): medians[f"{m}/{s}"] for m, s in chosen}
         n = counts["projects"]
         print(f"dataset: {n:,} projects, {counts['indicators']:,} indicators ({url.split(':')[0]})")
         print(f"  sample written in {t1 - t0:.1f} s, imported in {t2 - t1:.1f} s")
         print(
             f"reference: plain SQL budget light of every project and cumulative ratio and light of every"
-            f" indicator, into bare tables: {ref:.3f} s (median of {args.repeat})"
+            f" indicator, into bare tables: {ref:.3f} s (median of {args.repeat}, in turns with the others)"
         )
         for (method, split), ours in times.items():
             if method == "python":

@@ -393,3 +393,39 @@ class ExemptionRow(SQLModel, table=True):
     created_by: str = Field(max_length=64)
     revoked_at: dt.datetime | None = None
     revoked_by: str | None = Field(default=None, max_length=64)
+
+
+class ReportFormRow(SQLModel, table=True):
+    """A unit's monitoring report of one project at one checkpoint as it fills it in on its reporting
+    page (填报): the fields as typed (JSON, kept as drafts server-side), and where it stands: draft
+    (草稿), submitted (已送审), returned (已退回, with the department's comment) or approved (已审核)."""
+
+    __tablename__ = "report_form"
+    checkpoint: str = Field(primary_key=True, max_length=7)
+    project_code: str = Field(primary_key=True, max_length=21)
+    unit_code: str = Field(index=True, max_length=32)
+    state: str = Field(max_length=12)
+    data: str = Field(sa_column=Column(Text, nullable=False))  # field -> text as typed
+    saved_at: dt.datetime
+    submitted_at: dt.datetime | None = None
+    decided_at: dt.datetime | None = None
+    decided_by: str | None = Field(default=None, max_length=64)
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ReportEventRow(SQLModel, table=True):
+    """Every step of a report: saved, submitted, returned, approved, reopened; by whom, through which
+    channel (web, form workbook, import, exchange table), when. Kept, never rewritten."""
+
+    __tablename__ = "report_event"
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint: str = Field(max_length=7)
+    project_code: str = Field(max_length=21)
+    kind: str = Field(max_length=12)
+    at: dt.datetime
+    by: str = Field(max_length=64)
+    channel: str = Field(max_length=12)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+Index("ix_report_event_project", ReportEventRow.checkpoint, ReportEventRow.project_code)

@@ -41,7 +41,7 @@ def import_cmd(paths: tuple[str, ...], errors: str | None, config: str | None, r
 
 @click.command()
 @checkpoint_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "exchange"]), default="table")
 @click.option("--unit", default=None, help="Only this unit's projects.")
 @click.option(
     "--light",
@@ -62,7 +62,8 @@ def results(
     config: str | None,
     rules_dir: str | None,
 ) -> None:
-    """Show the stored results of a checkpoint as a table, JSON or CSV."""
+    """Show the stored results of a checkpoint as a table, JSON or CSV, or write them as the exchange
+    table of the 一体化 systems with the lights added (--format exchange)."""
     from monitor.app import results_csv, results_json
 
     app = make_app(config, rules_dir)
@@ -73,6 +74,11 @@ def results(
         text = results_json(rows) + "\n"
     elif fmt == "csv":
         text = results_csv(rows)
+    elif fmt == "exchange":  # the 一体化 systems' table with the lights added (reports.exchange)
+        from monitor.reports.exchange import exchange_csv
+
+        with app.engine.connect() as conn:
+            text = exchange_csv(conn, str(checkpoint), rows)
     else:
         from monitor.cases.exemptions import active, local_day
 
@@ -81,7 +87,8 @@ def results(
         print_results_table(rows, exempt)
         return
     if out:
-        Path(out).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8", newline="")
+        bom = fmt in ("csv", "exchange")  # Excel reads UTF-8 text files with a BOM
+        Path(out).write_text(text, encoding="utf-8-sig" if bom else "utf-8", newline="")
         click.echo(f"wrote {len(rows)} project(s) to {out}", err=True)
     else:
         click.echo(text, nl=False)

@@ -14,6 +14,8 @@ from itertools import chain, islice
 
 from openpyxl.utils import get_column_letter
 
+from monitor.ingest import exchange_fields
+
 # kind -> canonical column -> accepted headers besides the canonical name itself. When two headers of
 # one sheet map to the same column, the earlier alias wins (so 调整后预算数 beats 年初预算数).
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -150,7 +152,9 @@ def _build_index() -> dict[str, dict[str, tuple[int, str]]]:
 
 
 _INDEX = _build_index()
-_ALL_HEADERS = frozenset(h for table in _INDEX.values() for h in table)
+_ALL_HEADERS = frozenset(h for table in _INDEX.values() for h in table) | {
+    normalize_header(h) for h in exchange_fields.HEADERS  # the exchange table's (ingest.exchange)
+}
 _SHEET_INDEX = {normalize_header(n): kind for kind, names in SHEET_NAMES.items() for n in names}
 
 

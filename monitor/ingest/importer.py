@@ -42,6 +42,7 @@ from monitor.db.upserts import (
 )
 from monitor.ingest import reader
 from monitor.ingest.columns import KINDS
+from monitor.ingest.exchange_problems import explain
 from monitor.ingest.formulas import name_formulas
 from monitor.ingest.problems import SHOWN_PROBLEMS, ImportFailed, Problem, Source, problem_report
 from monitor.ingest.reader import READER_PROCESS_BYTES
@@ -176,7 +177,8 @@ def import_paths(
                 checker.counts["responses"] = store_responses(conn, reading.responses, reading.out, now)
             if reading.out:
                 name_formulas(reading.tables, reading.out)
-                raise ImportFailed(sorted(reading.out, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
+                found = explain(reading.out, [t.source for t in reading.tables if t.exchange])
+                raise ImportFailed(sorted(found, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
         if warnings is not None:
             warnings += checker.warnings
         return checker.counts

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from monitor.core.cells import cell_text
 from monitor.ingest import columns as cols
-from monitor.ingest import files
+from monitor.ingest import exchange, files
 from monitor.ingest.columns import KINDS, Rows
 from monitor.ingest.problems import Problem, Source
 
@@ -28,21 +28,26 @@ class Table:
     position: int
     source: Source
     header: tuple[object, ...]
+    exchange: bool = False  # one of the kinds read from an exchange table (ingest.exchange)
 
 
 def _locate_table(
     path: Path, position: int, sheet: str | None, rows: Rows, out: list[Problem], incomplete: set[str]
-) -> tuple[bool, Table | None]:
+) -> tuple[bool, list[Table]]:
     """Whether this is a table, and if its rows can be read, where. A sheet with no header row and no
     kind in its name is not a table (a note, a list): (False, None) without a problem."""
     file, name = str(path), sheet if sheet is not None else path.stem
     header, _ = cols.locate_header(rows)
     if sheet is not None and (header is None or not header.known) and cols.kind_from_name(name) is None:
-        return False, None
+        return False, []
     if header is None:
         out.append(Problem(file, None, None, None, "the table is empty（表格为空）", sheet))
         incomplete.update(KINDS)
-        return True, None
+        return True, []
+    if header.known and exchange.is_exchange(header.cells):  # one table of every kind
+        derived = exchange.derive(file, sheet, header.number, header.cells, out)
+        incomplete.update(KINDS if not derived else ())
+        return True, [Table(path, position, s, tuple(header.cells), exchange=True) for s in derived]
     found = cols.detect_kind(header.cells, name)
     source = Source(file, sheet, found.kind or "", found.columns, tuple(cell_text(c) for c in header.cells))
     if found.kind is None:
@@ -66,8 +71,8 @@ def _locate_table(
             out.append(source.problem(header.number, column, None, message, first))
         incomplete.add(found.kind)
     else:
-        return True, Table(path, position, source, tuple(header.cells))
-    return True, None
+        return True, [Table(path, position, source, tuple(header.cells))]
+    return True, []
 
 
 READ_ERRORS = (OSError, ValueError, KeyError, csv.Error, zipfile.BadZipFile)
@@ -87,10 +92,10 @@ def locate(paths: Sequence[Path], out: list[Problem], incomplete: set[str]) -> l
         try:
             with closing(files.read_tables(path)) as each:
                 for position, (sheet, rows) in enumerate(each):
-                    is_table, table = _locate_table(path, position, sheet, rows, out, incomplete)
+                    is_table, located = _locate_table(path, position, sheet, rows, out, incomplete)
                     found += is_table
                     sheets.append(sheet or "")
-                    tables += [table] if table else []
+                    tables += located
         except READ_ERRORS as exc:
             out.append(cannot_read(path, exc))
             incomplete.update(KINDS)

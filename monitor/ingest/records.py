@@ -10,7 +10,7 @@ from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 from monitor.core.cells import cell_text, is_blank
-from monitor.ingest import fastcsv
+from monitor.ingest import exchange, fastcsv
 from monitor.ingest.fastcsv import Memos
 from monitor.ingest.locate import Table, data_rows
 from monitor.ingest.problems import Problem, Source
@@ -52,12 +52,15 @@ def chunks(
     read to `loose` (checked all the same: one wrong cell must not hide an unknown code)."""
     source, width = table.source, len(table.header)
     fast = (
-        fastcsv.csv_parser(source.kind, source, width, memos) if table.path.suffix.lower() == ".csv" else None
+        fastcsv.csv_parser(source.kind, source, width, memos)
+        if table.path.suffix.lower() == ".csv" and not table.exchange
+        else None
     )
     fallbacks = [(ix[0], ix[1:]) for ix in source.columns.values() if len(ix) > 1]
     key = source.columns["project_code" if "project_code" in source.columns else "unit_code"][0]
     header_key, blank, totals = table.header[key], [""] * width, _TOTALS
-    build, reference = BUILDERS[source.kind], Row(source, out)
+    build = exchange.distinct(source.kind, BUILDERS[source.kind]) if table.exchange else BUILDERS[source.kind]
+    reference = Row(source, out)
     numbers: list[int] = []
     records: list[Record] = []
     with data_rows(table) as rows:
@@ -80,6 +83,8 @@ def chunks(
                 continue
             reference.load(number, cells)
             record, record_key = build(reference)
+            if record is exchange.SKIP:
+                continue
             if record is None:
                 unreadable.add(record_key)
                 if loose is not None:
@@ -87,7 +92,7 @@ def chunks(
                     if refs:
                         loose.append((source.kind, source, number, refs))
             else:
-                records.append(record)
+                records.append(record)  # type: ignore[arg-type]
                 numbers.append(number)
     if records:
         yield numbers, records

@@ -17,9 +17,9 @@ from monitor.ingest.problems import Problem, Source
 from monitor.ingest.records import Loose
 from monitor.ingest.rows import Record
 
-_UNKNOWN_UNIT = "unknown unit: not in this import nor in the database（单位编码不存在）"
-_UNKNOWN_PROJECT = "unknown project: not in this import nor in the database（项目编码不存在）"
-_UNKNOWN_INDICATOR = (
+UNKNOWN_UNIT = "unknown unit: not in this import nor in the database（单位编码不存在）"
+UNKNOWN_PROJECT = "unknown project: not in this import nor in the database（项目编码不存在）"
+UNKNOWN_INDICATOR = (
     "the project has no such indicator in this import nor in the database（该项目下无此指标）"
 )
 _SHIFT = 1 << 64  # budget and carry-over packed into one int: budget * _SHIFT + carry-over (both < 2**60)
@@ -122,14 +122,14 @@ class Checker:
             elif kind == "projects":
                 unit = str(refs["unit_code"])
                 if not self._unit_known(unit):
-                    self._unknown(("units",), where, row, "unit_code", unit, _UNKNOWN_UNIT)
+                    self._unknown(("units",), where, row, "unit_code", unit, UNKNOWN_UNIT)
                 continue
             project = refs.get("project_code")
             if not isinstance(project, str) or project in unreadable_projects:
                 continue
             p = self.projects.get(project)
             if p is None or not p.known():
-                self._unknown(("projects",), where, row, "project_code", project, _UNKNOWN_PROJECT)
+                self._unknown(("projects",), where, row, "project_code", project, UNKNOWN_PROJECT)
                 continue
             code = refs.get("indicator_code")
             if (
@@ -138,7 +138,7 @@ class Checker:
                 and code not in p.codes
                 and (project, code) not in self.unreadable["indicators"]
             ):
-                self._unknown(("indicators",), where, row, "indicator_code", code, _UNKNOWN_INDICATOR)
+                self._unknown(("indicators",), where, row, "indicator_code", code, UNKNOWN_INDICATOR)
 
     def _entry(self, code: str) -> _Project:
         p = self.projects.get(code)
@@ -176,7 +176,7 @@ class Checker:
             else:
                 p.budget = r[3] * _SHIFT + r[4]
             if not self._unit_known(r[2]):
-                self._unknown(("units",), where, row, "unit_code", r[2], _UNKNOWN_UNIT)
+                self._unknown(("units",), where, row, "unit_code", r[2], UNKNOWN_UNIT)
 
     def _indicators(self, records: Sequence[Record], rows: Sequence[int], where: Where) -> None:
         projects, unreadable = self.projects, self.unreadable["projects"]
@@ -184,7 +184,7 @@ class Checker:
             p = projects.get(r[0])
             if p is None or not p.known():
                 if r[0] not in unreadable:
-                    self._unknown(("projects",), where, row, "project_code", r[0], _UNKNOWN_PROJECT)
+                    self._unknown(("projects",), where, row, "project_code", r[0], UNKNOWN_PROJECT)
                 p = self._entry(r[0])
             codes = p.codes
             if r[1] in codes:
@@ -202,7 +202,7 @@ class Checker:
             reported.add(p.code if p is not None else code)  # the project's own string: one copy of each
             if p is None or not p.known():
                 if code not in self.unreadable["projects"]:
-                    self._unknown(("projects",), where, row, "project_code", code, _UNKNOWN_PROJECT)
+                    self._unknown(("projects",), where, row, "project_code", code, UNKNOWN_PROJECT)
                 continue
             budget, carryover = divmod(p.budget if p.budget is not None else p.db_budget or 0, _SHIFT)
             if executed > budget + carryover:
@@ -244,15 +244,15 @@ class Checker:
         if (project, code) in self.unreadable["indicators"]:
             return
         if (p is None or not p.known()) and project not in self.unreadable["projects"]:
-            self._unknown(("indicators", "projects"), where, row, "project_code", project, _UNKNOWN_PROJECT)
+            self._unknown(("indicators", "projects"), where, row, "project_code", project, UNKNOWN_PROJECT)
         else:
-            self._unknown(("indicators",), where, row, "indicator_code", code, _UNKNOWN_INDICATOR)
+            self._unknown(("indicators",), where, row, "indicator_code", code, UNKNOWN_INDICATOR)
 
     def finish(self, first: Callable[[str, set[Hashable]], dict[Hashable, str]]) -> None:
         """Check the supervisors, say where each duplicated key was first given (`first(kind, keys)`:
         key -> place) and add the reference problems that stand."""
         self.refs[:0] = [
-            (("units",), _place(where, row, "supervisor_code", code, _UNKNOWN_UNIT))
+            (("units",), _place(where, row, "supervisor_code", code, UNKNOWN_UNIT))
             for code, where, row in self.supervisors
             if not self._unit_known(code)
         ]

@@ -152,6 +152,7 @@ def import_paths(
     paths: Sequence[Path],
     now: dt.datetime | None = None,
     warnings: list[str] | None = None,
+    also: Callable[[Connection], None] | None = None,
 ) -> dict[str, int]:
     """Read, validate and write in ONE transaction; returns counts per kind, and adds to `warnings`
     what was imported but looks like a mistake (a unit named like one in the database under another
@@ -179,6 +180,8 @@ def import_paths(
                 name_formulas(reading.tables, reading.out)
                 found = explain(reading.out, [t.source for t in reading.tables if t.exchange])
                 raise ImportFailed(sorted(found, key=lambda p: (p.file, p.sheet or "", p.row or 0)))
+            if also is not None:  # the caller's own writes in the same transaction (a web submission)
+                also(conn)
         if warnings is not None:
             warnings += checker.warnings
         return checker.counts

@@ -24,6 +24,7 @@ from monitor.config.settings import WebConfig
 from monitor.core.errors import BadInput
 from monitor.web import board
 from monitor.web.login import LoginPages
+from monitor.web.report import ReportPages
 from monitor.web.site import Site
 from monitor.web.unit import UnitPages
 
@@ -49,11 +50,15 @@ async def home(request: Request) -> Response:
 
 def routes(site: Site, secret: str) -> list[Route]:
     """Every page: the unit pages (signed links), the login, and the bureau board behind it."""
-    unit, login = UnitPages(site, secret), LoginPages(site)
+    unit, login, report = UnitPages(site, secret), LoginPages(site), ReportPages(site, secret)
     return [
         Route("/", home),
         Route("/u/{token}", unit.get, methods=["GET"]),
         Route("/u/{token}", unit.post, methods=["POST"]),
+        Route("/r/{token}", report.get, methods=["GET"]),
+        Route("/r/{token}", report.post, methods=["POST"]),
+        Route("/r/{token}/light", report.light, methods=["POST"]),
+        Route("/static/report.js", report.script, methods=["GET"]),
         Route("/login", login.get, methods=["GET"]),
         Route("/login", login.post, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),

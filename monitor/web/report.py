@@ -1,0 +1,167 @@
+"""The unit's reporting page (填报), reached by the signed link of its reporting notice /r/<token>:
+every project of the unit with its budget and indicators (read-only) and the fields of the official
+form, pre-filled; save a draft, submit (送审); beside each project the light its numbers would get,
+live as it types (POST /r/<token>/light, JSON) and after every save without JavaScript. Database and
+evaluation work runs in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from monitor.cases.rectification import CAUSES, MEASURES
+from monitor.core import links
+from monitor.core.model import Checkpoint
+from monitor.core.wording import light, period, wan
+from monitor.db.inputs import load_units
+from monitor.ingest import reporting
+from monitor.ingest.prospect import Prospect, prospect, prospects
+from monitor.rules.policy import Policies
+from monitor.web import auth
+from monitor.web.site import STALE_FORM, Site
+
+SCRIPT = (Path(__file__).parent / "report.js").read_text(encoding="utf-8")
+POSSIBILITIES = ("确定能", "有可能", "完全不可能")
+
+
+def form_values(items: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """The posted fields; a field sent several times (the 偏差原因 boxes) joined by '；'."""
+    out: dict[str, str] = {}
+    for k, v in items:
+        if isinstance(v, str):
+            out[k] = f"{out[k]}；{v}" if k in out and k.endswith("|causes") else v
+    return out
+
+
+def _prospect_view(p: Prospect) -> dict[str, object]:
+    return {**light(p.light or "na"), "light": p.light, "words": p.words, "reasons": list(p.reasons)}
+
+
+@dataclass(frozen=True)
+class ReportPages:
+    site: Site
+    secret: str
+
+    def scope_of(self, token: str) -> links.Scope:
+        days = dt.timedelta(days=self.site.app.settings.web.link_days)
+        return links.read_token(self.secret, token, days, self.site.now())
+
+    def _policies(self) -> Policies:
+        return Policies(self.site.app.rules())
+
+    def page(
+        self,
+        request: Request,
+        token: str,
+        scope: links.Scope,
+        forms: list[reporting.ProjectForm],
+        status: int = 200,
+    ) -> HTMLResponse:
+        site = self.site
+        with site.app.engine.connect() as conn:
+            units = load_units(conn, {scope.unit_code})
+        cp = Checkpoint.parse(scope.checkpoint)
+        live = prospects(self._policies(), cp, forms, units)
+        unit = units.get(scope.unit_code)
+        views = [
+            {
+                "form": f,
+                "budget": wan(f.project.budget),
+                "state_word": reporting.STATE_WORDS[f.state],
+                "prospect": _prospect_view(live[f.project.code]),
+                "key": reporting.key,
+            }
+            for f in forms
+        ]
+        context = {
+            "token": token,
+            "unit_name": unit.name if unit else scope.unit_code,
+            "period": period(scope.checkpoint),
+            "month": cp.month,
+            "projects": views,
+            "causes": CAUSES,
+            "measures": MEASURES,
+            "possibilities": POSSIBILITIES,
+            "saved": request.query_params.get("ok"),
+            "has_errors": any(f.errors for f in forms),
+        }
+        return site.page(request, "report.html", context, status)
+
+    def bad_link(self, request: Request, exc: links.BadLink) -> HTMLResponse:
+        if exc.expired:
+            text = "此链接已过期。请联系财政局预算绩效管理科重新获取链接。"
+        else:
+            text = "此链接无效（可能被修改或不完整）。请使用通知邮件中的原始链接。"
+        return self.site.message(request, "链接无法使用", text, 403)
+
+    def show(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            scope = self.scope_of(token)
+        except links.BadLink as exc:
+            return self.bad_link(request, exc)
+        with self.site.app.engine.connect() as conn:
+            forms = reporting.load_forms(conn, scope.checkpoint, scope.unit_code)
+        return self.page(request, token, scope, forms)
+
+    def act(self, request: Request, token: str, scope: links.Scope, fields: Mapping[str, str]) -> Response:
+        """保存草稿 or 送审; the drafts are committed before the page answers."""
+        site, by = self.site, f"unit:{scope.unit_code}"
+        if not auth.csrf_ok(request.session, fields.get("csrf")):
+            return site.message(request, "无法提交", STALE_FORM, 403)
+        if fields.get("action") == "submit":
+            forms = reporting.submit(
+                site.app.engine, scope.checkpoint, scope.unit_code, fields, site.now(), by
+            )
+            if any(f.errors for f in forms):
+                return self.page(request, token, scope, forms, 400)
+            return RedirectResponse(f"/r/{token}?ok=submitted", status_code=303)
+        with site.app.engine.begin() as conn:
+            forms = reporting.load_forms(conn, scope.checkpoint, scope.unit_code)
+            reporting.save(conn, scope.checkpoint, forms, fields, site.now(), by)
+        return RedirectResponse(f"/r/{token}?ok=saved", status_code=303)
+
+    def judge(self, request: Request, scope: links.Scope, fields: Mapping[str, str]) -> Response:
+        """The light one project's fields (as typed, not saved) would get."""
+        if not auth.csrf_ok(request.session, fields.get("csrf")):
+            return JSONResponse({"error": STALE_FORM}, status_code=403)
+        with self.site.app.engine.connect() as conn:
+            forms = reporting.load_forms(conn, scope.checkpoint, scope.unit_code)
+            units = load_units(conn, {scope.unit_code})
+        form = next((f for f in forms if f.project.code == fields.get("project")), None)
+        if form is None:
+            return JSONResponse({"error": "没有找到这个项目，或它不属于本单位。"}, status_code=404)
+        form.values.update(reporting.fields_of(form, fields))
+        cp = Checkpoint.parse(scope.checkpoint)
+        seen = prospect(self._policies(), cp, form, units.get(scope.unit_code))
+        return JSONResponse(_prospect_view(seen))
+
+    async def get(self, request: Request) -> Response:
+        return await run_in_threadpool(self.show, request)
+
+    async def post(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            scope = self.scope_of(token)
+        except links.BadLink as exc:
+            return await run_in_threadpool(self.bad_link, request, exc)
+        fields = form_values((await request.form()).multi_items())
+        return await run_in_threadpool(self.act, request, token, scope, fields)
+
+    async def light(self, request: Request) -> Response:
+        try:
+            scope = self.scope_of(request.path_params["token"])
+        except links.BadLink:
+            return JSONResponse({"error": "此链接无效或已过期。"}, status_code=403)
+        fields = form_values((await request.form()).multi_items())
+        return await run_in_threadpool(self.judge, request, scope, fields)
+
+    async def script(self, request: Request) -> Response:
+        return Response(SCRIPT, media_type="text/javascript", headers={"Cache-Control": "no-cache"})

@@ -7,7 +7,6 @@ evaluation work runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ from monitor.ingest import reporting
 from monitor.ingest.prospect import Prospect, prospect, prospects
 from monitor.rules.policy import Policies
 from monitor.web import auth
-from monitor.web.site import STALE_FORM, Site
+from monitor.web.signed import SignedPages
+from monitor.web.site import STALE_FORM
 
 SCRIPT = (Path(__file__).parent / "report.js").read_text(encoding="utf-8")
 POSSIBILITIES = ("确定能", "有可能", "完全不可能")
@@ -45,14 +45,7 @@ def _prospect_view(p: Prospect) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
-class ReportPages:
-    site: Site
-    secret: str
-
-    def scope_of(self, token: str) -> links.Scope:
-        days = dt.timedelta(days=self.site.app.settings.web.link_days)
-        return links.read_token(self.secret, token, days, self.site.now())
-
+class ReportPages(SignedPages):
     def _policies(self) -> Policies:
         return Policies(self.site.app.rules())
 
@@ -93,13 +86,6 @@ class ReportPages:
             "has_errors": any(f.errors for f in forms),
         }
         return site.page(request, "report.html", context, status)
-
-    def bad_link(self, request: Request, exc: links.BadLink) -> HTMLResponse:
-        if exc.expired:
-            text = "此链接已过期。请联系财政局预算绩效管理科重新获取链接。"
-        else:
-            text = "此链接无效（可能被修改或不完整）。请使用通知邮件中的原始链接。"
-        return self.site.message(request, "链接无法使用", text, 403)
 
     def show(self, request: Request) -> Response:
         token = request.path_params["token"]

@@ -6,7 +6,6 @@ loop.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,18 +21,12 @@ from monitor.core.wording import period
 from monitor.db.inputs import load_units
 from monitor.evaluate.stored import load_results
 from monitor.web import auth
-from monitor.web.site import STALE_FORM, Site, form_fields, project_view
+from monitor.web.signed import SignedPages
+from monitor.web.site import STALE_FORM, form_fields, project_view
 
 
 @dataclass(frozen=True)
-class UnitPages:
-    site: Site
-    secret: str
-
-    def scope_of(self, token: str) -> links.Scope:
-        days = dt.timedelta(days=self.site.app.settings.web.link_days)
-        return links.read_token(self.secret, token, days, self.site.now())
-
+class UnitPages(SignedPages):
     def page(
         self,
         request: Request,
@@ -72,13 +65,6 @@ class UnitPages:
             },
             status,
         )
-
-    def bad_link(self, request: Request, exc: links.BadLink) -> HTMLResponse:
-        if exc.expired:
-            text = "此链接已过期。请联系财政局预算绩效管理科重新获取链接。"
-        else:
-            text = "此链接无效（可能被修改或不完整）。请使用通知邮件中的原始链接。"
-        return self.site.message(request, "链接无法使用", text, 403)
 
     def show(self, request: Request) -> Response:
         token = request.path_params["token"]

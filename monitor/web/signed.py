@@ -1,0 +1,31 @@
+"""Pages reached by a unit's signed link (/u/<token> to answer warnings, /r/<token> to report): the
+link read into its scope (one unit, one checkpoint) or refused, expired or altered, with a page that
+says which."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from monitor.core import links
+from monitor.web.site import Site
+
+
+@dataclass(frozen=True)
+class SignedPages:
+    site: Site
+    secret: str
+
+    def scope_of(self, token: str) -> links.Scope:
+        days = dt.timedelta(days=self.site.app.settings.web.link_days)
+        return links.read_token(self.secret, token, days, self.site.now())
+
+    def bad_link(self, request: Request, exc: links.BadLink) -> HTMLResponse:
+        if exc.expired:
+            text = "此链接已过期。请联系财政局预算绩效管理科重新获取链接。"
+        else:
+            text = "此链接无效（可能被修改或不完整）。请使用通知邮件中的原始链接。"
+        return self.site.message(request, "链接无法使用", text, 403)

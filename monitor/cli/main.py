@@ -5,7 +5,8 @@ Exit status: 0 ok; 1 bad input or a failed check (a MonitorError: its message(s)
 else); 2 a usage error (click's); 3 a bug (any other exception: its traceback on stderr).
 The commands live in modules by what an operator does: data.py (data in and out), run.py (a
 checkpoint's run and its mail), ops.py (the service and the database), rules.py (rule tooling),
-reports.py, exempt.py (exemptions, answers by file), chase.py (follow-up), web.py (cases, links, web).
+reports.py, exempt.py (exemptions, answers by file), chase.py (follow-up), web.py (cases, links, web),
+forms.py (the official monitoring forms by file).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from monitor.cli import chase, data, exempt, ops, reports, rules, run, web
+from monitor.cli import chase, data, exempt, forms, ops, reports, rules, run, web
 from monitor.core.errors import MonitorError
 
 BUG = 3  # exit status of an exception that is no MonitorError
@@ -47,7 +48,7 @@ def main() -> None:
     """budget-monitor: 预算绩效运行监控（双监控）green/yellow/red warnings at each checkpoint."""
 
 
-for _module in (data, run, ops, rules, reports, web, exempt, chase):
+for _module in (data, run, ops, rules, reports, web, exempt, chase, forms):
     _module.register(main)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from monitor.core.cells import cell_text
 from monitor.ingest import columns as cols
-from monitor.ingest import exchange, files
+from monitor.ingest import exchange, files, form_read
 from monitor.ingest.columns import KINDS, Rows
 from monitor.ingest.problems import Problem, Source
 
@@ -29,6 +29,7 @@ class Table:
     source: Source
     header: tuple[object, ...]
     exchange: bool = False  # one of the kinds read from an exchange table (ingest.exchange)
+    rows: tuple[tuple[int, tuple[object, ...]], ...] | None = None  # an official form's, as read (form_read)
 
 
 def _locate_table(
@@ -92,6 +93,12 @@ def locate(paths: Sequence[Path], out: list[Problem], incomplete: set[str]) -> l
         try:
             with closing(files.read_tables(path)) as each:
                 for position, (sheet, rows) in enumerate(each):
+                    form, rows = form_read.split_form(str(path), sheet, rows, out)  # an official form
+                    if form is not None:
+                        found += 1
+                        sheets.append(sheet or "")
+                        tables += [Table(path, position, f.source, f.header, rows=f.rows) for f in form]
+                        continue
                     is_table, located = _locate_table(path, position, sheet, rows, out, incomplete)
                     found += is_table
                     sheets.append(sheet or "")
@@ -134,7 +141,10 @@ def _files(paths: Sequence[Path], out: list[Problem]) -> list[Path]:
 
 @contextmanager
 def data_rows(table: Table) -> Iterator[Rows]:
-    """The rows of a located table below its header (the file is opened again)."""
+    """The rows of a located table below its header (the file is opened again; a form's as read)."""
+    if table.rows is not None:  # an official form's
+        yield iter(table.rows)
+        return
     with closing(files.read_tables(table.path)) as each:
         for position, (_, rows) in enumerate(each):
             if position == table.position:

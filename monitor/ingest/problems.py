@@ -28,10 +28,13 @@ class Problem:
     message: str
     sheet: str | None = None
     header: str | None = None
+    cell: str | None = None  # a form's cell, A1-style (ingest.form_read): named instead of the row
 
     def __str__(self) -> str:
         text = self.file + (f"[{self.sheet}]" if self.sheet else "")
         text += f":row {self.row}" if self.row is not None else ""
+        if self.cell:  # a form's cell
+            text = f"{self.file}: {self.sheet}!{self.cell}"
         if self.column:
             text += f": {self.column}" + (
                 f" ({self.header})" if self.header not in (None, self.column) else ""
@@ -88,6 +91,7 @@ class Source:
     kind: str
     columns: dict[str, tuple[int, ...]]  # canonical column -> header indexes, best first
     headers: tuple[str, ...]  # header text by index
+    cells: Mapping[int, str] | None = None  # a form's cells by index: a column letter or a cell (form_read)
 
     def problem(
         self, row: int | None, column: str | None, value: object, message: str, index: int = -1
@@ -96,7 +100,10 @@ class Source:
             index = self.columns[column][0]
         header = self.headers[index] if 0 <= index < len(self.headers) else None
         shown = None if is_blank(value) else cell_text(value)[:200]
-        return Problem(self.file, row, column, shown, message, self.sheet, header)
+        cell = self.cells.get(index) if self.cells else None  # a form's cell
+        if cell and cell[-1].isalpha() and row is not None:
+            cell += str(row)
+        return Problem(self.file, row, column, shown, message, self.sheet, header, cell)
 
     def where(self, row: int) -> str:
         return self.file + (f"[{self.sheet}]" if self.sheet else "") + f":row {row}"

@@ -27,7 +27,7 @@ from monitor.ingest import form_layout as L
 
 INPUT_FILL = PatternFill("solid", fgColor="FFFFF2CC")  # the cells a unit fills in, as the answer workbook
 _OPEN = Protection(locked=False)
-_WIDTHS = (12, 12, 24, 14, 14, 14, 11, 11, 11, 11, 11, 13, 24, 10)
+_WIDTHS = (15, 12, 24, 14, 14, 14, 11, 11, 11, 11, 11, 13, 24, 10)
 _SHEET_FORBIDDEN = frozenset("[]:*?/\\'")
 
 
@@ -165,8 +165,6 @@ def _funds(ws: Any, month: int, project: Project, report: ProjectReport | None) 
         b, e = (f"{get_column_letter(c)}{row}" for c in (L.BUDGET_COLUMN, L.EXECUTED_COLUMN))
         rate = ws.cell(row, L.RATE_COLUMN, f'=IF(N({b})>0,N({e})/N({b}),"")')
         rate.number_format, rate.border = "0.0%", BORDER
-    for column in range(L.FORECAST_COLUMN + 1, L.LAST_COLUMN + 1):
-        ws.cell(top, column).border = BORDER
 
 
 def _target(indicator: Indicator) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from monitor.config.settings import Settings
 from monitor.config.yamlfile import Invalid, Problem
 from monitor.core.model import Checkpoint
-from monitor.core.rows import StoredResult
+from monitor.core.rows import OutboxEntry, StoredResult
 from monitor.db.claims import Holder
 from monitor.deliver.transport import Transport
 from monitor.notify.render import Templates
@@ -173,7 +173,7 @@ class App:
 
         return deliver(self.engine, self.settings, self.transport(), self.clock, should_stop)
 
-    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+    def outbox(self, status: str | None = None) -> list[OutboxEntry]:
         from monitor.deliver import outbox
 
         with self.engine.connect() as conn:

@@ -19,6 +19,7 @@ from monitor.cases.exemptions import local_day
 from monitor.cases.store import cases, review
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
+from monitor.core.rows import CaseRecord
 from monitor.db.engine import CASE_RESPONSE
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -51,7 +52,7 @@ def workbook(path: Path, rows: list[list[Any]], headers: list[str] = HEADERS) ->
     return path
 
 
-def state(workdir: Path) -> dict[str, dict[str, Any]]:
+def state(workdir: Path) -> dict[str, CaseRecord]:
     """project code -> its 2025-05 case with its answers."""
     engine = App(load_settings(workdir / "config.yaml")).engine
     with engine.connect() as conn:

@@ -25,6 +25,7 @@ from monitor.app import App
 from monitor.cases.store import cases
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
+from monitor.core.rows import OutboxEntry
 from monitor.core.workdays import as_utc
 from monitor.db import tables as t
 from monitor.db.engine import OUTBOX, OUTBOX_MESSAGE, table
@@ -187,7 +188,7 @@ def test_the_drill_down_shows_the_case_history_with_answers_reviews_and_follow_u
     assert "催办" in history and "催办邮件 #12" in history and "督办：抄送市商务局" in history
 
 
-def fail_one(app: App, error: str) -> dict[str, object]:
+def fail_one(app: App, error: str) -> OutboxEntry:
     """Claim the warning to unit 302 and fail it for good, as the sender does on a 5xx."""
     with app.engine.begin() as conn:
         (row,) = [m for m in outbox.messages(conn, "pending", "2025-05") if m["unit_code"] == "302"]

@@ -211,9 +211,20 @@ def exemptions(conn: Connection, *, project_code: str | None = None) -> list[Exe
     return [_row(r) for r in conn.execute(q)]
 
 
-def listing(conn: Connection, today: dt.date, *, include_ended: bool = False) -> list[dict[str, Any]]:
-    """Exemptions with their project, unit and status on `today` as plain dicts, newest first; only
-    those in force unless `include_ended`."""
+@dataclass(frozen=True)
+class Listed:
+    """An exemption as `monitor exempt list` shows it: with its project, its unit and its status."""
+
+    exemption: Exemption
+    project_name: str  # "" when the project is gone
+    unit_code: str
+    status: str  # active / expired / revoked
+    status_word: str
+
+
+def listing(conn: Connection, today: dt.date, *, include_ended: bool = False) -> list[Listed]:
+    """Exemptions with their project, unit and status on `today`, newest first; only those in force
+    unless `include_ended`."""
     q = (
         select(EXEMPTION, PROJECT.c.name.label("project_name"), PROJECT.c.unit_code)
         .join(PROJECT, PROJECT.c.code == EXEMPTION.c.project_code, isouter=True)
@@ -224,15 +235,7 @@ def listing(conn: Connection, today: dt.date, *, include_ended: bool = False) ->
         e = _row(r)
         status = e.status(today)
         if include_ended or status == "active":
-            out.append(
-                {
-                    **e.__dict__,
-                    "project_name": r.project_name or "",
-                    "unit_code": r.unit_code or "",
-                    "status": status,
-                    "status_word": STATUS_WORD[status],
-                }
-            )
+            out.append(Listed(e, r.project_name or "", r.unit_code or "", status, STATUS_WORD[status]))
     return out
 
 

@@ -6,6 +6,7 @@ state (monitor.cases.rectification decides whether the step is legal). Connectio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.cases import exemptions
 from monitor.cases import rectification as rc
+from monitor.core.rows import CaseAnswer, CaseRecord, CaseReview, CaseRow, row_of
 from monitor.core.workdays import as_utc
 from monitor.db.engine import CASE_RESPONSE, CASE_REVIEW, WARNING_CASE
 from monitor.db.reads import load_results
@@ -81,12 +83,12 @@ def open_and_resolve(
     return CaseCounts(len(new), len(have), len(resolved))
 
 
-def get_case(conn: Connection, case_id: int) -> dict[str, Any] | None:
+def get_case(conn: Connection, case_id: int) -> CaseRow | None:
     row = conn.execute(select(WARNING_CASE).where(WARNING_CASE.c.id == case_id)).first()
-    return dict(row._mapping) if row else None
+    return row_of(CaseRow, row._mapping) if row else None
 
 
-def _step(conn: Connection, case: dict[str, Any], event: rc.Event, now: dt.datetime) -> None:
+def _step(conn: Connection, case: CaseRow, event: rc.Event, now: dt.datetime) -> None:
     """Move the case on, guarded by its current state (a concurrent step changes no row and fails)."""
     new = rc.transition(case["state"], event)
     res = conn.execute(
@@ -163,7 +165,7 @@ def cases(
     unit_code: str | None = None,
     states: tuple[str, ...] = (),
     project_code: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[CaseRecord]:
     """Cases (optionally of one unit, of one project or in some states) with their answers and reviews,
     oldest first."""
     q = select(WARNING_CASE).order_by(WARNING_CASE.c.checkpoint, WARNING_CASE.c.project_code)
@@ -173,20 +175,26 @@ def cases(
         q = q.where(WARNING_CASE.c.project_code == project_code)
     if states:
         q = q.where(WARNING_CASE.c.state.in_(states))
-    out = [dict(r._mapping) for r in conn.execute(q)]
-    if not out:
-        return out
-    ids = [c["id"] for c in out]
-    answers: dict[int, list[dict[str, Any]]] = {}
+    found = [row_of(CaseRow, r._mapping) for r in conn.execute(q)]
+    if not found:
+        return []
+    ids = [c["id"] for c in found]
+    responses: dict[int, list[Mapping[Any, Any]]] = {}
     for r in conn.execute(
         select(CASE_RESPONSE).where(CASE_RESPONSE.c.case_id.in_(ids)).order_by(CASE_RESPONSE.c.id)
     ):
-        answers.setdefault(r.case_id, []).append(dict(r._mapping))
-    reviews: dict[int, dict[str, Any]] = {}
+        responses.setdefault(r.case_id, []).append(r._mapping)
+    reviews: dict[int, CaseReview] = {}
     for r in conn.execute(
         select(CASE_REVIEW).where(CASE_REVIEW.c.case_id.in_(ids)).order_by(CASE_REVIEW.c.id)
     ):
-        reviews[r.response_id] = dict(r._mapping)
-    for c in out:
-        c["answers"] = [{**a, "review": reviews.get(a["id"])} for a in answers.get(c["id"], [])]
-    return out
+        reviews[r.response_id] = row_of(CaseReview, r._mapping)
+    return [
+        {
+            **c,
+            "answers": [
+                row_of(CaseAnswer, {**a, "review": reviews.get(a["id"])}) for a in responses.get(c["id"], [])
+            ],
+        }
+        for c in found
+    ]

@@ -96,19 +96,19 @@ def exempt_list(show_all: bool, config: str | None, rules_dir: str | None) -> No
     ):
         t.add_column(col)
     for r in rows:
-        status = r["status_word"]
-        if r["status"] == "revoked":
-            status += f"（{r['revoked_by']}）"
+        e, status = r.exemption, r.status_word
+        if r.status == "revoked":
+            status += f"（{e.revoked_by}）"
         t.add_row(
-            str(r["id"]),
-            r["project_code"],
-            r["project_name"],
-            r["unit_code"],
-            r["reason"],
-            r["approver"],
-            r["expires_on"].isoformat(),
+            str(e.id),
+            e.project_code,
+            r.project_name,
+            r.unit_code,
+            e.reason,
+            e.approver,
+            e.expires_on.isoformat(),
             status,
-            r["created_by"],
+            e.created_by,
         )
     console().print(t)
     click.echo(f"{len(rows)} 项豁免" + ("" if show_all else "（有效；--all 显示全部）"))

@@ -7,6 +7,7 @@ without queueing, and `monitor demo` does all of it on sample data.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from monitor.cli.common import (
 
 if TYPE_CHECKING:
     from monitor.app import App
+    from monitor.core.rows import OutboxEntry
     from monitor.core.summary import Summary
 
 
@@ -119,14 +121,14 @@ def complete_runs(app: App) -> None:
         )
 
 
-def print_mail(app: App, queued: list[dict[str, Any]], delivery: Any, sent: bool) -> None:
+def print_mail(app: App, queued: Sequence[Mapping[str, str | None]], delivery: Any, sent: bool) -> None:
     from collections import Counter
 
     kinds = Counter(q["kind"] for q in queued)
     if not queued:
         click.echo("messages: none new (results unchanged since the last run of this checkpoint)")
     else:
-        words = {
+        words: dict[str | None, str] = {
             "warning": "warning digests",
             "reminder": "reminders",
             "overdue": "overdue notices",
@@ -209,7 +211,7 @@ def outbox(ctx: click.Context, status: str | None, config: str | None, rules_dir
     click.echo(f"{len(rows)} message(s)")
 
 
-def recipients_cell(message: dict[str, Any]) -> str:
+def recipients_cell(message: OutboxEntry) -> str:
     """The recipients of a message; where the server answered for them one by one, each one's state."""
     states = message["recipient_states"]
     if not states:

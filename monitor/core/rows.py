@@ -4,12 +4,23 @@ documents for `monitor results --format json`: db.reads builds it from the store
 tools.preview from a fresh evaluation, and notify, reports, web, cli and cases read it.
 
 TypedDicts and not dataclasses: the rows are JSON documents (printed, compared, snapshotted), so they
-stay dicts at run time and nothing changes shape on the way out.
+stay dicts at run time and nothing changes shape on the way out. `row_of` makes one of a database
+row, by the keys the TypedDict declares.
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, TypedDict, TypeVar, cast
+
+Row = TypeVar("Row")
+
+
+def row_of(kind: type[Row], values: Mapping[Any, Any]) -> Row:
+    """The TypedDict `kind` made of `values` (a database row's mapping, say): its keys in its order,
+    nothing else; a missing key is a KeyError."""
+    return cast(Row, {k: values[k] for k in kind.__annotations__})
 
 
 class StoredIndicator(TypedDict):
@@ -85,3 +96,93 @@ class ProjectLight(TypedDict):
     project_code: str
     unit_code: str
     light: str | None
+
+
+class RunRecord(TypedDict):
+    """A run as stored (db.results.runs): one evaluation of one checkpoint and its counts."""
+
+    id: int
+    checkpoint: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    rules_hash: str
+    status: str  # running / evaluated / finished / failed / abandoned
+    projects: int
+    reported: int
+    green: int
+    yellow: int
+    red: int
+    not_reported: int
+
+
+class OutboxEntry(TypedDict):
+    """A queued message as the operator lists it (deliver.outbox.messages): its outbox row without the
+    snapshot, and each recipient the server answered for one by one: (address, status, answer)."""
+
+    id: int
+    message_id: str
+    checkpoint: str
+    kind: str  # warning / reminder / overdue / summary / all_clear / admin / case_reminder …
+    reason: str
+    unit_code: str | None
+    recipients: str  # every RCPT TO, ';'-separated
+    subject: str
+    fingerprint: str
+    status: str  # pending / sending / sent / failed / partial
+    attempts: int
+    next_attempt_at: dt.datetime
+    claimed_by: str | None
+    claimed_at: dt.datetime | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    last_error: str | None
+    supersedes: int
+    recipient_states: list[tuple[str, str, str | None]]
+
+
+class CaseRow(TypedDict):
+    """A warning case as stored (cases.store.get_case): one yellow/red warning and where it stands."""
+
+    id: int
+    checkpoint: str
+    project_code: str
+    unit_code: str
+    project_name: str
+    light: str  # yellow / red when opened
+    state: str  # open / answered / returned / accepted / resolved
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    resolved_checkpoint: str | None  # green again at this checkpoint
+
+
+class CaseReview(TypedDict):
+    """The bureau's decision on one answer."""
+
+    id: int
+    case_id: int
+    response_id: int
+    decision: str  # accept / return
+    comment: str
+    reviewer: str
+    at: dt.datetime
+
+
+class CaseAnswer(TypedDict):
+    """A unit's answer to a case, with the bureau's review of it (None: not reviewed yet)."""
+
+    id: int
+    case_id: int
+    cause: str
+    explanation: str
+    measure: str  # continue / reallocate / reduce / cancel
+    measure_text: str
+    expected_date: dt.date
+    submitted_at: dt.datetime
+    channel: str  # web / import
+    review: CaseReview | None
+
+
+class CaseRecord(CaseRow):
+    """A case with every answer, oldest first (cases.store.cases)."""
+
+    answers: list[CaseAnswer]

@@ -10,7 +10,7 @@ from collections import Counter
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 
-from monitor.core.rows import StoredResult, Unreported
+from monitor.core.rows import StoredResult, Unreported, row_of
 from monitor.core.summary import BureauFigures
 from monitor.db.engine import PROJECT_RESULT, UNIT
 from monitor.db.reads import result_dict
@@ -45,7 +45,7 @@ def bureau_figures(conn: Connection, checkpoint: str, previous: str | None, top_
             q = q.where(pr.c.budget >= nth)  # ties with the n-th included: the view breaks them by code
         top = [result_dict(r._mapping, ()) for r in conn.execute(q)]  # reasons as stored
     not_reported: list[Unreported] = [
-        {"project_code": r[0], "project_name": r[1], "unit_code": r[2], "budget": r[3]}
+        row_of(Unreported, r._mapping)
         for r in conn.execute(
             select(pr.c.project_code, pr.c.project_name, pr.c.unit_code, pr.c.budget)
             .where(pr.c.checkpoint == checkpoint, pr.c.status == "not_reported")

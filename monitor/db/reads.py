@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 
-from monitor.core.rows import StoredIndicator, StoredResult
+from monitor.core.rows import StoredIndicator, StoredResult, row_of
 from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT
 
 
@@ -74,23 +74,7 @@ def result_dict(p: Mapping[Any, Any], indicators: Sequence[Mapping[Any, Any]]) -
         "budget": p["budget"],
         "executed": p["executed"],
         "reasons": [s for s in p["reasons"].split("\n") if s],
-        "indicators": [indicator_dict(i) for i in indicators],
-    }
-
-
-def indicator_dict(i: Mapping[Any, Any]) -> StoredIndicator:
-    """A stored indicator result in the stable JSON shape (the keys of INDICATOR_KEYS, in order)."""
-    return {
-        "indicator_code": i["indicator_code"],
-        "name": i["name"],
-        "kind": i["kind"],
-        "light": i["light"],
-        "ratio": i["ratio"],
-        "reason": i["reason"],
-        "target": i["target"],
-        "actual": i["actual"],
-        "measure_unit": i["measure_unit"],
-        "direction": i["direction"],
+        "indicators": [row_of(StoredIndicator, i) for i in indicators],
     }
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from monitor.core.model import (
     ProjectResult,
 )
+from monitor.core.rows import RunRecord, row_of
 from monitor.core.summary import Summary
 from monitor.core.workdays import as_utc
 from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT, RULE_VERSION, RUN, RUN_POLICY
@@ -194,8 +195,8 @@ def start_run(conn: Connection, checkpoint: str, rules_hash: str, now: dt.dateti
     return int(pk[0])
 
 
-def runs(conn: Connection, checkpoint: str | None = None) -> list[dict[str, Any]]:
+def runs(conn: Connection, checkpoint: str | None = None) -> list[RunRecord]:
     q = select(RUN).order_by(RUN.c.id)
     if checkpoint:
         q = q.where(RUN.c.checkpoint == checkpoint)
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return [row_of(RunRecord, r._mapping) for r in conn.execute(q)]

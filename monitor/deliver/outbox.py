@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from monitor.core.rows import OutboxEntry, row_of
 from monitor.core.workdays import as_utc
 from monitor.db.engine import OUTBOX, OUTBOX_MESSAGE, OUTBOX_RECIPIENT
 
@@ -129,20 +130,17 @@ def failed_recipients(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).where(r.status == "failed")).scalar_one())
 
 
-def messages(
-    conn: Connection, status: str | None = None, checkpoint: str | None = None
-) -> list[dict[str, Any]]:
+def messages(conn: Connection, status: str | None = None, checkpoint: str | None = None) -> list[OutboxEntry]:
+    """The queued messages (of `status`, of `checkpoint`) in the order they were queued."""
     cols = [c for c in OUTBOX.c if c.name != "snapshot"]
     q = select(*cols).order_by(OUTBOX.c.id)
     if status:
         q = q.where(OUTBOX.c.status == status)
     if checkpoint:
         q = q.where(OUTBOX.c.checkpoint == checkpoint)
-    out = [dict(r._mapping) for r in conn.execute(q)]
-    states = recipient_states(conn, [m["id"] for m in out if m["status"] != "sent"])
-    for m in out:
-        m["recipient_states"] = states.get(m["id"], [])
-    return out
+    rows = list(conn.execute(q))
+    states = recipient_states(conn, [r.id for r in rows if r.status != "sent"])
+    return [row_of(OutboxEntry, {**r._mapping, "recipient_states": states.get(r.id, [])}) for r in rows]
 
 
 def requeue(conn: Connection, ids: Iterable[int] | None, now: dt.datetime) -> int:

@@ -12,7 +12,6 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
@@ -23,6 +22,7 @@ from monitor.cases.rectification import CAUSES
 from monitor.cases.store import submit_answer
 from monitor.core.cells import cell_text, is_blank, parse_code, parse_free_text
 from monitor.core.dates import parse_checkpoint, parse_date
+from monitor.core.rows import CaseRow, row_of
 from monitor.core.wording import period
 from monitor.core.workdays import as_utc
 from monitor.db.engine import WARNING_CASE
@@ -183,15 +183,15 @@ def _form(raw: Mapping[str, object], today: dt.date, bad: Callable[[str, str], N
     return form
 
 
-def _cases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+def _cases(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], CaseRow]:
     """(checkpoint, project code) -> the warning case, for the keys that have one."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+    found: dict[tuple[str, str], CaseRow] = {}
     wanted = sorted(keys)
     for i in range(0, len(wanted), 500):
         q = select(WARNING_CASE).where(
             tuple_(WARNING_CASE.c.checkpoint, WARNING_CASE.c.project_code).in_(wanted[i : i + 500])
         )
-        found.update({(r.checkpoint, r.project_code): dict(r._mapping) for r in conn.execute(q)})
+        found.update({(r.checkpoint, r.project_code): row_of(CaseRow, r._mapping) for r in conn.execute(q)})
     return found
 
 
@@ -217,7 +217,7 @@ def _answers(tables: Sequence[Table], today: dt.date, out: list[Problem]) -> lis
 
 def check(
     conn: Connection, tables: Sequence[Table], today: dt.date, out: list[Problem]
-) -> list[tuple[_Answer, dict[str, Any], rc.Answer]]:
+) -> list[tuple[_Answer, CaseRow, rc.Answer]]:
     """Every answer of `tables` with its case and its validated Answer; the problems go to `out`."""
     answers = _answers(tables, today, out)
     cases = _cases(conn, {(a.checkpoint, a.project_code) for a in answers})

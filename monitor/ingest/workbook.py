@@ -10,7 +10,7 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypedDict
 
 import openpyxl
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from monitor.cases import rectification as rc
 from monitor.cases.rectification import CAUSES
 from monitor.cases.store import cases
+from monitor.core.rows import row_of
 from monitor.core.safe import put, safe_name
 from monitor.core.wording import WORD, period
 from monitor.core.xlsx import print_setup
@@ -47,13 +48,27 @@ HEADER_ROW = 3
 _WIDTHS = (10, 10, 22, 18, 30, 8, 14, 24, 16, 40, 22, 40, 14)
 
 
-def waiting_cases(conn: Connection, checkpoint: str, unit_code: str | None) -> list[dict[str, Any]]:
+class AnswerRow(TypedDict):
+    """A case a row of the workbook asks an answer for, with the bureau's last return comment."""
+
+    checkpoint: str
+    unit_code: str
+    project_code: str
+    project_name: str
+    light: str
+    state: str
+    comment: str
+
+
+def waiting_cases(conn: Connection, checkpoint: str, unit_code: str | None) -> list[AnswerRow]:
     """The cases of `checkpoint` (of one unit) that wait for an answer, with the last return comment."""
     found = [c for c in cases(conn, unit_code=unit_code, states=WAITING) if c["checkpoint"] == checkpoint]
+    out = []
     for c in found:
         reviews = [a["review"] for a in c["answers"] if a["review"]]
-        c["comment"] = reviews[-1]["comment"] if reviews and c["state"] == rc.State.RETURNED.value else ""
-    return found
+        comment = reviews[-1]["comment"] if reviews and c["state"] == rc.State.RETURNED.value else ""
+        out.append(row_of(AnswerRow, {**c, "comment": comment}))
+    return out
 
 
 def workbook_name(unit_code: str, checkpoint: str) -> str:
@@ -69,7 +84,7 @@ def warning_workbook(view: Mapping[str, Any], today: dt.date) -> tuple[str, byte
     if not projects:
         return None
     checkpoint, unit = view["checkpoint"], view["unit_code"]
-    found = [
+    found: list[AnswerRow] = [
         {
             "checkpoint": checkpoint,
             "unit_code": unit,
@@ -89,7 +104,7 @@ def warning_workbook(view: Mapping[str, Any], today: dt.date) -> tuple[str, byte
 def write_template(
     path: Path | BinaryIO,
     checkpoint: str,
-    found: Sequence[Mapping[str, Any]],
+    found: Sequence[AnswerRow],
     unit_names: Mapping[str, str],
     today: dt.date,
 ) -> None:
@@ -115,7 +130,7 @@ def write_template(
     wb.save(path)
 
 
-def _fill_rows(ws: Any, found: Sequence[Mapping[str, Any]], unit_names: Mapping[str, str]) -> None:
+def _fill_rows(ws: Any, found: Sequence[AnswerRow], unit_names: Mapping[str, str]) -> None:
     """The header row and one row per case: its identity as text, its answer cells marked."""
     fill = PatternFill("solid", fgColor="FFF2CC")
     for i, header in enumerate(HEADERS, 1):
@@ -132,7 +147,7 @@ def _fill_rows(ws: Any, found: Sequence[Mapping[str, Any]], unit_names: Mapping[
             c["project_name"],
             WORD.get(c["light"], c["light"]) + "灯",
             rc.STATE_WORD[rc.State(c["state"])],
-            c.get("comment", ""),
+            c["comment"],
         )
         for i, value in enumerate(values, 1):
             put(ws, n, i, value).number_format = "@"  # codes and names stay text, never formulas

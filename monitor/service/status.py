@@ -7,31 +7,69 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, inspect, select, text
 
 from monitor import pipeline
 from monitor.config.settings import Settings
+from monitor.core.rows import RunRecord, row_of
 from monitor.core.workdays import as_utc
-from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
 from monitor.db import claims
+from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
 from monitor.db.results import runs as stored_runs
 from monitor.deliver import leases, outbox
-from monitor.service import schedule
 from monitor.notify.chase import follow_up_plan
+from monitor.service import schedule
+
+
+class Upcoming(TypedDict):
+    """A duty to come (or a periodic job) and when the scheduler has it (None: not scheduled yet)."""
+
+    key: str
+    due_at: dt.datetime
+    scheduled: dt.datetime | None
+    deadline: NotRequired[dt.date]  # a duty's: the units' report deadline
+
+
+class DutyRecord(TypedDict):
+    """A scheduled_event row: a duty and who carried it out."""
+
+    key: str
+    kind: str
+    checkpoint: str
+    due_at: dt.datetime
+    status: str  # running / finished / failed / skipped
+    owner: str | None
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    finished_at: dt.datetime | None
+    late: bool
+    detail: str | None
+
+
+class ServiceEvent(TypedDict):
+    """A service_event row: a start, stop or reload of the service."""
+
+    id: int
+    at: dt.datetime
+    kind: str  # start / stop / reload
+    ok: bool
+    instance: str
+    rules_hash: str | None
+    detail: str | None
 
 
 @dataclass
 class Report:
     now: dt.datetime
-    upcoming: list[dict[str, Any]] = field(default_factory=list)
-    duties: list[dict[str, Any]] = field(default_factory=list)  # recent scheduled_event rows
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    upcoming: list[Upcoming] = field(default_factory=list)
+    duties: list[DutyRecord] = field(default_factory=list)  # recent scheduled_event rows
+    runs: list[RunRecord] = field(default_factory=list)
     outbox: dict[str, int] = field(default_factory=dict)
-    last_reload: dict[str, Any] | None = None
-    last_start: dict[str, Any] | None = None
+    last_reload: ServiceEvent | None = None
+    last_start: ServiceEvent | None = None
     attention: list[str] = field(default_factory=list)
 
 
@@ -45,7 +83,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     with engine.connect() as conn:
         report.upcoming = _upcoming(conn, sched, now, tz, plan)
         rows = conn.execute(select(ev).order_by(ev.c.due_at.desc()).limit(10)).all()
-        report.duties = [dict(r._mapping) for r in rows]
+        report.duties = [row_of(DutyRecord, r._mapping) for r in rows]
         report.runs = stored_runs(conn)[-5:]
         report.outbox = outbox.counts(conn)
         stuck = leases.stuck(conn, now, dt.timedelta(seconds=settings.mail.retry.lease_seconds))
@@ -57,8 +95,8 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         done = {r[0] for r in conn.execute(select(ev.c.key).where(ev.c.status.in_(["finished", "skipped"])))}
         states = {r.key: r.status for r in conn.execute(select(ev.c.key, ev.c.status))}
         unfinished = unfinished_runs(conn, settings)
-    report.last_start = dict(starts[-1]._mapping) if starts else None
-    report.last_reload = dict(reloads[0]._mapping) if reloads else None
+    report.last_start = row_of(ServiceEvent, starts[-1]._mapping) if starts else None
+    report.last_reload = row_of(ServiceEvent, reloads[0]._mapping) if reloads else None
     report.attention += _outbox_attention(report.outbox, stuck, settings.mail.retry.lease_seconds)
     if first is not None:
         since = as_utc(first) - dt.timedelta(days=sched.catch_up_days)
@@ -82,10 +120,10 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
     return report
 
 
-def _upcoming(conn: Any, sched: Any, now: dt.datetime, tz: ZoneInfo, plan: Any) -> list[dict[str, Any]]:
+def _upcoming(conn: Any, sched: Any, now: dt.datetime, tz: ZoneInfo, plan: Any) -> list[Upcoming]:
     """The next duties (with when the scheduler has them, if it does) and the periodic jobs."""
     jobs = _scheduler_jobs(conn, tz)
-    upcoming: list[dict[str, Any]] = [
+    upcoming: list[Upcoming] = [
         {"key": duty.key, "due_at": duty.due_at, "scheduled": jobs.get(duty.key), "deadline": duty.deadline}
         for duty in schedule.upcoming(sched, now, tz, n=6, follow_up=plan)
     ]
@@ -160,7 +198,7 @@ def as_text(r: Report, database: str) -> list[str]:
         out.append(f"last reload: {_t(r.last_reload['at'], tz)} {ok}, rules {rules}")
     out.append("next:")
     for u in r.upcoming:
-        job = _t(u["scheduled"], tz) if u.get("scheduled") else "not scheduled yet"
+        job = _t(at, tz) if (at := u["scheduled"]) else "not scheduled yet"
         out.append(f"  {u['key']:<22} due {_t(u['due_at'], tz, 'minutes')}  (scheduler: {job})")
     out.append("recent duties:")
     for d in r.duties:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from monitor.config.settings import Settings
 from monitor.core.model import Checkpoint, Inputs, ProjectResult
-from monitor.core.rows import StoredResult
+from monitor.core.rows import RunRecord, StoredResult
 from monitor.core.workdays import as_utc, local_time
 from monitor.db.engine import RULE_VERSION
 from monitor.db.inputs import load_inputs
@@ -40,12 +40,12 @@ class Version:
     hash: str
     first_seen: dt.datetime
     files: tuple[str, ...]
-    runs: tuple[dict[str, Any], ...]  # id, checkpoint, started_at, status
+    runs: tuple[RunRecord, ...]
 
 
 def history(conn: Connection) -> list[Version]:
     """Every stored rule version, oldest first, with the runs that used it."""
-    by_hash: dict[str, list[dict[str, Any]]] = {}
+    by_hash: dict[str, list[RunRecord]] = {}
     for run in stored_runs(conn):
         by_hash.setdefault(run["rules_hash"], []).append(run)
     rows = conn.execute(select(RULE_VERSION).order_by(RULE_VERSION.c.created_at))

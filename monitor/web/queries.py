@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor.core.rows import ResultLine
+from monitor.core.rows import ResultLine, row_of
 from monitor.db import tables as t
 from monitor.db.engine import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN, table
 from monitor.deliver import outbox
@@ -81,20 +81,8 @@ def results(
         for i in range(0, len(wanted), BATCH):
             rows += conn.execute(q.where(PROJECT_RESULT.c.unit_code.in_(wanted[i : i + BATCH])))
         rows.sort(key=lambda r: (r.unit_code, r.project_code))
-    out: list[ResultLine] = [
-        {
-            "project_code": r.project_code,
-            "project_name": r.project_name,
-            "unit_code": r.unit_code,
-            "light": r.light,
-            "budget_light": r.budget_light,
-            "target_light": r.target_light,
-            "execution_rate": r.execution_rate,
-            "reasons": [s for s in r.reasons.split("\n") if s],
-            "indicators": [],
-        }
-        for r in rows
-    ]
+    split = [{**r._mapping, "reasons": [s for s in r.reasons.split("\n") if s]} for r in rows]
+    out = [row_of(ResultLine, {**line, "indicators": []}) for line in split]
     reasons.fill(conn, checkpoint, out)  # those the SQL form left to be formatted from their facts
     return out
 

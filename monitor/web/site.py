@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 
 from monitor.app import App
 from monitor.cases import rectification as rc
-from monitor.core.rows import ResultLine
+from monitor.core.rows import CaseAnswer, CaseRecord, ResultLine
 from monitor.core.wording import light, percent, period
 from monitor.core.workdays import as_utc
 from monitor.web import auth
@@ -125,7 +125,7 @@ class Site:
 
     # --- view models -----------------------------------------------------------------------------------
 
-    def case_view(self, c: Mapping[str, Any]) -> dict[str, Any]:
+    def case_view(self, c: CaseRecord) -> dict[str, Any]:
         opened = as_utc(c["opened_at"]).astimezone(self.zone).date()
         due = self.deadline(c["opened_at"])
         return {
@@ -149,7 +149,7 @@ class Site:
             "answers": [self.answer_view(a) for a in c["answers"]],
         }
 
-    def answer_view(self, a: Mapping[str, Any]) -> dict[str, Any]:
+    def answer_view(self, a: CaseAnswer) -> dict[str, Any]:
         r = a["review"]
         return {
             "cause": a["cause"],

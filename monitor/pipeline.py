@@ -34,7 +34,7 @@ from monitor.core.summary import Summary
 from monitor.core.workdays import as_utc
 from monitor.db import claims
 from monitor.db.engine import PROJECT, RUN, count_rows
-from monitor.db.inputs import load_chunk, load_inputs, load_units, project_chunks, unreported
+from monitor.db.inputs import all_projects, load_chunk, load_inputs, load_units, project_chunks, unreported
 from monitor.db.reads import has_results
 from monitor.db.results import (
     clear_results,
@@ -382,6 +382,25 @@ def complete_pending(
         except claims.Busy:
             continue  # a run of it is under way: that run queues the messages
     return done
+
+
+def queue_tasks(
+    engine: Engine, settings: Settings, templates: Templates, checkpoint: Checkpoint, clock: Clock
+) -> list[dict[str, str | None]]:
+    """Reporting opens (监控任务下发): every unit with projects gets its reporting notice, once."""
+    cp = str(checkpoint)
+    now = clock()
+    with engine.begin() as conn:
+        last = outbox.last_queued(conn, cp)
+        sent = {key: snapshot for key, (_, snapshot) in last.items()}
+        notices = notify.tasks(
+            cp, all_projects(conn), load_units(conn), sent, messages.options(settings, checkpoint, now)
+        )
+        rows = messages.compose_all(notices, cp, templates, settings, now)
+        for row in rows:
+            row["supersedes"] = last.get((row["kind"], row["unit_code"]), (0, None))[0]
+        _put(conn, cp, rows)
+    return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
 
 
 def queue_reminders(

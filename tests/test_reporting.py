@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
-
-from tests.test_web import Clock, cli, csrf, link, make
+from test_web import Clock, cli, csrf, link, make
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 CP = "2025-08"

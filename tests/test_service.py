@@ -33,16 +33,18 @@ def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: 
 
 
 def test_default_schedule_fires_in_june_and_september_in_shanghai_time() -> None:
-    duties = schedule.upcoming(ScheduleConfig(), at(2025, 1, 1), TZ, n=6)
+    duties = schedule.upcoming(ScheduleConfig(), at(2025, 1, 1), TZ, n=8)
     assert [(d.key, d.due_at.isoformat()) for d in duties] == [
+        ("task:2025-05", "2025-06-01T09:00:00+08:00"),  # reporting opens the day after the month ends
         ("reminder:2025-05:3d", "2025-06-07T09:00:00+08:00"),
         ("reminder:2025-05:1d", "2025-06-09T09:00:00+08:00"),
         ("run:2025-05", "2025-06-11T09:00:00+08:00"),
+        ("task:2025-08", "2025-09-01T09:00:00+08:00"),
         ("reminder:2025-08:3d", "2025-09-07T09:00:00+08:00"),
         ("reminder:2025-08:1d", "2025-09-09T09:00:00+08:00"),
         ("run:2025-08", "2025-09-11T09:00:00+08:00"),
     ]
-    assert duties[2].due_at.astimezone(dt.UTC).isoformat() == "2025-06-11T01:00:00+00:00"
+    assert duties[3].due_at.astimezone(dt.UTC).isoformat() == "2025-06-11T01:00:00+00:00"
 
 
 def test_an_admin_can_add_an_october_checkpoint_without_code(workdir: Path) -> None:
@@ -57,8 +59,9 @@ def test_an_admin_can_add_an_october_checkpoint_without_code(workdir: Path) -> N
     from monitor.config.settings import load_settings
 
     s = load_settings(cfg)
-    keys = [(d.key, d.due_at.isoformat()) for d in schedule.upcoming(s.schedule, at(2025, 9, 12), TZ, n=2)]
+    keys = [(d.key, d.due_at.isoformat()) for d in schedule.upcoming(s.schedule, at(2025, 9, 12), TZ, n=3)]
     assert keys == [
+        ("task:2025-10", "2025-11-01T09:00:00+08:00"),
         ("reminder:2025-10:2d", "2025-11-03T09:00:00+08:00"),
         ("run:2025-10", "2025-11-06T08:30:00+08:00"),
     ]
@@ -132,16 +135,22 @@ def test_reminders_before_the_deadline_go_only_to_units_that_have_not_reported(
     svc = service(workdir, at(2025, 6, 7, 9, 0, 1))
     svc.start()
     try:
-        assert [e["key"] for e in events(db_url)] == ["reminder:2025-05:3d"]
+        # started after reporting opened (06-01): the reporting notices are caught up first
+        assert sorted(str(e["key"]) for e in events(db_url)) == ["reminder:2025-05:3d", "task:2025-05"]
         engine = make_engine(db_url)
         with engine.connect() as conn:
             sent = outbox.messages(conn)
         engine.dispose()
-        # 302 and 303 have not reported at all; 304 still owes 2025-304-002; 301001 has reported everything.
+        # every unit with projects got its reporting notice; 302 and 303 have not reported at all, 304
+        # still owes 2025-304-002, 301001 has reported everything: reminded are the first three
         assert sorted((m["kind"], m["unit_code"]) for m in sent) == [
             ("reminder", "302"),
             ("reminder", "303"),
             ("reminder", "304"),
+            ("task", "301001"),
+            ("task", "302"),
+            ("task", "303"),
+            ("task", "304"),
         ]
         assert {m["status"] for m in sent} == {"sent"}
     finally:

@@ -51,3 +51,8 @@ def read_token(secret: str, token: str, max_age: dt.timedelta, now: dt.datetime)
 
 def unit_link(base_url: str, secret: str, scope: Scope) -> str:
     return f"{base_url.rstrip('/')}/u/{make_token(secret, scope)}"
+
+
+def report_link(base_url: str, secret: str, scope: Scope) -> str:
+    """The unit's reporting page (填报) for one checkpoint: the same signature as unit_link."""
+    return f"{base_url.rstrip('/')}/r/{make_token(secret, scope)}"

@@ -154,6 +154,17 @@ def load_inputs(
     return Inputs(units, projects, chunk.indicators, chunk.project_reports, chunk.indicator_reports)
 
 
+def all_projects(conn: Connection) -> list[Unreported]:
+    """Every project, in the shape of `unreported` (what a reporting notice lists)."""
+    q = select(PROJECT.c.code, PROJECT.c.name, PROJECT.c.unit_code, PROJECT.c.budget).order_by(
+        PROJECT.c.unit_code, PROJECT.c.code
+    )
+    return [
+        {"project_code": r.code, "project_name": r.name, "unit_code": r.unit_code, "budget": r.budget}
+        for r in conn.execute(q)
+    ]
+
+
 def unreported(conn: Connection, checkpoint: str) -> list[Unreported]:
     """Projects with no execution report for `checkpoint` yet (what a reminder round lists)."""
     reported = select(PROJECT_REPORT.c.project_code).where(PROJECT_REPORT.c.checkpoint == checkpoint)

@@ -136,6 +136,28 @@ def unreported_notice(
     return [Notice(kind, kind, unit.code if unit else None, to, (), snapshot, view)]
 
 
+def tasks(
+    checkpoint: str,
+    projects: Sequence[Unreported],
+    units: Mapping[str, Unit],
+    sent: Mapping[tuple[str, str | None], Mapping[str, Any]],
+    options: Options,
+) -> list[Notice]:
+    """The reporting notices (监控任务通知) when reporting opens: one to each unit with projects, naming
+    them and the deadline; none to a unit already sent this notice for exactly these projects."""
+    by_unit: dict[str, list[Unreported]] = {}
+    for r in projects:
+        by_unit.setdefault(r["unit_code"], []).append(r)
+    out = []
+    for code in sorted(by_unit):
+        unit, snap = units.get(code), {"projects": sorted(r["project_code"] for r in by_unit[code])}
+        to = unit_recipients(unit)
+        if to and sent.get(("task", code)) != snap:
+            view = views.task(checkpoint, unit, by_unit[code], options)
+            out.append(Notice("task", "task", code, to, (), snap, view))
+    return out
+
+
 def reminders(
     checkpoint: str,
     unreported: Sequence[Unreported],

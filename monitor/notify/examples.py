@@ -12,7 +12,7 @@ from monitor.cases.exemptions import Exemption
 from monitor.core.model import Unit
 from monitor.core.rows import StoredIndicator, StoredResult
 from monitor.notify.options import Options
-from monitor.notify.views import admin, all_clear, overdue, reminder, summary, warning
+from monitor.notify.views import admin, all_clear, overdue, reminder, summary, task, warning
 
 
 def example_rows() -> list[StoredResult]:
@@ -84,7 +84,9 @@ def examples() -> dict[str, dict[str, Any]]:
         | {"response_link": "https://jxk.example.gov.cn/u/TOKEN", "workbook": ""}  # messages.how_to_answer
         | {"reply_to": "jxk@example.gov.cn"}
         | {"supervisor_name": "州农业农村局"},
-        "reminder": reminder("2025-05", unit, [missing], options),
+        "task": task("2025-05", unit, [missing], options)
+        | {"report_link": "https://jxk.example.gov.cn/r/TOKEN"},
+        "reminder": reminder("2025-05", unit, [missing], options) | {"report_link": ""},
         "overdue": overdue("2025-05", unit, [missing], late),
         "summary": summary("2025-05", rows, units, {"2025-301001-001": "yellow"}, "2025-05", options),
         "all_clear": all_clear("2025-05", unit, rows, options),

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config.settings import Settings
-from monitor.core.links import Scope, unit_link
+from monitor.core.links import Scope, report_link, unit_link
 from monitor.core.model import Checkpoint
 from monitor.core.workdays import add_working_days, as_utc
 from monitor.ingest import responses as import_responses
@@ -57,6 +57,16 @@ def response_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
     if not settings.web_secret:
         return ""
     return unit_link(settings.web.base_url, settings.web_secret, Scope(unit_code, checkpoint))
+
+
+def reporting_link(settings: Settings, unit_code: str, checkpoint: str) -> str:
+    """The unit's signed link to its reporting page (填报) for `checkpoint` ("" without a signing secret)."""
+    if not settings.web_secret or not unit_code:
+        return ""
+    return report_link(settings.web.base_url, settings.web_secret, Scope(unit_code, checkpoint))
+
+
+REPORTED_THROUGH = ("task", "reminder", "overdue")  # the kinds that ask a unit to report: with its link
 
 
 def message_id_domain(settings: Settings) -> str:
@@ -104,6 +114,8 @@ def compose(
     """One outbox row for `notice`: rendered, serialised, not yet sent."""
     mail = settings.mail
     view, reply_to = notice.view, mail.reply_to
+    if notice.kind in REPORTED_THROUGH:
+        view = {**view, "report_link": reporting_link(settings, notice.unit_code or "", checkpoint)}
     if notice.kind in ANSWERED:
         view, files = how_to_answer(notice, checkpoint, settings, now)
         reply_to, attachments = mail.reply_address, [*attachments, *files]

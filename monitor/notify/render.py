@@ -30,6 +30,7 @@ from monitor.notify import examples, followup
 
 KINDS = (
     "warning",
+    "task",
     "reminder",
     "overdue",
     "summary",

@@ -26,6 +26,7 @@ REASON_LABEL = {
     "escalated": "预警升级",
     "changed": "预警更新",
     "improved": "预警好转",
+    "task": "监控任务通知",
     "reminder": "催报通知",
     "overdue": "逾期未报送通知",
     "summary": "监控汇总",
@@ -169,6 +170,12 @@ def reminder(
             {"code": r["project_code"], "name": r["project_name"], "budget": wan(r["budget"])} for r in rows
         ],
     }
+
+
+def task(checkpoint: str, unit: Unit | None, rows: Sequence[Unreported], options: Options) -> dict[str, Any]:
+    """The reporting notice (监控任务通知): the unit's projects to report on and the report deadline;
+    the way to report (its reporting page's link) is added when composed (messages.compose)."""
+    return reminder(checkpoint, unit, rows, options)
 
 
 def overdue(

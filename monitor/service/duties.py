@@ -210,6 +210,10 @@ class Duties(ServiceBase):
                 f"{done.cases} case(s) {what}, {len(done.queued)} message(s) queued, "
                 f"{delivery.get('sent', 0)} sent{waiting}"
             )
+        if duty.kind == "task":
+            sent = pipeline.queue_tasks(app.engine, app.settings, st.templates, duty.checkpoint, self.clock)
+            delivery = self.deliver()
+            return f"{len(sent)} reporting notice(s) queued, {delivery.get('sent', 0)} sent"
         round_key = duty.key.rsplit(":", 1)[1]
         queued = pipeline.queue_reminders(
             app.engine, app.settings, st.templates, duty.checkpoint, round_key, self.clock

@@ -20,8 +20,8 @@ from monitor.core.model import Checkpoint
 @dataclass(frozen=True, order=True)
 class Duty:
     due_at: dt.datetime  # aware, in the configured time zone
-    key: str  # "run:2025-05", "reminder:2025-05:3d", "chase:2025-05", "escalate:2025-05"
-    kind: str  # run / reminder / chase / escalate
+    key: str  # "run:2025-05", "task:2025-05", "reminder:2025-05:3d", "chase:2025-05", "escalate:2025-05"
+    kind: str  # run / task (the reporting notice) / reminder / chase / escalate
     checkpoint: Checkpoint
     deadline: dt.date  # the units' report deadline for this checkpoint
 
@@ -66,6 +66,8 @@ def duties_of_year(schedule: ScheduleConfig, year: int, tz: ZoneInfo) -> list[Du
         cp = Checkpoint(year, plan.month)
         due = deadline(cp, plan)
         out.append(Duty(run_at(cp, plan, tz), f"run:{cp}", "run", cp, due))
+        opens = cp.end_date + dt.timedelta(days=min(plan.report_opens_days, plan.report_deadline_days))
+        out.append(Duty(dt.datetime.combine(opens, plan.reminder_time, tz), f"task:{cp}", "task", cp, due))
         for days in plan.reminder_days_before_deadline:
             day = due - dt.timedelta(days=days)
             out.append(
@@ -123,7 +125,7 @@ def owed(
     for d in duties_between(schedule, since, now + dt.timedelta(microseconds=1), tz, follow_up):
         if d.key in finished:
             continue
-        if d.kind == "reminder" and now.astimezone(tz).date() > d.deadline:
+        if d.kind in ("reminder", "task") and now.astimezone(tz).date() > d.deadline:
             continue
         out.append(d)
     return out

@@ -186,3 +186,15 @@ class CaseRecord(CaseRow):
     """A case with every answer, oldest first (cases.store.cases)."""
 
     answers: list[CaseAnswer]
+
+
+class CaseEvent(TypedDict):
+    """A follow-up step recorded on a case (case_event): reminded (催办), escalated (督办) …"""
+
+    id: int
+    case_id: int
+    kind: str
+    round: int  # which reminder or escalation of the case (1: the first)
+    at: dt.datetime
+    outbox_id: int | None  # the message that carried it, when one was queued
+    detail: str | None

@@ -11,7 +11,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Table, insert, select
@@ -21,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from monitor.cases.deadlines import FollowUp, FollowUpRule
 from monitor.config.settings import Settings
 from monitor.core.model import Checkpoint
+from monitor.core.rows import CaseEvent, row_of
 from monitor.core.workdays import as_utc
 from monitor.db.engine import PROJECT_RESULT, WARNING_CASE, table
 from monitor.db.inputs import load_units
@@ -192,11 +192,11 @@ def _follow_up(
     )
 
 
-def history(conn: Connection, case_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def history(conn: Connection, case_ids: list[int]) -> dict[int, list[CaseEvent]]:
     """The follow-up steps recorded on each case, oldest first (for pages and reports)."""
-    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    out: dict[int, list[CaseEvent]] = defaultdict(list)
     for r in conn.execute(
         select(CASE_EVENT).where(CASE_EVENT.c.case_id.in_(case_ids)).order_by(CASE_EVENT.c.id)
     ):
-        out[r.case_id].append(dict(r._mapping))
+        out[r.case_id].append(row_of(CaseEvent, r._mapping))
     return dict(out)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from monitor.cases import rectification as rc
 from monitor.cases import store as cases
 from monitor.core.model import Unit
+from monitor.core.rows import CaseEvent
 from monitor.core.wording import light, period
 from monitor.db.inputs import load_units
 from monitor.deliver import leases
@@ -180,7 +181,7 @@ def grouped(
     return groups
 
 
-def followups(site: Site, events: list[dict[str, Any]]) -> list[str]:
+def followups(site: Site, events: list[CaseEvent]) -> list[str]:
     """An overdue case's follow-up steps so far, e.g. '已催办（2025-06-20 09:00）'."""
     return [f"{EVENT_WORD.get(e['kind'], e['kind'])}（{site.local(e['at'])}）" for e in events]
 

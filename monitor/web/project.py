@@ -15,7 +15,7 @@ from starlette.responses import Response
 from monitor.cases import store as cases
 from monitor.config.yamlfile import Invalid
 from monitor.core.model import Checkpoint
-from monitor.core.rows import CaseRecord
+from monitor.core.rows import CaseEvent, CaseRecord
 from monitor.core.wording import light, percent, period, progress
 from monitor.db import ruleversions
 from monitor.notify.views import KIND_WORD, REASON_LABEL, wan
@@ -103,7 +103,7 @@ def explanation_view(e: explain.Explanation) -> dict[str, Any]:
     }
 
 
-def history(site: Site, case: CaseRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
+def history(site: Site, case: CaseRecord, events: list[CaseEvent]) -> dict[str, Any]:
     """One warning case and its steps in time order: opened, answers, reviews, follow-up events, resolved."""
     view = site.case_view(case)
     steps = [(view["opened_at"], "预警", f"{view['light']['word']}色预警，反馈期限 {view['deadline']}")]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor.core.rows import ResultLine, row_of
+from monitor.core.rows import CaseEvent, ResultLine, row_of
 from monitor.db import tables as t
 from monitor.db.engine import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN, table
 from monitor.deliver import outbox
@@ -159,10 +159,10 @@ def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[s
 # --- case follow-up and exemptions ------------------------------------------------------------------------
 
 
-def case_events(conn: Connection, case_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+def case_events(conn: Connection, case_ids: Iterable[int]) -> dict[int, list[CaseEvent]]:
     """case id -> its follow-up events (reminded / escalated …), oldest first."""
     ids = sorted(set(case_ids))
-    out: dict[int, list[dict[str, Any]]] = {}
+    out: dict[int, list[CaseEvent]] = {}
     for i in range(0, len(ids), BATCH):
         q = (
             select(CASE_EVENT)
@@ -170,7 +170,7 @@ def case_events(conn: Connection, case_ids: Iterable[int]) -> dict[int, list[dic
             .order_by(CASE_EVENT.c.at, CASE_EVENT.c.id)
         )
         for r in conn.execute(q):
-            out.setdefault(r.case_id, []).append(dict(r._mapping))
+            out.setdefault(r.case_id, []).append(row_of(CaseEvent, r._mapping))
     return out
 
 

@@ -34,11 +34,15 @@ def cases_open(checkpoint: Any, config: str | None, rules_dir: str | None) -> No
 
 @click.command("link")
 @click.option("--unit", "unit_code", required=True, help="Unit code.")
+@click.option("--department", is_flag=True, help="The unit is a supervising department: its review page.")
 @checkpoint_option
 @common
-def link(unit_code: str, checkpoint: Any, config: str | None, rules_dir: str | None) -> None:
-    """Print the signed link to a unit's page for a checkpoint (expires after web.link_days)."""
-    from monitor.core.links import Scope, unit_link
+def link(
+    unit_code: str, department: bool, checkpoint: Any, config: str | None, rules_dir: str | None
+) -> None:
+    """Print the signed link to a unit's page for a checkpoint (expires after web.link_days), or with
+    --department to the review page of the department the unit is (/d/)."""
+    from monitor.core.links import Scope, department_link, unit_link
     from monitor.db.inputs import load_units
 
     app = make_app(config, rules_dir)
@@ -48,6 +52,9 @@ def link(unit_code: str, checkpoint: Any, config: str | None, rules_dir: str | N
     with app.engine.connect() as conn:
         if unit_code not in load_units(conn):
             fail([f"unknown unit: {unit_code}"])
+    if department:
+        click.echo(department_link(app.settings.web.base_url, secret, unit_code, str(checkpoint)))
+        return
     click.echo(unit_link(app.settings.web.base_url, secret, Scope(unit_code, str(checkpoint))))
 
 

@@ -1,6 +1,6 @@
-"""Pages reached by a unit's signed link (/u/<token> to answer warnings, /r/<token> to report): the
-link read into its scope (one unit, one checkpoint) or refused, expired or altered, with a page that
-says which."""
+"""Pages reached by a signed link (a unit's /u/<token> to answer warnings and /r/<token> to report, a
+department's /d/<token> to review): the link read into its scope (one unit or department, one
+checkpoint) or refused, expired, altered or of the other kind, with a page that says which."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ class SignedPages:
     site: Site
     secret: str
 
+    kind: ClassVar[str] = links.UNIT  # the scope these pages open: a unit's link, or a department's
     def scope_of(self, token: str) -> links.Scope:
         days = dt.timedelta(days=self.site.app.settings.web.link_days)
-        return links.read_token(self.secret, token, days, self.site.now())
+        return links.read_token(self.secret, token, days, self.site.now(), self.kind)
 
     def bad_link(self, request: Request, exc: links.BadLink) -> HTMLResponse:
         if exc.expired:

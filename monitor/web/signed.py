@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import ClassVar
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -18,8 +19,8 @@ from monitor.web.site import Site
 class SignedPages:
     site: Site
     secret: str
-
     kind: ClassVar[str] = links.UNIT  # the scope these pages open: a unit's link, or a department's
+
     def scope_of(self, token: str) -> links.Scope:
         days = dt.timedelta(days=self.site.app.settings.web.link_days)
         return links.read_token(self.secret, token, days, self.site.now(), self.kind)

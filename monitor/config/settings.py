@@ -194,6 +194,14 @@ class ResultsApplicationConfig(Strict):
     key_rate_below: Annotated[Decimal, places(12)] = Field(default=Decimal("0.60"), ge=0, le=1)
 
 
+class ReportingConfig(Strict):
+    """Units reporting through the system: when a unit's report counts (reaches project_report and
+    indicator_report, and so the checkpoint run): once the unit submits it (送审, the default), or once
+    its supervising department approves it (审核)."""
+
+    counts_when: Literal["submitted", "approved"] = "submitted"
+
+
 class WebConfig(Strict):
     """The web pages (`monitor web`): the unit pages reached by signed links and the bureau board. The
     signing secret is never in the file: only the name of the environment variable that holds it."""
@@ -226,6 +234,7 @@ class ConfigFile(Strict):
     language: Literal["zh"] = "zh"
     results_application: ResultsApplicationConfig = ResultsApplicationConfig()
     web: WebConfig = WebConfig()
+    reporting: ReportingConfig = ReportingConfig()
 
 
 @dataclass(frozen=True)
@@ -249,6 +258,7 @@ class Settings:
     results_application: ResultsApplicationConfig = field(default_factory=ResultsApplicationConfig)
     web: WebConfig = field(default_factory=WebConfig)
     web_secret: str | None = field(default=None, repr=False)  # signs unit links and sessions; env only
+    reporting: ReportingConfig = field(default_factory=ReportingConfig)
 
     def redacted_url(self) -> str:
         """The database URL with any password shown as ***."""
@@ -330,6 +340,7 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         results_application=cfg.results_application,
         web=cfg.web,
         web_secret=secret,
+        reporting=cfg.reporting,
     )
 
 

@@ -135,9 +135,18 @@ def fields_of(form: ProjectForm, fields: Mapping[str, str]) -> dict[str, str]:
     return {n: fields[n].strip()[:2000] for n in names if n in fields}
 
 
-def _event(conn: Connection, checkpoint: str, code: str, kind: str, now: dt.datetime, by: str) -> None:
+def event(
+    conn: Connection,
+    checkpoint: str,
+    code: str,
+    kind: str,
+    now: dt.datetime,
+    by: str,
+    detail: str | None = None,
+) -> None:
+    """A step of a report (saved, submitted, returned, approved) through the web, kept for good."""
     row = {"checkpoint": checkpoint, "project_code": code, "kind": kind, "at": as_utc(now), "by": by}
-    conn.execute(insert(REPORT_EVENT).values(**row, channel="web"))
+    conn.execute(insert(REPORT_EVENT).values(**row, channel="web", detail=detail))
 
 
 def _this(checkpoint: str, form: ProjectForm) -> tuple[Any, Any]:
@@ -172,7 +181,7 @@ def save(
                 "unit_code": form.project.unit_code,
             }
             conn.execute(insert(REPORT_FORM).values(**row, state=state, data=data, saved_at=as_utc(now)))
-        _event(conn, checkpoint, form.project.code, "saved", now, by)
+        event(conn, checkpoint, form.project.code, "saved", now, by)
         form.values.update(fields_of(form, fields))
         saved.append(form.project.code)
     return saved
@@ -187,7 +196,7 @@ _HEADERS = {
 Where = dict[tuple[str, int], tuple[str, str | None]]  # (table, row) -> project, indicator
 
 
-def _tables(folder: Path, checkpoint: str, forms: Sequence[ProjectForm]) -> tuple[list[Path], Where]:
+def tables(folder: Path, checkpoint: str, forms: Sequence[ProjectForm]) -> tuple[list[Path], Where]:
     """The canonical tables of the forms' fields (amounts in 万元 as typed), and where each row came from."""
     where: Where = {}
     rows: dict[str, list[list[str]]] = {kind: [] for kind in _HEADERS}
@@ -224,12 +233,29 @@ def _missing(forms: Sequence[ProjectForm], month: int) -> None:
             form.errors.setdefault(name, []).append(f"请填写1-{month}月执行数（万元）")
 
 
+class _Checked(Exception):
+    """Raised inside the import's transaction once it found no problem: nothing is kept (the
+    submission is checked now and imported when the department approves it)."""
+
+
+def _check_only(conn: Connection) -> None:
+    raise _Checked
+
+
 def submit(
-    engine: Engine, checkpoint: str, unit_code: str, fields: Mapping[str, str], now: dt.datetime, by: str
+    engine: Engine,
+    checkpoint: str,
+    unit_code: str,
+    fields: Mapping[str, str],
+    now: dt.datetime,
+    by: str,
+    counts_when: str = "submitted",
 ) -> list[ProjectForm]:
     """送审: the fields are kept as drafts first (nothing typed is lost), then every form not locked is
-    imported in one transaction and marked submitted in it; on any problem nothing is imported and
-    the forms come back with their errors by field."""
+    checked by the canonical import and marked submitted. With `counts_when` "submitted" (the default)
+    they are imported in the same transaction; with "approved" the import is rolled back once it found
+    no problem, and the department's approval imports them (monitor.ingest.review). On any problem
+    nothing is imported and the forms come back with their errors by field."""
     with engine.begin() as conn:
         forms = load_forms(conn, checkpoint, unit_code)
         save(conn, checkpoint, forms, fields, now, by)
@@ -239,9 +265,14 @@ def submit(
         return forms
     by_code = {f.project.code: f for f in todo}
     with tempfile.TemporaryDirectory(prefix="monitor-report-") as tmp:
-        paths, where = _tables(Path(tmp), checkpoint, todo)
+        paths, where = tables(Path(tmp), checkpoint, todo)
         try:
-            import_paths(engine, paths, now, also=lambda conn: _submitted(conn, checkpoint, todo, now, by))
+            if counts_when == "approved":
+                _check(engine, paths, now)
+                with engine.begin() as conn:
+                    _submitted(conn, checkpoint, todo, now, by)
+            else:
+                import_paths(engine, paths, now, also=lambda c: _submitted(c, checkpoint, todo, now, by))
         except ImportFailed as exc:
             for p in exc.problems:
                 kind = Path(p.file).stem
@@ -266,5 +297,13 @@ def _submitted(
     for form in forms:
         done = {"state": "submitted", "submitted_at": as_utc(now)}
         conn.execute(update(REPORT_FORM).where(*_this(checkpoint, form)).values(**done))
-        _event(conn, checkpoint, form.project.code, "submitted", now, by)
+        event(conn, checkpoint, form.project.code, "submitted", now, by)
         form.state = "submitted"
+
+
+def _check(engine: Engine, paths: Sequence[Path], now: dt.datetime) -> None:
+    """The canonical import of `paths`, every check made and nothing kept; ImportFailed on a problem."""
+    try:
+        import_paths(engine, paths, now, also=_check_only)
+    except _Checked:
+        return

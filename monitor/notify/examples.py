@@ -11,6 +11,7 @@ from typing import Any
 from monitor.cases.exemptions import Exemption
 from monitor.core.model import Unit
 from monitor.core.rows import StoredIndicator, StoredResult
+from monitor.notify import views
 from monitor.notify.options import Options
 from monitor.notify.views import admin, all_clear, overdue, reminder, summary, task, warning
 
@@ -93,4 +94,13 @@ def examples() -> dict[str, dict[str, Any]]:
         "admin": admin(
             ["rules/local.yaml:3: budget.red_below: unknown key"], "host:1", "2025-06-11 09:00", "", "", ""
         ),
+        "report_returned": views.report_returned(
+            "2025-05",
+            unit,
+            "州农业农村局",
+            (rows[0]["project_code"], rows[0]["project_name"]),
+            "1-5月执行数与支付记录不符，请核实后修改。",
+            options,
+        )
+        | {"report_link": "https://jxk.example.gov.cn/r/TOKEN"},
     }

@@ -38,6 +38,7 @@ KINDS = (
     "admin",
     "case_reminder",
     "case_escalation",
+    "report_returned",
 )
 PARTS = ("subject.txt", "body.txt", "body.html")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line/paragraph separators

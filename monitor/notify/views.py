@@ -355,3 +355,22 @@ def admin(
         "config_path": config_path,
         "rules_dir": rules_dir,
     }
+
+
+def report_returned(
+    checkpoint: str,
+    unit: Unit | None,
+    department_name: str,
+    project: tuple[str, str],
+    comment: str,
+    options: Options,
+) -> dict[str, Any]:
+    """A returned report (退回): the project (code, name), the department's comment and the report
+    deadline; the unit's reporting link (report_link) is added where it is composed."""
+    return {
+        **_base(checkpoint, unit, options),
+        "department_name": department_name,
+        "project_code": project[0],
+        "project_name": project[1],
+        "comment": comment,
+    }

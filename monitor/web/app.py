@@ -22,7 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from monitor.app import App
 from monitor.config.settings import WebConfig
 from monitor.core.errors import BadInput
-from monitor.web import board
+from monitor.web import board, review
 from monitor.web.login import LoginPages
 from monitor.web.report import ReportPages
 from monitor.web.site import Site
@@ -63,6 +63,7 @@ def routes(site: Site, secret: str) -> list[Route]:
         Route("/login", login.post, methods=["POST"]),
         Route("/logout", login.logout, methods=["POST"]),
         *board.routes(site),
+        *review.routes(site, secret),
     ]
 
 

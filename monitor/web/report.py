@@ -40,7 +40,7 @@ def form_values(items: Iterable[tuple[str, object]]) -> dict[str, str]:
     return out
 
 
-def _prospect_view(p: Prospect) -> dict[str, object]:
+def prospect_view(p: Prospect) -> dict[str, object]:
     return {**light(p.light or "na"), "light": p.light, "words": p.words, "reasons": list(p.reasons)}
 
 
@@ -68,7 +68,7 @@ class ReportPages(SignedPages):
                 "form": f,
                 "budget": wan(f.project.budget),
                 "state_word": reporting.STATE_WORDS[f.state],
-                "prospect": _prospect_view(live[f.project.code]),
+                "prospect": prospect_view(live[f.project.code]),
                 "key": reporting.key,
             }
             for f in forms
@@ -104,7 +104,13 @@ class ReportPages(SignedPages):
             return site.message(request, "无法提交", STALE_FORM, 403)
         if fields.get("action") == "submit":
             forms = reporting.submit(
-                site.app.engine, scope.checkpoint, scope.unit_code, fields, site.now(), by
+                site.app.engine,
+                scope.checkpoint,
+                scope.unit_code,
+                fields,
+                site.now(),
+                by,
+                site.app.settings.reporting.counts_when,
             )
             if any(f.errors for f in forms):
                 return self.page(request, token, scope, forms, 400)
@@ -127,7 +133,7 @@ class ReportPages(SignedPages):
         form.values.update(reporting.fields_of(form, fields))
         cp = Checkpoint.parse(scope.checkpoint)
         seen = prospect(self._policies(), cp, form, units.get(scope.unit_code))
-        return JSONResponse(_prospect_view(seen))
+        return JSONResponse(prospect_view(seen))
 
     async def get(self, request: Request) -> Response:
         return await run_in_threadpool(self.show, request)

@@ -198,3 +198,30 @@ class CaseEvent(TypedDict):
     at: dt.datetime
     outbox_id: int | None  # the message that carried it, when one was queued
     detail: str | None
+
+
+class Attempt(TypedDict):
+    """One delivery attempt of a message (delivery_attempt)."""
+
+    at: dt.datetime
+    outcome: str
+    detail: str | None
+
+
+class Trouble(TypedDict):
+    """A message that failed, or waits for a retry after an error (web.queries.troubled), with its
+    attempts and each recipient's state: never its raw text (it holds the units' signed links)."""
+
+    id: int
+    kind: str
+    reason: str
+    unit_code: str | None
+    recipients: str
+    subject: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: dt.datetime
+    next_attempt_at: dt.datetime
+    tries: list[Attempt]
+    recipient_states: list[tuple[str, str, str | None]]

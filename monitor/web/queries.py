@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
-from monitor.core.rows import CaseEvent, ResultLine, row_of
+from monitor.core.rows import Attempt, CaseEvent, ResultLine, Trouble, row_of
 from monitor.db import tables as t
 from monitor.db.engine import DELIVERY_ATTEMPT, OUTBOX, PROJECT, PROJECT_RESULT, RUN, table
 from monitor.deliver import outbox
@@ -104,7 +104,7 @@ def outbox_counts(conn: Connection, checkpoint: str) -> dict[str, Counter[str]]:
     return out
 
 
-def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[str, Any]]:
+def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[Trouble]:
     """Messages of `checkpoint` that failed for good (for every recipient or some: partial), or wait for
     a retry after an error, with each recipient's state where the server answered for them one by one,
     every delivery attempt (newest message first). Never the raw message: it holds the units' signed links."""
@@ -133,9 +133,9 @@ def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[s
         .order_by(OUTBOX.c.id.desc())
         .limit(limit)
     )
-    out = [dict(r._mapping) for r in conn.execute(q)]
-    tries: dict[int, list[dict[str, Any]]] = {}
-    ids = [m["id"] for m in out]
+    found = list(conn.execute(q))
+    tries: dict[int, list[Attempt]] = {}
+    ids = [m.id for m in found]
     for i in range(0, len(ids), BATCH):
         aq = (
             select(
@@ -148,11 +148,12 @@ def troubled(conn: Connection, checkpoint: str, limit: int = 500) -> list[dict[s
             .order_by(DELIVERY_ATTEMPT.c.id)
         )
         for r in conn.execute(aq):
-            tries.setdefault(r.outbox_id, []).append(dict(r._mapping))
+            tries.setdefault(r.outbox_id, []).append(row_of(Attempt, r._mapping))
     states = outbox.recipient_states(conn, ids)
-    for m in out:
-        m["tries"] = tries.get(m["id"], [])
-        m["recipient_states"] = states.get(m["id"], [])
+    out = []
+    for m in found:
+        its = {"tries": tries.get(m.id, []), "recipient_states": states.get(m.id, [])}
+        out.append(row_of(Trouble, {**m._mapping, **its}))
     return out
 
 

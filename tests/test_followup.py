@@ -70,7 +70,8 @@ def test_the_deadline_chased_is_the_one_the_warning_announced(workdir: Path) -> 
 
 
 def test_the_calendar_has_follow_up_duties_only_for_checkpoints_that_opened_cases() -> None:
-    assert [d.key for d in schedule.upcoming(ScheduleConfig(), at(2025, 6, 12), TZ, n=3)] == [
+    assert [d.key for d in schedule.upcoming(ScheduleConfig(), at(2025, 6, 12), TZ, n=4)] == [
+        "task:2025-08",
         "reminder:2025-08:3d",
         "reminder:2025-08:1d",
         "run:2025-08",
@@ -80,7 +81,7 @@ def test_the_calendar_has_follow_up_duties_only_for_checkpoints_that_opened_case
     assert [(d.key, d.kind, d.due_at.isoformat()) for d in duties] == [
         ("chase:2025-05", "chase", "2025-06-26T09:00:00+08:00"),
         ("escalate:2025-05", "escalate", "2025-07-03T09:00:00+08:00"),
-        ("reminder:2025-08:3d", "reminder", "2025-09-07T09:00:00+08:00"),
+        ("task:2025-08", "task", "2025-09-01T09:00:00+08:00"),
     ]
 
 

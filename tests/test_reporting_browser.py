@@ -1,0 +1,130 @@
+"""The reporting page end to end in a real headless Chromium (Debian's, driven by Playwright) against
+uvicorn on 127.0.0.1 (issue 20): unit 304 opens the link of its reporting notice, captured by a real SMTP
+server (aiosmtpd); it sees a project's light change as it changes a number (the live light), makes a
+mistake that is named beside its field, saves a draft, leaves and comes back to it, corrects it and
+submits; the checkpoint run then gives exactly the lights the page showed, and the warning e-mail follows.
+With MONITOR_SCREENSHOTS=1 the page's screenshot is written to docs/ (else to a temporary folder)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from mailserver import MailServer, body_text
+from sqlalchemy import text
+from test_web_browser import ARGS, CHROMIUM
+from webserver import serving
+
+from monitor.app import App
+from monitor.cli.main import main
+from monitor.config.settings import load_settings
+from monitor.core.model import Checkpoint
+from monitor.pipeline import queue_tasks
+from monitor.web.app import create_app
+
+EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+SECRET = "browser-test-secret-5Gh7Jk2Lz9Xc4Vb1Nm8Qw3Er6Ty0"
+ENV = {"MONITOR_WEB_SECRET": SECRET}
+P1, P2 = "2025-304-001", "2025-304-002"
+OURS = "project_code LIKE '2025-304-%'"
+
+
+@pytest.fixture
+def reporting(workdir: Path) -> Iterator[tuple[App, MailServer, str]]:
+    """The worked examples without unit 304's August reports; reporting opened on 2025-09-01 and the
+    notices sent to aiosmtpd; the pages served. Yields the app, the mail server and 304's link."""
+    with MailServer() as mail:
+        cfg = workdir / "config.yaml"
+        cfg.write_text(
+            cfg.read_text(encoding="utf-8")
+            + f"mail: {{mode: smtp, smtp: {{host: 127.0.0.1, port: {mail.port}}}}}\n",
+            encoding="utf-8",
+        )
+        res = CliRunner(env=ENV).invoke(main, ["import", str(EXAMPLES), "--config", str(cfg)])
+        assert res.exit_code == 0, res.output
+        opened = dt.datetime(2025, 9, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        app = App(load_settings(cfg, env=ENV), lambda: opened)
+        with app.engine.begin() as conn:
+            for table in ("project_report", "indicator_report"):
+                conn.execute(text(f"DELETE FROM {table} WHERE checkpoint = '2025-08' AND {OURS}"))
+        assert queue_tasks(app.engine, app.settings, app.templates(), Checkpoint(2025, 8), app.clock)
+        app.send()
+        (notice,) = [m.message for m in mail.messages if m.message["X-Monitor-Unit"] == "304"]
+        assert notice["X-Monitor-Kind"] == "task"
+        found = re.search(r"http://127\.0\.0\.1:8650(/r/\S+)", body_text(notice))
+        assert found, body_text(notice)
+        web = App(load_settings(cfg, env=ENV))  # the pages at today's time: the link is fresh
+        with serving(create_app(web)) as base:
+            yield app, mail, base + found.group(1)
+
+
+def test_a_unit_reports_through_its_page_with_the_light_shown_live(
+    reporting: tuple[App, MailServer, str], workdir: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    app, mail, link = reporting
+    shots = DOCS if os.environ.get("MONITOR_SCREENSHOTS") == "1" else tmp_path
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+            page.goto(link)
+            first, second = page.locator(f"#p-{P1}"), page.locator(f"#p-{P2}")
+            expect(first.locator("input[aria-label='1-8月执行数']")).to_have_value("25")  # May's, pre-filled
+            lit = first.locator(".prospect")
+            executed = first.locator("input[aria-label='1-8月执行数']")
+            executed.fill("10")  # 15% of the time progress: red, without saving
+            expect(lit).to_have_attribute("data-light", "red")
+            expect(lit).to_contain_text("为序时进度的15.0%")
+            executed.fill("70")  # the budget is green now; May's 31 hours against ≤24 keeps it red
+            expect(lit).to_contain_text("为序时进度的105.0%")
+            expect(lit).to_contain_text("实际31小时")
+            first.locator("input[name$='|01|actual']").fill("23")  # the repair time is met now
+            expect(lit).to_have_attribute("data-light", "green")
+            second.locator("input[aria-label='1-8月执行数']").fill("三十九")  # a mistake
+            page.get_by_role("button", name="保存草稿").click()
+            expect(page.locator("#saved")).to_be_visible()
+
+            page.goto("about:blank")  # leaves, and comes back to its draft
+            page.goto(link)
+            expect(second.locator("input[aria-label='1-8月执行数']")).to_have_value("三十九")
+            page.get_by_role("button", name="送审").click()
+            expect(page.locator("#errors")).to_be_visible()
+            expect(second.locator(".field-error")).to_contain_text("万元")
+            second.locator("input[aria-label='1-8月执行数']").fill("39.99")
+            expect(second.locator(".prospect")).not_to_have_attribute("data-light", "")
+            shown = {p: page.locator(f"#p-{p} .prospect").get_attribute("data-light") for p in (P1, P2)}
+            page.screenshot(path=str(shots / "reporting-page.png"), full_page=True)
+            page.get_by_role("button", name="送审").click()
+            expect(page.locator("#submitted")).to_be_visible()
+            expect(executed).to_be_disabled()  # read-only once submitted
+        finally:
+            browser.close()
+
+    before = len(mail.messages)
+    res = CliRunner(env=ENV).invoke(
+        main, ["run", "--checkpoint", "2025-08", "--config", str(workdir / "config.yaml")]
+    )
+    assert res.exit_code == 0, res.output
+    with app.engine.connect() as conn:
+        stored: dict[str, str] = dict(
+            conn.execute(
+                text(
+                    f"SELECT project_code, light FROM project_result WHERE checkpoint = '2025-08' AND {OURS}"
+                )
+            ).all()
+        )
+    assert stored == shown
+    told = [m.message for m in mail.messages[before:] if m.message["X-Monitor-Unit"] == "304"]
+    warned = sorted(p for p, light in stored.items() if light in ("yellow", "red"))
+    if warned:  # the warning e-mail follows, naming the projects the page showed yellow or red
+        (warning,) = [m for m in told if m["X-Monitor-Kind"] == "warning"]
+        assert all(p in body_text(warning) for p in warned)

@@ -72,6 +72,7 @@ def test_a_unit_reports_sees_its_light_live_keeps_a_draft_and_submits(august: Pa
     # pre-filled from its May report; the indicator's read-only target shown
     assert _field(html, f"p|{P1}|executed") == "25" and _field(html, f"p|{P2}|executed") == "24.99"
     assert "年度指标值 ≤24小时" in html and "2025年1-8月" in html
+    assert ">增加维修班组</textarea>" in html  # May's 纠偏措施 text, kept as written
     token = csrf(html)
 
     def light(executed: str) -> dict[str, Any]:

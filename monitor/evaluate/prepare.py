@@ -174,18 +174,15 @@ def _policy_rows(conn: Connection, policies: Policies, checkpoint: Checkpoint) -
     """The policy of every kp in _ev_pkey, for every level2 indicators have, with and without each
     profile indicators name as their own."""
     kps = conn.exec_driver_sql("SELECT DISTINCT kp, k, pprofile FROM _ev_pkey").all()
-    level2s = [r[0] for r in conn.exec_driver_sql("SELECT DISTINCT level2 FROM indicator")]
+    # the 二级 and the indicators' own profiles in one pass over the indicators
+    pairs = conn.exec_driver_sql("SELECT DISTINCT level2, COALESCE(profile, '') FROM indicator").all()
+    level2s = sorted({r[0] for r in pairs})
+    owns = ["", *sorted({r[1] for r in pairs} - {""})]
     said = [
         r[0]
         for r in conn.exec_driver_sql(
             "SELECT DISTINCT possibility FROM indicator_report"
             f" WHERE checkpoint = {lit(str(checkpoint))} AND possibility IS NOT NULL AND possibility <> ''"
-        )
-    ]
-    owns = [""] + [
-        r[0]
-        for r in conn.exec_driver_sql(
-            "SELECT DISTINCT profile FROM indicator WHERE profile IS NOT NULL AND profile <> ''"
         )
     ]
     rows = _Rows(policies, checkpoint)
@@ -198,15 +195,25 @@ def _policy_rows(conn: Connection, policies: Policies, checkpoint: Checkpoint) -
 
 
 class _Rows:
-    """The policy rows being decided, each with an id and its facts."""
+    """The policy rows being decided, each naming its facts by id: one id per distinct policy and
+    time progress (rows of many keys, 二级 and profiles share a few)."""
 
     def __init__(self, policies: Policies, checkpoint: Checkpoint) -> None:
         self.policies, self.checkpoint = policies, checkpoint
         self.ppol: list[tuple[Any, ...]] = []
         self.ipol: list[tuple[Any, ...]] = []
         self.facts: list[tuple[int, str]] = []
+        self._ids: dict[tuple[Any, ...], int] = {}
         self.qmaps: list[dict[str, str]] = []
         self.xsets: list[frozenset[str]] = []
+
+    def ident(self, key: tuple[Any, ...], facts: Callable[[], str]) -> int:
+        """The id of the facts `key` names (the policy object, P, its note), made once."""
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = len(self.facts)
+            self.facts.append((found, facts()))
+        return found
 
     def progress(self, name: str | None) -> tuple[Fraction, str]:
         return self.policies.progress(self.checkpoint, name or None)
@@ -216,8 +223,7 @@ class _Rows:
         pp = self.policies.project_policy(key)
         project_profile = pp.profile or pprofile or None
         p, note = self.progress(project_profile)
-        ident = len(self.facts)
-        self.facts.append((ident, project_facts(pp, p, note)))
+        ident = self.ident(("p", id(pp), p, note), lambda: project_facts(pp, p, note))
         plus = pp.budget_base == "budget_plus_carryover"
         exact = budget_exact(pp.budget_red, pp.budget_yellow)
         red, yellow = float(pp.budget_red), float(pp.budget_yellow)
@@ -248,8 +254,7 @@ class _Rows:
         if not _small(*(x for x in exact if x is not None)):
             exact = (None,) * 8
         p, note = self.progress(own or ip.profile or project_profile)
-        ident = len(self.facts)
-        self.facts.append((ident, indicator_facts(ip, p, note, bool(own))))
+        ident = self.ident(("i", id(ip), p, note, bool(own)), lambda: indicator_facts(ip, p, note, bool(own)))
         small = int(_small(p.numerator, p.denominator))
         qclass, xclass = _class_of(self.qmaps, ip.qualitative), _class_of(self.xsets, ip.impossible)
         floats = (float(f) for f in fracs)

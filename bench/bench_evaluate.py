@@ -25,7 +25,7 @@ from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.evaluate import halves
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent

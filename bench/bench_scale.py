@@ -30,7 +30,8 @@ from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.db.engine import OUTBOX
-from monitor.pipeline import evaluate_checkpoint, queue_notifications
+from monitor.pipeline.evaluation import evaluate_checkpoint
+from monitor.pipeline.queueing import queue_notifications
 from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,7 +23,8 @@ from monitor.core.rows import OutboxEntry, StoredResult
 from monitor.db.claims import Holder
 from monitor.deliver.transport import Transport
 from monitor.notify.render import Templates
-from monitor.pipeline import Completed, Progress, RunOutcome
+from monitor.pipeline.evaluation import Progress
+from monitor.pipeline.runs import Completed, RunOutcome
 from monitor.rules.load import RuleSet
 
 
@@ -144,7 +145,7 @@ class App:
         `rules_version="used"`, evaluate with the exact rules the checkpoint's last run used. Another
         run of the checkpoint under way: wait up to `wait` seconds for it (`on_wait` told once), else
         claims.Busy with nothing written."""
-        from monitor.pipeline import run_checkpoint
+        from monitor.pipeline.runs import run_checkpoint
 
         rules = self.rules() if rules_version == "current" else self.rules_used(checkpoint)
         templates = self.templates()  # rules and templates are validated before anything is written
@@ -164,12 +165,12 @@ class App:
 
     def complete_runs(self) -> list[Completed]:
         """Complete the runs stopped between storing their results and queueing their messages."""
-        from monitor.pipeline import complete_pending
+        from monitor.pipeline.runs import complete_pending
 
         return complete_pending(self.engine, self.settings, self.templates(), self.clock)
 
     def send(self, should_stop: Callable[[], bool] = lambda: False) -> Counter[str]:
-        from monitor.pipeline import deliver
+        from monitor.pipeline.runs import deliver
 
         return deliver(self.engine, self.settings, self.transport(), self.clock, should_stop)
 

@@ -21,7 +21,7 @@ from monitor.core.rows import StoredResult
 from monitor.db.engine import INDICATOR, INDICATOR_REPORT
 from monitor.db.upserts import upsert
 from monitor.evaluate.stored import load_results
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,7 +35,7 @@ from monitor.db.engine import (
 )
 from monitor.db.upserts import upsert
 from monitor.evaluate.stored import load_results
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.rules.load import load_rules
 
 EXAMPLES = 100

@@ -11,7 +11,7 @@ from test_differential import snapshot, store, words
 
 from monitor.app import App
 from monitor.config.settings import load_settings
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.rules.load import load_rules
 
 

@@ -20,7 +20,7 @@ from monitor.core.model import Checkpoint
 from monitor.db.engine import make_engine
 from monitor.evaluate import halves, prepare
 from monitor.evaluate import sql as compiled
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.tools.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent

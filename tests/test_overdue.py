@@ -22,7 +22,7 @@ from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.core.workdays import add_working_days
-from monitor.pipeline import queue_reminders
+from monitor.pipeline.queueing import queue_reminders
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 TZ = ZoneInfo("Asia/Shanghai")

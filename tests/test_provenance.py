@@ -22,7 +22,7 @@ from monitor.config.settings import load_settings
 from monitor.config.yamlfile import load_yaml
 from monitor.core.model import Checkpoint
 from monitor.evaluate.stored import load_results
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"

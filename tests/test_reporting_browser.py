@@ -25,7 +25,7 @@ from monitor.app import App
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.pipeline import queue_tasks
+from monitor.pipeline.queueing import queue_tasks
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"

@@ -407,11 +407,11 @@ def test_a_decision_queued_twice_is_refused_with_a_clear_error(
     """Whatever lets two processes decide against the same outbox state (here: the decision reads an
     outbox without the messages another run queued meanwhile), the second cannot queue: nothing of
     it is queued and the error says why."""
-    from monitor import pipeline
     from monitor.app import App
     from monitor.config.settings import load_settings
     from monitor.core.model import Checkpoint
     from monitor.deliver import outbox
+    from monitor.pipeline import queueing
 
     code, text = monitor(workdir, "import", str(EXAMPLES))
     assert code == 0, text
@@ -420,8 +420,8 @@ def test_a_decision_queued_twice_is_refused_with_a_clear_error(
     before = query(db_url, messages)
     app = App(load_settings(workdir / "config.yaml"))
     monkeypatch.setattr(outbox, "last_queued", lambda *_a, **_k: {})  # read before the other run queued
-    with pytest.raises(pipeline.QueuedMeanwhile) as caught:
-        pipeline.queue_notifications(
+    with pytest.raises(queueing.QueuedMeanwhile) as caught:
+        queueing.queue_notifications(
             app.engine, app.settings, app.templates(), Checkpoint.parse(CP), app.clock
         )
     assert str(caught.value) == (

@@ -17,7 +17,7 @@ from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
 from monitor.evaluate.reasons import UNKNOWN
 from monitor.evaluate.stored import load_results
-from monitor.pipeline import evaluate_checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.tools.sample import write_sample
 
 CP = Checkpoint(2025, 8)

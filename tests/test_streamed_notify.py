@@ -26,7 +26,8 @@ from monitor.deliver import outbox
 from monitor.evaluate.stored import bureau_figures, iter_unit_results, load_results
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
-from monitor.pipeline import evaluate_checkpoint, queue_notifications
+from monitor.pipeline.evaluation import evaluate_checkpoint
+from monitor.pipeline.queueing import queue_notifications
 
 NOW = dt.datetime(2025, 9, 12, 1, 0, tzinfo=dt.UTC)
 KEYS = ("kind", "reason", "unit_code", "subject", "recipients", "snapshot", "fingerprint")

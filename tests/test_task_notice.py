@@ -17,7 +17,7 @@ from test_web import ENV
 from monitor.app import App
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
-from monitor.pipeline import queue_reminders, queue_tasks
+from monitor.pipeline.queueing import queue_reminders, queue_tasks
 from monitor.web.app import create_app
 
 AUG = Checkpoint(2025, 8)

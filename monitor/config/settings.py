@@ -65,7 +65,7 @@ class CheckpointSchedule(Strict):
     and the reminders before the deadline (all in the configured time zone)."""
 
     month: int = Field(ge=1, le=12)
-    # reporting opens (监控任务下发: every unit gets its reporting notice) month end + N days, at reminder_time
+    # reporting opens (监控任务下发: each unit gets its reporting notice) month end + N days, reminder_time
     report_opens_days: int = Field(default=1, ge=0, le=60)
     report_deadline_days: int = Field(default=10, ge=0, le=60)  # deadline = month end + N days
     run_days_after_deadline: int = Field(default=1, ge=0, le=60)  # run N days after the deadline

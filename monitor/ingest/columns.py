@@ -153,7 +153,8 @@ def _build_index() -> dict[str, dict[str, tuple[int, str]]]:
 
 _INDEX = _build_index()
 _ALL_HEADERS = frozenset(h for table in _INDEX.values() for h in table) | {
-    normalize_header(h) for h in exchange_fields.HEADERS  # the exchange table's (ingest.exchange)
+    normalize_header(h)
+    for h in exchange_fields.HEADERS  # the exchange table's (ingest.exchange)
 }
 _SHEET_INDEX = {normalize_header(n): kind for kind, names in SHEET_NAMES.items() for n in names}
 

@@ -19,9 +19,7 @@ from monitor.ingest.rows import Record
 
 UNKNOWN_UNIT = "unknown unit: not in this import nor in the database（单位编码不存在）"
 UNKNOWN_PROJECT = "unknown project: not in this import nor in the database（项目编码不存在）"
-UNKNOWN_INDICATOR = (
-    "the project has no such indicator in this import nor in the database（该项目下无此指标）"
-)
+UNKNOWN_INDICATOR = "the project has no such indicator in this import nor in the database（该项目下无此指标）"
 _SHIFT = 1 << 64  # budget and carry-over packed into one int: budget * _SHIFT + carry-over (both < 2**60)
 Where = Source | str  # a table, or the kind of a batch built elsewhere (records are then numbered)
 

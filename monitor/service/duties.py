@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from monitor import pipeline
 from monitor.core import workers
 from monitor.core.workdays import as_utc
 from monitor.db import claims
 from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
 from monitor.deliver import leases
 from monitor.notify import chase
+from monitor.pipeline import queueing, runs
 from monitor.service import schedule
 from monitor.service.base import ServiceBase, log
 from monitor.service.schedule import Duty
@@ -129,10 +129,10 @@ class Duties(ServiceBase):
 
     def complete_runs(self) -> None:
         """Complete the runs a stopped process left between storing results and queueing messages
-        (pipeline.complete_pending), then deliver what they queued."""
+        (runs.complete_pending), then deliver what they queued."""
         st = self.state
         try:
-            done = pipeline.complete_pending(st.app.engine, st.app.settings, st.templates, self.clock)
+            done = runs.complete_pending(st.app.engine, st.app.settings, st.templates, self.clock)
         except Exception:
             log.exception("completing the runs left unfinished failed; trying again at the next reconcile")
             return
@@ -179,7 +179,7 @@ class Duties(ServiceBase):
         st = self.state
         app = st.app
         if duty.kind == "run":
-            outcome = pipeline.run_checkpoint(
+            outcome = runs.run_checkpoint(
                 app.engine,
                 st.rules,
                 app.settings,
@@ -211,11 +211,11 @@ class Duties(ServiceBase):
                 f"{delivery.get('sent', 0)} sent{waiting}"
             )
         if duty.kind == "task":
-            sent = pipeline.queue_tasks(app.engine, app.settings, st.templates, duty.checkpoint, self.clock)
+            sent = queueing.queue_tasks(app.engine, app.settings, st.templates, duty.checkpoint, self.clock)
             delivery = self.deliver()
             return f"{len(sent)} reporting notice(s) queued, {delivery.get('sent', 0)} sent"
         round_key = duty.key.rsplit(":", 1)[1]
-        queued = pipeline.queue_reminders(
+        queued = queueing.queue_reminders(
             app.engine, app.settings, st.templates, duty.checkpoint, round_key, self.clock
         )
         delivery = self.deliver()
@@ -298,8 +298,6 @@ class Duties(ServiceBase):
             return Counter[str]()
         try:
             app = self.state.app
-            return pipeline.deliver(
-                app.engine, app.settings, app.transport(), self.clock, self.stopping.is_set
-            )
+            return runs.deliver(app.engine, app.settings, app.transport(), self.clock, self.stopping.is_set)
         finally:
             self._deliver_lock.release()

@@ -21,10 +21,10 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, func, select, text
 
-from monitor import pipeline
 from monitor.core.workdays import as_utc
 from monitor.db.engine import DELIVERY_ATTEMPT, PROJECT_RESULT, RUN, SERVICE_EVENT
 from monitor.deliver import leases, outbox
+from monitor.pipeline.runs import unfinished
 
 log = logging.getLogger("monitor.service.http")
 TEXT = "text/plain; charset=utf-8"
@@ -154,7 +154,7 @@ def _read(conn: Connection, lease: dt.timedelta) -> _Readings:
         counts=outbox.counts(conn),
         refused=outbox.failed_recipients(conn),
         stuck=sum(leases.stuck(conn, dt.datetime.now(dt.UTC), lease).values()),
-        unfinished=len(pipeline.unfinished(conn)),
+        unfinished=len(unfinished(conn)),
         failures=failures,
         reload=reload,
     )

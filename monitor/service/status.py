@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, inspect, select, text
 
-from monitor import pipeline
 from monitor.config.settings import Settings
 from monitor.core.rows import RunRecord, row_of
 from monitor.core.workdays import as_utc
@@ -21,6 +20,7 @@ from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
 from monitor.db.results import runs as stored_runs
 from monitor.deliver import leases, outbox
 from monitor.notify.chase import follow_up_plan
+from monitor.pipeline import runs
 from monitor.service import schedule
 
 
@@ -157,7 +157,7 @@ def unfinished_runs(conn: Any, settings: Settings) -> list[tuple[int, str]]:
     """(run id, checkpoint) of the runs left `evaluated` that no live process is completing."""
 
     out = []
-    for cp, run_id in pipeline.unfinished(conn):
+    for cp, run_id in runs.unfinished(conn):
         row = conn.execute(select(claims.RUN_LOCK).where(claims.RUN_LOCK.c.key == cp)).first()
         lease = settings.schedule.lease_seconds
         if row is None or claims.is_stale(

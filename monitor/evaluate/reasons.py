@@ -45,6 +45,8 @@ def fill(
     """Format the missing reasons of `results` (result dicts: db.reads.load_results' shape, with or
     without their indicators) in place; with `lights`, only for projects whose light is among them."""
     todo = [r for r in results if missing(r) and (lights is None or r["light"] in lights)]
+    if not todo:  # nothing to format (the board of a database with no run yet asks for checkpoint "")
+        return
     cp = Checkpoint.parse(checkpoint)
     for i in range(0, len(todo), _BATCH):
         batch = todo[i : i + _BATCH]

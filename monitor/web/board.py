@@ -26,7 +26,7 @@ from monitor.core.wording import light, period
 from monitor.db.inputs import load_units
 from monitor.deliver import leases
 from monitor.service import status
-from monitor.web import auth, project, queries, records
+from monitor.web import auth, progress, project, queries, records
 from monitor.web.site import STALE_FORM, Site, form_fields, project_view, user_of
 
 Page = Callable[[Site, Request, str], Response]  # a GET page for the user: runs in a worker thread
@@ -278,6 +278,7 @@ def routes(site: Site) -> list[Route]:
         Route("/board/review", guarded_form(site, review), methods=["POST"]),
         Route("/board/project", guarded(site, project.page), methods=["GET"]),
         Route("/board/outbox", guarded(site, records.outbox), methods=["GET"]),
+        Route("/board/reporting", guarded(site, progress.page), methods=["GET"]),
         Route("/board/exemptions", guarded(site, records.exemptions), methods=["GET"]),
         Route("/board/reports/{checkpoint}/{fmt}", guarded(site, records.report), methods=["GET"]),
     ]

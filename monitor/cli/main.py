@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from monitor.cli import chase, data, exempt, forms, ops, reports, rules, run, web
+from monitor.cli import chase, data, exempt, forms, ops, reporting, reports, rules, run, web
 from monitor.core.errors import MonitorError
 
 BUG = 3  # exit status of an exception that is no MonitorError
@@ -48,7 +48,7 @@ def main() -> None:
     """budget-monitor: 预算绩效运行监控（双监控）green/yellow/red warnings at each checkpoint."""
 
 
-for _module in (data, run, ops, rules, reports, web, exempt, chase, forms):
+for _module in (data, run, ops, rules, reports, web, exempt, chase, forms, reporting):
     _module.register(main)
 
 if __name__ == "__main__":  # pragma: no cover

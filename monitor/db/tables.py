@@ -429,3 +429,16 @@ class ReportEventRow(SQLModel, table=True):
 
 
 Index("ix_report_event_project", ReportEventRow.checkpoint, ReportEventRow.project_code)
+
+
+class ReportExtensionRow(SQLModel, table=True):
+    """A unit's later report deadline at one checkpoint (延期), granted by the bureau with a reason; the
+    latest grant counts, every grant is kept in report_event."""
+
+    __tablename__ = "report_extension"
+    checkpoint: str = Field(primary_key=True, max_length=7)
+    unit_code: str = Field(primary_key=True, max_length=32)
+    until: dt.date
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    by: str = Field(max_length=64)
+    at: dt.datetime

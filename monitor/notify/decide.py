@@ -124,7 +124,9 @@ def unreported_notice(
     """The message to a unit about its unreported projects `rows`: a reminder (催报) naming the report
     deadline while it has not passed, else an overdue notice (逾期未报送) with the consequence and the
     late-report deadline (once per list of projects, whatever round or run finds them late); none if
-    that message was already queued with `snapshot`, or the unit has no address."""
+    that message was already queued with `snapshot`, or the unit has no address. A unit whose deadline
+    the bureau extended (延期) is reminded of its own deadline until that has passed."""
+    options = options.for_unit(unit.code if unit else None)
     to = unit_recipients(unit)
     kind = "overdue" if options.overdue else "reminder"
     if kind == "overdue":  # late is late whichever round or run says so: told once per list
@@ -153,7 +155,7 @@ def tasks(
         unit, snap = units.get(code), {"projects": sorted(r["project_code"] for r in by_unit[code])}
         to = unit_recipients(unit)
         if to and sent.get(("task", code)) != snap:
-            view = views.task(checkpoint, unit, by_unit[code], options)
+            view = views.task(checkpoint, unit, by_unit[code], options.for_unit(code))
             out.append(Notice("task", "task", code, to, (), snap, view))
     return out
 

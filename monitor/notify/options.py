@@ -6,7 +6,8 @@ the templates show), so that neither needs the other's module for it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,12 @@ class Options:
     today: dt.date | None = None  # the messages' date (local); None: not past the report deadline
     late_report_deadline: dt.date | None = None  # an overdue unit reports by this date (None: unknown)
     late_report_working_days: int = 5
+    extended: Mapping[str, dt.date] = field(default_factory=dict)  # unit -> its later deadline (延期)
+
+    def for_unit(self, unit_code: str | None) -> Options:
+        """These options as a unit sees them: its own report deadline if the bureau extended it."""
+        until = self.extended.get(unit_code or "")
+        return replace(self, report_deadline=until) if until else self
 
     @property
     def overdue(self) -> bool:

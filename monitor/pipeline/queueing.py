@@ -3,6 +3,8 @@ reporting notices and the 催报 rounds, each into the outbox in the caller's tr
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,8 +20,10 @@ from monitor.db.inputs import all_projects, load_units, unreported
 from monitor.db.reads import has_results
 from monitor.deliver import outbox
 from monitor.evaluate.stored import bureau_figures
+from monitor.ingest.extensions import extensions
 from monitor.notify import decide as notify
 from monitor.notify import digests, messages, views
+from monitor.notify.options import Options
 from monitor.notify.render import Templates
 from monitor.pipeline.evaluation import Clock
 from monitor.reports.context import Sources
@@ -61,7 +65,7 @@ def queue_in(
     """queue_notifications in the transaction of `conn`."""
     cp = str(checkpoint)
     now = clock()
-    options = messages.options(settings, checkpoint, now)
+    options = _options(conn, settings, checkpoint, now)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
     queued: list[dict[str, str | None]] = []
 
@@ -124,7 +128,7 @@ def queue_tasks(
         last = outbox.last_queued(conn, cp)
         sent = {key: snapshot for key, (_, snapshot) in last.items()}
         notices = notify.tasks(
-            cp, all_projects(conn), load_units(conn), sent, messages.options(settings, checkpoint, now)
+            cp, all_projects(conn), load_units(conn), sent, _options(conn, settings, checkpoint, now)
         )
         rows = messages.compose_all(notices, cp, templates, settings, now)
         for row in rows:
@@ -152,10 +156,18 @@ def queue_reminders(
             load_units(conn),
             round_key,
             {key: snapshot for key, (_, snapshot) in last.items()},
-            messages.options(settings, checkpoint, now),
+            _options(conn, settings, checkpoint, now),
         )
         rows = messages.compose_all(notices, cp, templates, settings, now)
         for row in rows:
             row["supersedes"] = last.get((row["kind"], row["unit_code"]), (0, None))[0]
         put_rows(conn, cp, rows)
     return [{"kind": r["kind"], "reason": r["reason"], "unit_code": r["unit_code"]} for r in rows]
+
+
+def _options(conn: Connection, settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Options:
+    """The messages' options with the units' extended deadlines (延期)."""
+    granted = extensions(conn, str(checkpoint))
+    return replace(
+        messages.options(settings, checkpoint, now), extended={u: e.until for u, e in granted.items()}
+    )

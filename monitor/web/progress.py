@@ -14,6 +14,7 @@ from monitor.core.model import Checkpoint
 from monitor.core.wording import period
 from monitor.core.workdays import chinese_date
 from monitor.db.inputs import load_units
+from monitor.ingest.extensions import deadline_of, extensions
 from monitor.ingest.progress import after_the_run, progress
 from monitor.ingest.reporting import STATE_WORDS
 from monitor.notify.messages import report_deadline
@@ -37,18 +38,25 @@ def page(site: Site, request: Request, user: str) -> Response:
         units = load_units(conn)
         by_unit = progress(conn, str(cp))
         late = after_the_run(conn, str(cp))
+        granted = extensions(conn, str(cp))
     deadline = report_deadline(site.app.settings, cp)
     overdue = site.today() > deadline
+    today = site.today()
     groups: dict[str, dict[str, Any]] = {}
     for code, p in sorted(by_unit.items()):
         unit = units.get(code)
         dept = (unit.supervisor_code if unit else None) or code
-        g = groups.setdefault(
-            dept, {"code": dept, "name": units[dept].name if dept in units else dept, "units": []}
-        )
-        g["units"].append(
-            {"code": code, "name": unit.name if unit else code, "p": p, "late": overdue and p.missing > 0}
-        )
+        name = units[dept].name if dept in units else dept
+        g = groups.setdefault(dept, {"code": dept, "name": name, "units": []})
+        behind = today > deadline_of(code, deadline, granted) and p.missing > 0
+        row = {
+            "code": code,
+            "name": unit.name if unit else code,
+            "p": p,
+            "late": behind,
+            "extended": granted.get(code),
+        }
+        g["units"].append(row)
     for g in groups.values():
         g["projects"] = sum(u["p"].projects for u in g["units"])
         g["reported"] = sum(u["p"].reported for u in g["units"])

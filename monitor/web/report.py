@@ -19,9 +19,12 @@ from monitor.cases.rectification import CAUSES, MEASURES
 from monitor.core import links
 from monitor.core.model import Checkpoint
 from monitor.core.wording import light, period, wan
+from monitor.core.workdays import chinese_date
 from monitor.db.inputs import load_units
 from monitor.ingest import reporting
+from monitor.ingest.extensions import deadline_of, extensions
 from monitor.ingest.prospect import Prospect, prospect, prospects
+from monitor.notify.messages import report_deadline
 from monitor.rules.policy import Policies
 from monitor.web import auth
 from monitor.web.signed import SignedPages
@@ -60,7 +63,9 @@ class ReportPages(SignedPages):
         site = self.site
         with site.app.engine.connect() as conn:
             units = load_units(conn, {scope.unit_code})
+            granted = extensions(conn, scope.checkpoint)
         cp = Checkpoint.parse(scope.checkpoint)
+        due = deadline_of(scope.unit_code, report_deadline(site.app.settings, cp), granted)
         live = prospects(self._policies(), cp, forms, units)
         unit = units.get(scope.unit_code)
         views = [
@@ -78,6 +83,8 @@ class ReportPages(SignedPages):
             "unit_name": unit.name if unit else scope.unit_code,
             "period": period(scope.checkpoint),
             "month": cp.month,
+            "deadline": chinese_date(due),
+            "extended": granted.get(scope.unit_code),
             "projects": views,
             "causes": CAUSES,
             "measures": MEASURES,

@@ -3,6 +3,8 @@ uvicorn on 127.0.0.1 (issue 20): unit 304 opens the link of its reporting notice
 server (aiosmtpd); it sees a project's light change as it changes a number (the live light), makes a
 mistake that is named beside its field, saves a draft, leaves and comes back to it, corrects it and
 submits; the checkpoint run then gives exactly the lights the page showed, and the warning e-mail follows.
+Unit 301001 submits, its department 301 returns the report with a comment (the unit is e-mailed it), the
+unit corrects and re-submits, the department approves; the run gives the light the department saw.
 With MONITOR_SCREENSHOTS=1 the page's screenshot is written to docs/ (else to a temporary folder)."""
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ SECRET = "browser-test-secret-5Gh7Jk2Lz9Xc4Vb1Nm8Qw3Er6Ty0"
 ENV = {"MONITOR_WEB_SECRET": SECRET}
 P1, P2 = "2025-304-001", "2025-304-002"
 OURS = "project_code LIKE '2025-304-%'"
+THEIRS = "(project_code LIKE '2025-304-%' OR project_code = '2025-301001-001')"  # 301001 reports to 301
+Q = "2025-301001-001"
 
 
 @pytest.fixture
@@ -53,16 +57,21 @@ def reporting(workdir: Path) -> Iterator[tuple[App, MailServer, str]]:
         app = App(load_settings(cfg, env=ENV), lambda: opened)
         with app.engine.begin() as conn:
             for table in ("project_report", "indicator_report"):
-                conn.execute(text(f"DELETE FROM {table} WHERE checkpoint = '2025-08' AND {OURS}"))
+                conn.execute(text(f"DELETE FROM {table} WHERE checkpoint = '2025-08' AND {THEIRS}"))
         assert queue_tasks(app.engine, app.settings, app.templates(), Checkpoint(2025, 8), app.clock)
         app.send()
-        (notice,) = [m.message for m in mail.messages if m.message["X-Monitor-Unit"] == "304"]
-        assert notice["X-Monitor-Kind"] == "task"
-        found = re.search(r"http://127\.0\.0\.1:8650(/r/\S+)", body_text(notice))
-        assert found, body_text(notice)
         web = App(load_settings(cfg, env=ENV))  # the pages at today's time: the link is fresh
         with serving(create_app(web)) as base:
-            yield app, mail, base + found.group(1)
+            yield app, mail, base + notice_link(mail, "304")
+
+
+def notice_link(mail: MailServer, unit: str) -> str:
+    """The reporting link in `unit`'s reporting notice, as the mail carried it (path only)."""
+    (notice,) = [m.message for m in mail.messages if m.message["X-Monitor-Unit"] == unit]
+    assert notice["X-Monitor-Kind"] == "task"
+    found = re.search(r"http://127\.0\.0\.1:8650(/r/\S+)", body_text(notice))
+    assert found, body_text(notice)
+    return found.group(1)
 
 
 def test_a_unit_reports_through_its_page_with_the_light_shown_live(
@@ -128,3 +137,80 @@ def test_a_unit_reports_through_its_page_with_the_light_shown_live(
     if warned:  # the warning e-mail follows, naming the projects the page showed yellow or red
         (warning,) = [m for m in told if m["X-Monitor-Kind"] == "warning"]
         assert all(p in body_text(warning) for p in warned)
+
+
+def test_a_department_returns_a_report_the_unit_corrects_it_and_the_department_approves(
+    reporting: tuple[App, MailServer, str], workdir: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    app, mail, link = reporting
+    base = link.split("/r/")[0]
+    unit_link = base + notice_link(mail, "301001")
+    res = CliRunner(env=ENV).invoke(
+        main,
+        [
+            "link",
+            "--unit",
+            "301",
+            "--department",
+            "--checkpoint",
+            "2025-08",
+            "--config",
+            str(workdir / "config.yaml"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    dept_link = base + res.output.strip().removeprefix("http://127.0.0.1:8650")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            unit = browser.new_page(viewport={"width": 1000, "height": 900})
+            unit.goto(unit_link)
+            box = unit.locator(f"#p-{Q}")
+            box.locator("input[aria-label='1-8月执行数']").fill("940")
+            box.locator("input[name$='|01|actual']").fill("80000")
+            box.locator("input[name$='|02|actual']").fill("84")
+            unit.get_by_role("button", name="送审").click()
+            expect(unit.locator("#submitted")).to_be_visible()
+
+            dept = browser.new_context().new_page()
+            dept.set_viewport_size({"width": 1100, "height": 900})
+            dept.goto(dept_link)
+            row = dept.locator(f"#p-{Q}")
+            expect(row).to_have_attribute("data-state", "submitted")
+            form = dept.locator(f"#decide-{Q}")
+            form.locator("textarea[name=comment]").fill(
+                "1-8月执行数与国库支付记录不符（应为944万元），请核实"
+            )
+            form.get_by_role("button", name="退回修改").click()
+            expect(dept.locator(f"#p-{Q}")).to_have_attribute("data-state", "returned")
+            dept.screenshot(path=str(workdir / "department-page.png"), full_page=True)
+
+            unit.goto(unit_link)
+            expect(unit.locator(f"#p-{Q} .review")).to_contain_text("请核实")
+            executed = unit.locator(f"#p-{Q} input[aria-label='1-8月执行数']")
+            executed.fill("944")
+            unit.get_by_role("button", name="送审").click()
+            expect(unit.locator("#submitted")).to_be_visible()
+
+            dept.goto(dept_link)
+            expect(dept.locator(f"#p-{Q}")).to_have_attribute("data-state", "submitted")
+            shown = dept.locator(f"#p-{Q} .prospect").get_attribute("data-light")
+            dept.locator(f"#decide-{Q}").get_by_role("button", name="审核通过").click()
+            expect(dept.locator(f"#p-{Q}")).to_have_attribute("data-state", "approved")
+        finally:
+            browser.close()
+    res = CliRunner(env=ENV).invoke(main, ["send", "--config", str(workdir / "config.yaml")])
+    assert res.exit_code == 0, res.output
+    returned = [m.message for m in mail.messages if m.message["X-Monitor-Kind"] == "report_returned"]
+    assert len(returned) == 1 and "请核实" in body_text(returned[0])  # the unit was told, once
+    res = CliRunner(env=ENV).invoke(
+        main, ["run", "--checkpoint", "2025-08", "--config", str(workdir / "config.yaml")]
+    )
+    assert res.exit_code == 0, res.output
+    with app.engine.connect() as conn:
+        stored = conn.execute(
+            text(f"SELECT light FROM project_result WHERE checkpoint = '2025-08' AND project_code = '{Q}'")
+        ).scalar()
+    assert stored == shown and stored in ("green", "yellow", "red")

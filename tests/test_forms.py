@@ -21,6 +21,7 @@ from test_ruletools import cli, ok
 
 from monitor.cli.main import main
 from monitor.db.engine import INDICATOR_REPORT, PROJECT, PROJECT_REPORT, UNIT
+from monitor.db.upserts import data_columns
 
 CHECKPOINT = "2025-05"
 TITLE = "项目支出绩效目标执行监控表"
@@ -55,10 +56,16 @@ def rows_of(path: Path) -> list[dict[str, str]]:
 def stored(workdir: Path) -> tuple[list[Any], list[Any]]:
     engine = engine_of(workdir)
     with engine.connect() as conn:
-        projects = conn.execute(select(PROJECT_REPORT).order_by(*PROJECT_REPORT.primary_key)).all()
-        indicators = conn.execute(select(INDICATOR_REPORT).order_by(*INDICATOR_REPORT.primary_key)).all()
+        # the reports' values; their provenance (`batch`: which import wrote them) differs by design
+        pr, ir = PROJECT_REPORT, INDICATOR_REPORT
+        projects = conn.execute(select(*data(pr)).order_by(*pr.primary_key)).all()
+        indicators = conn.execute(select(*data(ir)).order_by(*ir.primary_key)).all()
     engine.dispose()
     return [tuple(r) for r in projects], [tuple(r) for r in indicators]
+
+
+def data(tbl: Any) -> list[Any]:
+    return [tbl.c[n] for n in data_columns(tbl)]
 
 
 def engine_of(workdir: Path) -> Any:

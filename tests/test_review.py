@@ -19,7 +19,15 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 from test_reporting import light_of
-from test_web import PASSWORD, Clock, cli, csrf, link, login, make
+from test_web import ENV, PASSWORD, Clock, cli, csrf, link, login, make
+
+from monitor.core import links
+
+
+def scope_of(path: str) -> links.Scope:
+    token = path.rsplit("/", 1)[1]
+    return links.read_token(ENV["MONITOR_WEB_SECRET"], token, dt.timedelta(days=30), dt.datetime.now(dt.UTC))
+
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 CP = "2025-08"
@@ -137,7 +145,8 @@ def test_a_department_returns_a_report_with_a_comment_and_approves_the_corrected
     body = part.get_content()
     assert COMMENT in body and P1 in body and "退回" in str(returned[0]["Subject"])
     sent_link = re.search(r"http://127\.0\.0\.1:8650(/r/\S+)", body)
-    assert sent_link and sent_link.group(1) == unit
+    assert sent_link  # the unit's own reporting page (a token signed at another second reads the same)
+    assert scope_of(sent_link.group(1)) == scope_of(unit) == links.Scope("304", "2025-08")
 
     # corrected and re-submitted; the department approves both
     _submit(client, unit, p1="61")

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 
 from monitor.core.rows import StoredIndicator, StoredResult, row_of
-from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT
+from monitor.db.engine import INDICATOR_RESULT, PROJECT_REPORT, PROJECT_RESULT, REPORT_BATCH
 
 
 def result_lights(conn: Connection, checkpoint: str) -> dict[str, str | None]:
@@ -236,3 +236,16 @@ def changed_projects(conn: Connection, checkpoint: str, codes: Sequence[str]) ->
             q = text(sql).bindparams(bindparam("codes", expanding=True))
             out.update(conn.execute(q, {"cp": checkpoint, "codes": some}).scalars())
     return out
+
+
+def report_provenance(conn: Connection, checkpoint: str, project_code: str) -> tuple[str, str, Any] | None:
+    """(channel, source, time) of the import that last wrote the project's report at `checkpoint`;
+    None when it has no report or the report predates provenance."""
+    pr, batch = PROJECT_REPORT, REPORT_BATCH
+    q = (
+        select(batch.c.channel, batch.c.source, batch.c.at)
+        .join(pr, pr.c.batch == batch.c.id)
+        .where(pr.c.checkpoint == checkpoint, pr.c.project_code == project_code)
+    )
+    row = conn.execute(q).first()
+    return (row.channel, row.source, row.at) if row else None

@@ -58,6 +58,7 @@ class ProjectReportRow(SQLModel, table=True):
     project_code: str = Field(primary_key=True, foreign_key="project.code", max_length=21)
     executed: int = Field(sa_column=Column(BigInteger, nullable=False))
     forecast_executed: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    batch: int | None = None  # the report_batch that wrote it (channel, source, time): its provenance
 
 
 class IndicatorReportRow(SQLModel, table=True):
@@ -72,6 +73,7 @@ class IndicatorReportRow(SQLModel, table=True):
     causes: str | None = None
     cause_text: str | None = None
     measures: str | None = None
+    batch: int | None = None  # the report_batch that wrote it (channel, source, time): its provenance
 
 
 class RuleVersionRow(SQLModel, table=True):
@@ -441,4 +443,16 @@ class ReportExtensionRow(SQLModel, table=True):
     until: dt.date
     reason: str = Field(sa_column=Column(Text, nullable=False))
     by: str = Field(max_length=64)
+    at: dt.datetime
+
+
+class ReportBatchRow(SQLModel, table=True):
+    """One import transaction that wrote reports, whatever its channel: `monitor import` of files (form
+    workbooks and exchange tables included: their names are the source), a unit's 送审 on its page, a
+    department's approval. Every report row names the batch that last wrote it (provenance)."""
+
+    __tablename__ = "report_batch"
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=12)  # import / web
+    source: str = Field(sa_column=Column(Text, nullable=False))  # file names, or unit:CODE / department:CODE
     at: dt.datetime

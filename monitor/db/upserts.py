@@ -26,38 +26,57 @@ from monitor.core.model import (
 )
 from monitor.db.engine import INDICATOR, INDICATOR_REPORT, PROJECT, PROJECT_REPORT, UNIT
 
+PROVENANCE = "batch"  # the report tables' column naming the report_batch that last wrote a row
+
+
+def data_columns(tbl: Table) -> list[str]:
+    """The columns a record holds: every column but the provenance, which the writer adds."""
+    return [c.name for c in tbl.columns if c.name != PROVENANCE]
+
 
 def upsert(conn: Connection, tbl: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert `rows`, replacing rows with the same primary key (re-import is an upsert by code)."""
-    names = [c.name for c in tbl.columns]
+    names = data_columns(tbl)
     upsert_values(conn, tbl, [tuple(r[n] for n in names) for r in rows])
 
 
-def _on_conflict(tbl: Table) -> str:
-    """ON CONFLICT (primary key) DO UPDATE of every other column (SQLite ≥ 3.24 and PostgreSQL alike)."""
+def _with_batch(tbl: Table, batch: int | None) -> int | None:
+    return int(batch) if batch is not None and PROVENANCE in tbl.c else None
+
+
+def _on_conflict(tbl: Table, batch: int | None = None) -> str:
+    """ON CONFLICT (primary key) DO UPDATE of every other column (SQLite ≥ 3.24 and PostgreSQL alike),
+    the provenance too when a batch writes it."""
     keys = [c.name for c in tbl.primary_key.columns]
-    sets = ", ".join(f"{c.name} = excluded.{c.name}" for c in tbl.columns if c.name not in keys)
+    names = [n for n in data_columns(tbl) if n not in keys] + ([PROVENANCE] if batch is not None else [])
+    sets = ", ".join(f"{n} = excluded.{n}" for n in names)
     return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
 
 
-def _upsert_sql(conn: Connection, tbl: Table) -> str:
-    """INSERT … VALUES … ON CONFLICT DO UPDATE, in the driver's paramstyle."""
-    names = [c.name for c in tbl.columns]
+def _upsert_sql(conn: Connection, tbl: Table, batch: int | None = None) -> str:
+    """INSERT … VALUES … ON CONFLICT DO UPDATE, in the driver's paramstyle; the batch, a constant of
+    the statement (no per-row cost), where one is given."""
+    names = data_columns(tbl)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     values = ", ".join([mark] * len(names))
-    return f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({values}) {_on_conflict(tbl)}"
+    if batch is not None:
+        names, values = [*names, PROVENANCE], f"{values}, {batch}"
+    return f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({values}) {_on_conflict(tbl, batch)}"
 
 
-def upsert_values(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+def upsert_values(
+    conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]], batch: int | None = None
+) -> None:
     """`upsert` of plain tuples in the table's column order: one driver-level executemany, no
-    per-row parameter objects (the import's bulk path)."""
+    per-row parameter objects (the import's bulk path). `batch`: the report_batch writing them."""
     if not rows:
         return
+    batch = _with_batch(tbl, batch)
     if conn.dialect.name in ("sqlite", "postgresql"):
-        conn.exec_driver_sql(_upsert_sql(conn, tbl), list(rows))
+        conn.exec_driver_sql(_upsert_sql(conn, tbl, batch), list(rows))
         return
     # Portable fallback: update what exists, insert the rest.
-    names = [c.name for c in tbl.columns]
+    names = data_columns(tbl)
     keys = [c.name for c in tbl.primary_key.columns]
     others = [n for n in names if n not in keys]
     at = [names.index(k) for k in keys]
@@ -121,8 +140,8 @@ RECORD: dict[str, Callable[[Any], tuple[Any, ...]]] = {
     "units": _unit_record,
     "projects": attrgetter(*(c.name for c in PROJECT.columns)),  # Project's fields are the columns
     "indicators": _indicator_record,
-    "project_reports": attrgetter(*(c.name for c in PROJECT_REPORT.columns)),
-    "indicator_reports": attrgetter(*(c.name for c in INDICATOR_REPORT.columns)),
+    "project_reports": attrgetter(*data_columns(PROJECT_REPORT)),
+    "indicator_reports": attrgetter(*data_columns(INDICATOR_REPORT)),
 }
 
 SQLITE_IMPORT_CACHE_KIB = 128 * 1024  # SQLite's page cache while importing (its default: 2 MiB)
@@ -187,7 +206,9 @@ def is_empty(engine: Engine) -> bool:
 
 
 @contextmanager
-def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any, ...]]], None]]:
+def bulk_upsert(
+    conn: Connection, batch: int | None = None
+) -> Iterator[Callable[[str, Sequence[tuple[Any, ...]]], None]]:
     """`write(kind, records)` upserting imported records (tuples in column order, no key twice in
     one call) into the caller's transaction, for the length of the block. PostgreSQL: COPY into a
     temporary table, then one INSERT … SELECT … ON CONFLICT (about 40% faster than executemany).
@@ -196,22 +217,26 @@ def bulk_upsert(conn: Connection) -> Iterator[Callable[[str, Sequence[tuple[Any,
     (at 1,000,000 projects the import takes a fifth less time)."""
     if conn.dialect.name == "sqlite":
         with large_cache(conn):
-            yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)
+            yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records, batch)
         return
     if conn.dialect.name != "postgresql":
-        yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records)
+        yield lambda kind, records: upsert_values(conn, IMPORT_TABLES[kind], records, batch)
         return
     staged: set[str] = set()
 
     def write(kind: str, records: Sequence[tuple[Any, ...]]) -> None:
         if records:
-            _copy_upsert(conn, IMPORT_TABLES[kind], records, staged)
+            _copy_upsert(conn, IMPORT_TABLES[kind], records, staged, batch)
 
     yield write
 
 
-def _copy_upsert(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]], staged: set[str]) -> None:
-    names, stage = ", ".join(c.name for c in tbl.columns), f"import_{tbl.name}"
+def _copy_upsert(
+    conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]], staged: set[str], batch: int | None = None
+) -> None:
+    names, stage = ", ".join(data_columns(tbl)), f"import_{tbl.name}"
+    batch = _with_batch(tbl, batch)
+    into, picked = (f"{names}, {PROVENANCE}", f"{names}, {batch}") if batch is not None else (names, names)
     with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
         if stage not in staged:  # dropped with the transaction, committed or not
             cur.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {tbl.name} INCLUDING DEFAULTS) ON COMMIT DROP")
@@ -219,7 +244,9 @@ def _copy_upsert(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]], 
         with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(f"INSERT INTO {tbl.name} ({names}) SELECT {names} FROM {stage} {_on_conflict(tbl)}")
+        cur.execute(
+            f"INSERT INTO {tbl.name} ({into}) SELECT {picked} FROM {stage} {_on_conflict(tbl, batch)}"
+        )
         cur.execute(f"TRUNCATE {stage}")
 
 

@@ -24,11 +24,12 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
 
 from monitor.core.model import Direction, Indicator, IndicatorReport, Kind, Project, ProjectReport, Unit
-from monitor.db.engine import UNIT, create_schema
+from monitor.core.workdays import as_utc
+from monitor.db.engine import REPORT_BATCH, UNIT, create_schema
 from monitor.db.upserts import (
     RECORD,
     Batch,
@@ -153,6 +154,8 @@ def import_paths(
     now: dt.datetime | None = None,
     warnings: list[str] | None = None,
     also: Callable[[Connection], None] | None = None,
+    channel: str = "import",
+    source: str | None = None,
 ) -> dict[str, int]:
     """Read, validate and write in ONE transaction; returns counts per kind, and adds to `warnings`
     what was imported but looks like a mistake (a unit named like one in the database under another
@@ -169,7 +172,8 @@ def import_paths(
         with import_transaction(engine, check_at_end=is_empty(engine)) as conn:
             checker = Checker(reading.out, reading.unreadable, reading.incomplete)
             _know_database(conn, checker, {t.source.kind for t in reading.tables})
-            with bulk_upsert(conn) as write:
+            batch = _batch(conn, reading, channel, source, now)
+            with bulk_upsert(conn, batch) as write:
                 if reader.worth_a_reader_process(reading):
                     reader.read_in_child(reading, checker, write)
                 else:
@@ -185,6 +189,31 @@ def import_paths(
         if warnings is not None:
             warnings += checker.warnings
         return checker.counts
+
+
+def _batch(
+    conn: Connection,
+    reading: Reading,
+    channel: str,
+    source: str | None,
+    now: dt.datetime | None,
+) -> int | None:
+    """The report_batch of this import when it writes reports (its rows name it: their provenance)."""
+    files = sorted(
+        {
+            Path(t.source.file).name
+            for t in reading.tables
+            if t.source.kind in ("project_reports", "indicator_reports")
+        }
+    )
+    if not files:
+        return None
+    said = source if source is not None else "、".join(files)
+    at = as_utc(now or dt.datetime.now(dt.UTC))
+    made = conn.execute(insert(REPORT_BATCH).values(channel=channel, source=said[:2000], at=at))
+    key = made.inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
 @contextmanager

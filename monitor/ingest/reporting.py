@@ -272,7 +272,14 @@ def submit(
                 with engine.begin() as conn:
                     _submitted(conn, checkpoint, todo, now, by)
             else:
-                import_paths(engine, paths, now, also=lambda c: _submitted(c, checkpoint, todo, now, by))
+                import_paths(
+                    engine,
+                    paths,
+                    now,
+                    also=lambda c: _submitted(c, checkpoint, todo, now, by),
+                    channel="web",
+                    source=f"{by}：送审",
+                )
         except ImportFailed as exc:
             for p in exc.problems:
                 kind = Path(p.file).stem

@@ -127,7 +127,12 @@ def approve(
         paths, _ = tables(Path(tmp), checkpoint, [form])
         try:
             import_paths(
-                engine, paths, now, also=lambda c: _decide(c, checkpoint, project, units, APPROVED, now, by)
+                engine,
+                paths,
+                now,
+                also=lambda c: _decide(c, checkpoint, project, units, APPROVED, now, by),
+                channel="web",
+                source=f"{by}：审核 {project}",
             )
         except ImportFailed as exc:
             return [chinese(p.message) for p in exc.problems]

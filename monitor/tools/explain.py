@@ -6,6 +6,7 @@ override layer), every ratio and threshold, the lights, and the notifications se
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from monitor.core.wording import digits_for, pct_threshold, percent, progress, w
 from monitor.core.workdays import local_time
 from monitor.db.engine import OUTBOX
 from monitor.db.inputs import load_inputs
+from monitor.db.reads import report_provenance
 from monitor.evaluate.core import evaluate_project
 from monitor.evaluate.lights.registry import infer_kind
 from monitor.evaluate.stored import load_results
@@ -73,6 +75,7 @@ def explain(
             raise NotFound(f"no project {code!r} in the database")
         stored = load_results(conn, cp, unit=inputs.projects[0].unit_code)
         sent = notifications(conn, cp, code, inputs.projects[0].unit_code, time_zone)
+        origin = report_provenance(conn, cp, code)
     project = inputs.projects[0]
     unit = inputs.units.get(project.unit_code)
     policies = Policies(source.rules)
@@ -88,6 +91,12 @@ def explain(
     row = next((r for r in stored if r["project_code"] == code), None)
     stored_light = (row["light"] or "not_reported") if row else None
     lines = chain(policies, source, checkpoint, inputs, result)
+    if origin is not None:  # which report the numbers are: through which channel, from where, when
+        channel, said, at = origin
+        via = "the unit's reporting page (web)" if channel == "web" else "monitor import"
+        at_local = local_time(at, time_zone) if isinstance(at, dt.datetime) else str(at)
+        where = next((i for i, line in enumerate(lines) if line.startswith("  executed")), len(lines) - 1)
+        lines.insert(where + 1, f"  reported      through {via}: {said}, at {at_local}")
     return Explanation(code, checkpoint, source, inputs, result, lines, sent, stored_light)
 
 

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("until", sa.Date(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("by", sa.String(length=64), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("checkpoint", "unit_code"),
     )
 

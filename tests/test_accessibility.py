@@ -199,7 +199,10 @@ def test_every_mail_web_page_and_report_has_enough_contrast_labelled_headers_and
             check_page(page, "/login", response.text())
             links = unit_links(mails, base)
             assert len(links) == 4, links  # one per warned unit
-            for link in [*links, f"{base}/u/not-a-valid-token"]:
+            reporting = [
+                link.replace("/u/", "/r/") for link in links
+            ]  # the same token opens its reporting page
+            for link in [*links, *reporting, f"{base}/u/not-a-valid-token"]:
                 response = page.goto(link)
                 assert response is not None
                 check_page(page, urlsplit(link).path[:24], response.text())

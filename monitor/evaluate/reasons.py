@@ -48,13 +48,14 @@ def fill(
     if not todo:  # nothing to format (the board of a database with no run yet asks for checkpoint "")
         return
     cp = Checkpoint.parse(checkpoint)
+    policies: dict[tuple[int, int], Stored] = {}  # read once per run, whatever the number of batches
     for i in range(0, len(todo), _BATCH):
         batch = todo[i : i + _BATCH]
         codes = [r["project_code"] for r in batch]
         facts = reason_facts(conn, checkpoint, codes)
-        policies = {
-            k: stored(v) for k, v in load_policies(conn, {p["run_id"] for p, _ in facts.values()}).items()
-        }
+        runs = {p["run_id"] for p, _ in facts.values()} - {run for run, _ in policies}
+        if runs:
+            policies.update({k: stored(v) for k, v in load_policies(conn, runs).items()})
         changed = changed_projects(conn, checkpoint, codes)
         for r in batch:
             found = facts.get(r["project_code"])

@@ -7,7 +7,7 @@ evaluation work runs in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,20 +27,11 @@ from monitor.ingest.prospect import Prospect, prospect, prospects
 from monitor.notify.messages import report_deadline
 from monitor.rules.policy import Policies
 from monitor.web import auth
-from monitor.web.signed import SignedPages
+from monitor.web.signed import SignedPages, form_values
 from monitor.web.site import STALE_FORM
 
 SCRIPT = (Path(__file__).parent / "report.js").read_text(encoding="utf-8")
 POSSIBILITIES = ("确定能", "有可能", "完全不可能")
-
-
-def form_values(items: Iterable[tuple[str, object]]) -> dict[str, str]:
-    """The posted fields; a field sent several times (the 偏差原因 boxes) joined by '；'."""
-    out: dict[str, str] = {}
-    for k, v in items:
-        if isinstance(v, str):
-            out[k] = f"{out[k]}；{v}" if k in out and k.endswith("|causes") else v
-    return out
 
 
 def prospect_view(p: Prospect) -> dict[str, object]:
@@ -146,13 +137,7 @@ class ReportPages(SignedPages):
         return await run_in_threadpool(self.show, request)
 
     async def post(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        try:
-            scope = self.scope_of(token)
-        except links.BadLink as exc:
-            return await run_in_threadpool(self.bad_link, request, exc)
-        fields = form_values((await request.form()).multi_items())
-        return await run_in_threadpool(self.act, request, token, scope, fields)
+        return await self.posted(request, self.act)
 
     async def light(self, request: Request) -> Response:
         try:

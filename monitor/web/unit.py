@@ -22,7 +22,7 @@ from monitor.db.inputs import load_units
 from monitor.evaluate.stored import load_results
 from monitor.web import auth
 from monitor.web.signed import SignedPages
-from monitor.web.site import STALE_FORM, form_fields, project_view
+from monitor.web.site import STALE_FORM, project_view
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,4 @@ class UnitPages(SignedPages):
         return await run_in_threadpool(self.show, request)
 
     async def post(self, request: Request) -> Response:
-        token = request.path_params["token"]
-        try:
-            scope = self.scope_of(token)
-        except links.BadLink as exc:
-            return await run_in_threadpool(self.bad_link, request, exc)
-        fields = form_fields((await request.form()).items())
-        return await run_in_threadpool(self.submit, request, token, scope, fields)
+        return await self.posted(request, self.submit)

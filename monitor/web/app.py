@@ -58,6 +58,7 @@ def routes(site: Site, secret: str) -> list[Route]:
         Route("/r/{token}", report.get, methods=["GET"]),
         Route("/r/{token}", report.post, methods=["POST"]),
         Route("/r/{token}/light", report.light, methods=["POST"]),
+        Route("/r/{token}/upload", report.upload, methods=["POST"]),  # a filled workbook instead of typing
         Route("/static/report.js", report.script, methods=["GET"]),
         Route("/login", login.get, methods=["GET"]),
         Route("/login", login.post, methods=["POST"]),

@@ -103,6 +103,8 @@ class RunRow(SQLModel, table=True):
     yellow: int = 0
     red: int = 0
     not_reported: int = 0
+    # the last report_batch the evaluation could see: the reports it used (db.history: which version)
+    reports_upto: int | None = None
 
 
 class ProjectResultRow(SQLModel, table=True):
@@ -456,3 +458,38 @@ class ReportBatchRow(SQLModel, table=True):
     channel: str = Field(max_length=12)  # import / web
     source: str = Field(sa_column=Column(Text, nullable=False))  # file names, or unit:CODE / department:CODE
     at: dt.datetime
+
+
+class ProjectReportVersionRow(SQLModel, table=True):
+    """An earlier version of a project_report row, kept when a later batch changed its values or a
+    department's return withdrew it (history: corrections never erase what was reported). Written by the
+    database itself (a trigger on project_report, migration 0014) and by `db.history.withdraw`."""
+
+    __tablename__ = "project_report_version"
+    __table_args__ = (Index("ix_project_report_version_key", "checkpoint", "project_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint: str = Field(max_length=7)
+    project_code: str = Field(max_length=21)
+    executed: int = Field(sa_column=Column(BigInteger, nullable=False))
+    forecast_executed: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    batch: int | None = None  # the batch that had written it
+    replaced_by: int | None = None  # the batch that changed or withdrew it (None: not known)
+
+
+class IndicatorReportVersionRow(SQLModel, table=True):
+    """An earlier version of an indicator_report row (see ProjectReportVersionRow)."""
+
+    __tablename__ = "indicator_report_version"
+    __table_args__ = (Index("ix_indicator_report_version_key", "checkpoint", "project_code"),)
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint: str = Field(max_length=7)
+    project_code: str = Field(max_length=21)
+    indicator_code: str = Field(max_length=32)
+    actual: str | None = None
+    forecast: str | None = None
+    possibility: str | None = None
+    causes: str | None = None
+    cause_text: str | None = None
+    measures: str | None = None
+    batch: int | None = None
+    replaced_by: int | None = None

@@ -44,13 +44,19 @@ def _with_batch(tbl: Table, batch: int | None) -> int | None:
     return int(batch) if batch is not None and PROVENANCE in tbl.c else None
 
 
-def _on_conflict(tbl: Table, batch: int | None = None) -> str:
+def _on_conflict(tbl: Table, batch: int | None = None, dialect: str = "sqlite") -> str:
     """ON CONFLICT (primary key) DO UPDATE of every other column (SQLite ≥ 3.24 and PostgreSQL alike),
-    the provenance too when a batch writes it."""
+    the provenance too when a batch writes it: then only rows whose values change, so a row names the
+    batch that last changed it and a correction leaves one earlier version (migration 0014's trigger)."""
     keys = [c.name for c in tbl.primary_key.columns]
-    names = [n for n in data_columns(tbl) if n not in keys] + ([PROVENANCE] if batch is not None else [])
+    values = [n for n in data_columns(tbl) if n not in keys]
+    names = values + ([PROVENANCE] if batch is not None else [])
     sets = ", ".join(f"{n} = excluded.{n}" for n in names)
-    return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    upsert = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    if batch is None or not values:
+        return upsert
+    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return upsert + " WHERE " + " OR ".join(f"{tbl.name}.{n} {differs} excluded.{n}" for n in values)
 
 
 def _upsert_sql(conn: Connection, tbl: Table, batch: int | None = None) -> str:
@@ -61,7 +67,8 @@ def _upsert_sql(conn: Connection, tbl: Table, batch: int | None = None) -> str:
     values = ", ".join([mark] * len(names))
     if batch is not None:
         names, values = [*names, PROVENANCE], f"{values}, {batch}"
-    return f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({values}) {_on_conflict(tbl, batch)}"
+    conflict = _on_conflict(tbl, batch, conn.dialect.name)
+    return f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({values}) {conflict}"
 
 
 def upsert_values(
@@ -245,7 +252,8 @@ def _copy_upsert(
             for row in rows:
                 copy.write_row(row)
         cur.execute(
-            f"INSERT INTO {tbl.name} ({into}) SELECT {picked} FROM {stage} {_on_conflict(tbl, batch)}"
+            f"INSERT INTO {tbl.name} ({into}) SELECT {picked} FROM {stage}"
+            f" {_on_conflict(tbl, batch, 'postgresql')}"
         )
         cur.execute(f"TRUNCATE {stage}")
 

@@ -24,12 +24,12 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
 from monitor.core.model import Direction, Indicator, IndicatorReport, Kind, Project, ProjectReport, Unit
-from monitor.core.workdays import as_utc
-from monitor.db.engine import REPORT_BATCH, UNIT, create_schema
+from monitor.db.engine import UNIT, create_schema
+from monitor.db.history import new_batch
 from monitor.db.upserts import (
     RECORD,
     Batch,
@@ -209,11 +209,7 @@ def _batch(
     if not files:
         return None
     said = source if source is not None else "、".join(files)
-    at = as_utc(now or dt.datetime.now(dt.UTC))
-    made = conn.execute(insert(REPORT_BATCH).values(channel=channel, source=said[:2000], at=at))
-    key = made.inserted_primary_key
-    assert key is not None  # an INSERT of one row
-    return int(key[0])
+    return new_batch(conn, channel, said, now or dt.datetime.now(dt.UTC))
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Reporting progress (报送进度) of a checkpoint, for the bureau: per unit, its projects, how many have a
 report that counts (through any channel: the page, a form workbook, an import, the exchange table),
-and where the reports on its page stand (草稿 / 已送审 / 已退回 / 已审核); which reports were submitted or
-approved after the checkpoint's last run (its results are stale until it runs again)."""
+and where the reports on its page stand (草稿 / 已送审 / 已退回 / 已审核); which reports arrived, changed or
+were withdrawn after the checkpoint's last run (its results are stale until it runs again)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from monitor.core.workdays import as_utc
-from monitor.db.engine import PROJECT, PROJECT_REPORT, REPORT_EVENT, REPORT_FORM, RUN
+from monitor.db.engine import PROJECT, PROJECT_REPORT, REPORT_FORM
+from monitor.db.history import stale_projects
 
 
 @dataclass
@@ -51,21 +51,7 @@ def progress(conn: Connection, checkpoint: str) -> dict[str, UnitProgress]:
 
 
 def after_the_run(conn: Connection, checkpoint: str) -> list[str]:
-    """Projects whose report was submitted or approved after the checkpoint's last finished run: its
+    """Projects whose report arrived, changed or was withdrawn after the checkpoint's last finished run,
+    through any channel (a file, a form workbook, the page, a department's approval or return): its
     results do not reflect them until it runs again (none when it has not run)."""
-    last = conn.execute(
-        select(func.max(RUN.c.started_at)).where(RUN.c.checkpoint == checkpoint, RUN.c.status == "finished")
-    ).scalar()
-    if last is None:
-        return []
-    q = (
-        select(REPORT_EVENT.c.project_code)
-        .where(
-            REPORT_EVENT.c.checkpoint == checkpoint,
-            REPORT_EVENT.c.kind.in_(("submitted", "approved")),
-            REPORT_EVENT.c.at > as_utc(last),
-        )
-        .distinct()
-        .order_by(REPORT_EVENT.c.project_code)
-    )
-    return list(conn.execute(q).scalars())
+    return stale_projects(conn, checkpoint)[1]

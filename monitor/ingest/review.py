@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from monitor.core.model import Unit
 from monitor.core.workdays import as_utc
 from monitor.db.engine import PROJECT, REPORT_FORM
+from monitor.db.history import new_batch, withdraw
 from monitor.db.inputs import load_units
 from monitor.ingest.importer import ImportFailed, import_paths
 from monitor.ingest.reporting import ProjectForm, chinese, event, load_forms, tables
@@ -96,12 +97,15 @@ def return_report(
     now: dt.datetime,
     by: str,
 ) -> tuple[str, str]:
-    """退回: the report goes back to its unit with `comment` (required); Gone if it is not submitted.
+    """退回: the report goes back to its unit with `comment` (required) and no longer counts until it is
+    sent again (its rows withdrawn, kept as a version: db.history); Gone if it is not submitted.
     Returns the project's unit and name (for the e-mail to the unit)."""
     comment = comment.strip()[:MAX_COMMENT]
     if not comment:
         raise ValueError("comment required")
     _decide(conn, checkpoint, project, units, RETURNED, now, by, comment)
+    # returned and not yet sent again: 未报送 (domain §7); its numbers stay, as a withdrawn version
+    withdraw(conn, checkpoint, project, new_batch(conn, "web", f"{by}：退回 {project}", now))
     row = conn.execute(select(PROJECT.c.unit_code, PROJECT.c.name).where(PROJECT.c.code == project)).one()
     return str(row.unit_code), str(row.name)
 

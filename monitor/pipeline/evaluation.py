@@ -13,6 +13,7 @@ from monitor.core.model import Checkpoint, Inputs
 from monitor.core.summary import Summary
 from monitor.core.workdays import as_utc
 from monitor.db.engine import PROJECT, RUN, count_rows
+from monitor.db.history import last_batch
 from monitor.db.inputs import load_chunk, load_inputs, load_units, project_chunks
 from monitor.db.results import (
     clear_results,
@@ -62,6 +63,7 @@ def evaluate_checkpoint(
             large_cache(conn),
         ):
             total = count_rows(conn, PROJECT)
+            upto = last_batch(conn)  # the reports this run sees: which version of each it used
             in_halves = method == "sql" and halves.worth_it(engine, total, split)
             if not in_halves:
                 clear_results(conn, cp)  # the halves clear once their helper has started
@@ -73,7 +75,7 @@ def evaluate_checkpoint(
                 _evaluate_in_chunks(conn, policies, checkpoint, run_id, total, progress)
                 summary = tally(conn, cp)
             evaluated = update(RUN).where(RUN.c.id == run_id)  # finished once its mail is queued
-            conn.execute(evaluated.values(status="evaluated", **summary.run_counts()))
+            conn.execute(evaluated.values(status="evaluated", reports_upto=upto, **summary.run_counts()))
     except BaseException:
         with engine.begin() as conn:
             failed = {"status": "failed", "finished_at": as_utc(clock())}

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, func, inspect, select, text
 from monitor.config.settings import Settings
 from monitor.core.rows import RunRecord, row_of
 from monitor.core.workdays import as_utc
-from monitor.db import claims
-from monitor.db.engine import SCHEDULED_EVENT, SERVICE_EVENT
+from monitor.db import claims, history
+from monitor.db.engine import RUN, SCHEDULED_EVENT, SERVICE_EVENT
 from monitor.db.results import runs as stored_runs
 from monitor.deliver import leases, outbox
 from monitor.notify.chase import follow_up_plan
@@ -95,6 +95,7 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
         done = {r[0] for r in conn.execute(select(ev.c.key).where(ev.c.status.in_(["finished", "skipped"])))}
         states = {r.key: r.status for r in conn.execute(select(ev.c.key, ev.c.status))}
         unfinished = unfinished_runs(conn, settings)
+        report.attention += stale_attention(conn)
     report.last_start = row_of(ServiceEvent, starts[-1]._mapping) if starts else None
     report.last_reload = row_of(ServiceEvent, reloads[0]._mapping) if reloads else None
     report.attention += _outbox_attention(report.outbox, stuck, settings.mail.retry.lease_seconds)
@@ -118,6 +119,28 @@ def build(engine: Engine, settings: Settings, now: dt.datetime) -> Report:
             "the last reload was rejected: " + (report.last_reload["detail"] or "").split("\n")[0]
         )
     return report
+
+
+def stale_attention(conn: Any, checkpoints: int = 4) -> list[str]:
+    """The recent checkpoints whose reports arrived, changed or were withdrawn after their last run,
+    through any channel: their results are stale until they run again."""
+    recent = (
+        select(RUN.c.checkpoint)
+        .where(RUN.c.status == "finished")
+        .group_by(RUN.c.checkpoint)
+        .order_by(RUN.c.checkpoint.desc())
+        .limit(checkpoints)
+    )
+    out = []
+    for cp in conn.execute(recent).scalars():
+        run_id, late = history.stale_projects(conn, cp)
+        if late:
+            shown = ", ".join(late[:5]) + (" …" if len(late) > 5 else "")
+            out.append(
+                f"{cp}: {len(late)} project(s) reported or corrected after the last run (#{run_id}): "
+                f"{shown}; its results do not include them until `monitor run --checkpoint {cp}`"
+            )
+    return out
 
 
 def _upcoming(conn: Any, sched: Any, now: dt.datetime, tz: ZoneInfo, plan: Any) -> list[Upcoming]:

@@ -22,6 +22,7 @@ from monitor.core.errors import NotFound
 from monitor.core.model import Checkpoint, Direction, Indicator, Inputs, Kind, Project, ProjectResult, Unit
 from monitor.core.wording import digits_for, pct_threshold, percent, progress, wan
 from monitor.core.workdays import local_time
+from monitor.db import history
 from monitor.db.engine import OUTBOX
 from monitor.db.inputs import load_inputs
 from monitor.db.reads import report_provenance
@@ -32,6 +33,7 @@ from monitor.rules.fields import FIELD_PATHS
 from monitor.rules.load import Origin
 from monitor.rules.policy import Policies
 from monitor.rules.sources import RuleSource
+from monitor.tools.versions import version_lines
 
 
 def _has(data: Any, loc: Loc) -> bool:
@@ -76,6 +78,7 @@ def explain(
         stored = load_results(conn, cp, unit=inputs.projects[0].unit_code)
         sent = notifications(conn, cp, code, inputs.projects[0].unit_code, time_zone)
         origin = report_provenance(conn, cp, code)
+        versions = version_lines(history.versions(conn, cp, code), history.last_run(conn, cp), time_zone)
     project = inputs.projects[0]
     unit = inputs.units.get(project.unit_code)
     policies = Policies(source.rules)
@@ -97,6 +100,9 @@ def explain(
         at_local = local_time(at, time_zone) if isinstance(at, dt.datetime) else str(at)
         where = next((i for i, line in enumerate(lines) if line.startswith("  executed")), len(lines) - 1)
         lines.insert(where + 1, f"  reported      through {via}: {said}, at {at_local}")
+    if versions:  # every version of the report, and which one the last run used
+        where = next((i for i, line in enumerate(lines) if line.startswith("  reported")), len(lines) - 1)
+        lines[where + 1 : where + 1] = versions
     return Explanation(code, checkpoint, source, inputs, result, lines, sent, stored_light)
 
 

@@ -5,7 +5,8 @@ mistake that is named beside its field, saves a draft, leaves and comes back to 
 submits; the checkpoint run then gives exactly the lights the page showed, and the warning e-mail follows.
 Unit 301001 submits, its department 301 returns the report with a comment (the unit is e-mailed it), the
 unit corrects and re-submits, the department approves; the run gives the light the department saw.
-With MONITOR_SCREENSHOTS=1 the page's screenshot is written to docs/ (else to a temporary folder)."""
+With MONITOR_SCREENSHOTS=1 the screenshots of the reporting page and of a department's review page (its units'
+reports in every state) are written to docs/ (else to a temporary folder)."""
 
 from __future__ import annotations
 
@@ -214,3 +215,75 @@ def test_a_department_returns_a_report_the_unit_corrects_it_and_the_department_a
             text(f"SELECT light FROM project_result WHERE checkpoint = '2025-08' AND project_code = '{Q}'")
         ).scalar()
     assert stored == shown and stored in ("green", "yellow", "red")
+
+
+def test_a_department_sees_its_units_reports_in_every_state(
+    reporting: tuple[App, MailServer, str], workdir: Path, tmp_path: Path
+) -> None:
+    """Department 301 with three units: one report submitted (已送审), one returned with a comment (已退回),
+    one approved (已审核), one a draft and one not started; its page shows each state. With
+    MONITOR_SCREENSHOTS=1 it is docs/department-page.png."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _, _, link = reporting
+    base = link.split("/r/")[0]
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "units.csv").write_text(
+        "unit_code,unit_name,email,supervisor_code\n"
+        "301002,市农业技术推广中心,nyjt@example.gov.cn,301\n"
+        "301003,市农产品质量安全检测站,ncp@example.gov.cn,301\n",
+        encoding="utf-8",
+    )
+    (more / "projects.csv").write_text(
+        "project_code,project_name,unit_code,budget,carryover,fund_flag,category,profile\n"
+        "2025-301002-001,高标准农田建设技术服务,301002,200.00,0,01,专项业务,\n"
+        "2025-301002-002,耕地质量监测,301002,80.00,0,01,专项业务,\n"
+        "2025-301003-001,农产品质量安全例行监测,301003,120.00,0,01,专项业务,\n",
+        encoding="utf-8",
+    )
+    config = ["--config", str(workdir / "config.yaml")]
+    res = CliRunner(env=ENV).invoke(main, ["import", str(more), *config])
+    assert res.exit_code == 0, res.output
+
+    def page_of(*args: str) -> str:
+        res = CliRunner(env=ENV).invoke(main, ["link", *args, "--checkpoint", "2025-08", *config])
+        assert res.exit_code == 0, res.output
+        return base + res.output.strip().removeprefix("http://127.0.0.1:8650")
+
+    shots = DOCS if os.environ.get("MONITOR_SCREENSHOTS") == "1" else tmp_path
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            unit = browser.new_page(viewport={"width": 1000, "height": 900})
+            for code, amounts, button in (
+                ("301001", {Q: "944"}, "送审"),
+                ("301002", {"2025-301002-001": "150", "2025-301002-002": "20"}, "送审"),
+                ("301003", {"2025-301003-001": "40"}, "保存草稿"),
+            ):
+                unit.goto(page_of("--unit", code).replace("/u/", "/r/"))
+                for project, amount in amounts.items():
+                    unit.locator(f"#p-{project} input[aria-label='1-8月执行数']").fill(amount)
+                unit.get_by_role("button", name=button).click()
+                expect(unit.locator("#submitted" if button == "送审" else "#saved")).to_be_visible()
+
+            dept = browser.new_page(viewport={"width": 1100, "height": 900})
+            dept.goto(page_of("--unit", "301", "--department"))
+            form = dept.locator("#decide-2025-301002-002")
+            form.locator("textarea[name=comment]").fill("耕地质量监测点位采样费用未计入执行数，请核实后重报")
+            form.get_by_role("button", name="退回修改").click()
+            expect(dept.locator("#p-2025-301002-002")).to_have_attribute("data-state", "returned")
+            dept.locator("#decide-2025-301002-001").get_by_role("button", name="审核通过").click()
+            states = {
+                "2025-301002-001": "approved",
+                "2025-301002-002": "returned",
+                Q: "submitted",
+                "2025-301003-001": "draft",
+            }
+            for project, state in states.items():
+                expect(dept.locator(f"#p-{project}")).to_have_attribute("data-state", state)
+            expect(dept.locator("#p-2025-301002-002 .state")).to_contain_text("请核实后重报")
+            dept.evaluate("window.scrollTo(0, 0)")
+            dept.screenshot(path=str(shots / "department-page.png"), full_page=True)
+        finally:
+            browser.close()

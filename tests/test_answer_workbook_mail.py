@@ -3,7 +3,8 @@ process (core.xlsx_skeleton: openpyxl's save of the layout, the cases' rows writ
 spliced in) instead of a whole openpyxl save per unit. It must stay the workbook `monitor responses
 template --unit` writes: every part of the .xlsx the same bytes (but docProps/core.xml, which holds the
 save time), so the same sheet, header, dropdowns, text and date checks, styles, widths, frozen panes and
-page setup. Its speed is bench/bench_workbook.py's; the import of a filled-in one is test_answer's."""
+page setup; LibreOffice opens it. Its speed is bench/bench_workbook.py's; the import of a filled-in one
+is test_answer's."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, cast
 import openpyxl
 import pytest
 from test_answer import cli, mails, shipped  # noqa: F401 (fixture)
+from test_report_print import libreoffice_pdf, pdf_pages
 
 from monitor.cases import rectification as rc
 from monitor.cases.rectification import CAUSES
@@ -85,6 +87,13 @@ def test_the_workbook_of_a_warning_mail_is_the_units_template_part_for_part(
     assert ws["A3"].font.bold and ws["I3"].fill.fgColor.rgb == "00FFF2CC"
     assert ws.freeze_panes == "A4" and ws.print_title_rows == "$3:$3"
     assert ws.column_dimensions["E"].width == 30 and ws.column_dimensions["J"].width == 40
+
+    book = (
+        tmp_path / "反馈表-304-2025-05.xlsx"
+    )  # its parts in another order than openpyxl's: LibreOffice reads it
+    book.write_bytes(attached)
+    (page,) = pdf_pages(libreoffice_pdf(book, tmp_path))
+    assert "整改反馈表" in page and "2025-304-001" in page and "2025-304-002" in page
 
 
 def case(n: int, state: str = rc.State.OPEN.value, comment: str = "") -> AnswerRow:

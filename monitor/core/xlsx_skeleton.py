@@ -2,8 +2,9 @@
 warning e-mail carries), made in a fraction of openpyxl's time for a whole save: the rest (every part of
 the .xlsx, the sheet's XML before and after those rows) is openpyxl's save of the same layout with
 placeholder rows, kept per process and layout; the rows are written by openpyxl into a sheet of that
-saved workbook (so their style numbers are the saved stylesheet's) and spliced in between. The result
-is the whole save's, part for part (docProps/core.xml: its time); tests/test_answer_workbook_mail.py
+saved workbook (so their style numbers are the saved stylesheet's) and spliced in between; the sheet
+and docProps/core.xml (its time) are added to an archive of the other parts compressed once (so they
+come last in it). The result is the whole save's, part for part; tests/test_answer_workbook_mail.py
 holds it to that.
 """
 
@@ -41,7 +42,7 @@ class Layout(Hashable, Protocol):
 @dataclass
 class _Skeleton:
     book: Any  # the workbook saved, its sheet taken out: its styles number the rows' cells
-    parts: dict[str, bytes]  # every part as saved, in the archive's order (the sheet: head + tail)
+    archive: bytes  # an .xlsx archive of every other part as saved (compressed once)
     head: bytes  # the sheet's XML up to the first varying row
     tail: bytes  # from the end of the rows on
     extent: tuple[int, int, int]  # first row, last row, last column of the varying rows
@@ -68,11 +69,10 @@ def made(layout: Layout, fill: Callable[[Any], None]) -> bytes | None:
         core = _core(sk, _now())
     xml = out.getvalue()
     rows = xml[xml.index(b"<sheetData>") + len(b"<sheetData>") : xml.rindex(b"</sheetData>")]
-    parts = sk.parts | {SHEET_PART: sk.head + rows + sk.tail, CORE_PART: core}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
+    buf = io.BytesIO(sk.archive)
+    with zipfile.ZipFile(buf, "a", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.writestr(SHEET_PART, sk.head + rows + sk.tail)
+        archive.writestr(CORE_PART, core)
     return buf.getvalue()
 
 
@@ -90,7 +90,12 @@ def _skeleton(layout: Layout) -> _Skeleton:
     head = sheet[: sheet.index(b'<row r="%d"' % layout.first_row)]
     tail = sheet[sheet.index(b"</sheetData>") :]
     book.remove(ws)
-    return _Skeleton(book, parts, head, tail, extent, _styles(book))
+    rest = io.BytesIO()
+    with zipfile.ZipFile(rest, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for name, data in parts.items():
+            if name not in (SHEET_PART, CORE_PART):
+                archive.writestr(name, data)
+    return _Skeleton(book, rest.getvalue(), head, tail, extent, _styles(book))
 
 
 def _styles(book: Any) -> tuple[int, ...]:

@@ -2,7 +2,9 @@
 uvicorn on 127.0.0.1 (issue 20): unit 304 opens the link of its reporting notice, captured by a real SMTP
 server (aiosmtpd); it sees a project's light change as it changes a number (the live light), makes a
 mistake that is named beside its field, saves a draft, leaves and comes back to it, corrects it and
-submits; the checkpoint run then gives exactly the lights the page showed, and the warning e-mail follows.
+submits; its department 301 returns one project with a comment, the unit corrects and re-submits it, the
+department approves both; the checkpoint run then gives exactly the lights the page showed and the pure
+core gives for those numbers, and the warning e-mail follows.
 Unit 301001 submits, its department 301 returns the report with a comment (the unit is e-mailed it), the
 unit corrects and re-submits, the department approves; the run gives the light the department saw.
 With MONITOR_SCREENSHOTS=1 the screenshots of the reporting page and of a department's review page (its units'
@@ -28,7 +30,10 @@ from monitor.app import App
 from monitor.cli.main import main
 from monitor.config.settings import load_settings
 from monitor.core.model import Checkpoint
+from monitor.db.inputs import load_inputs
+from monitor.evaluate.core import evaluate
 from monitor.pipeline.queueing import queue_tasks
+from monitor.rules.policy import Policies
 from monitor.web.app import create_app
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
@@ -82,6 +87,17 @@ def test_a_unit_reports_through_its_page_with_the_light_shown_live(
 
     app, mail, link = reporting
     shots = DOCS if os.environ.get("MONITOR_SCREENSHOTS") == "1" else tmp_path
+    units = tmp_path / "units.csv"  # 304 reports to department 301, which reviews it below
+    units.write_text(
+        "unit_code,unit_name,email,supervisor_code\n304,市城市管理局,cgj@example.gov.cn,301\n", "utf-8"
+    )
+    config = str(workdir / "config.yaml")
+    assert CliRunner(env=ENV).invoke(main, ["import", str(units), "--config", config]).exit_code == 0
+    res = CliRunner(env=ENV).invoke(
+        main, ["link", "--unit", "301", "--department", "--checkpoint", "2025-08", "--config", config]
+    )
+    assert res.exit_code == 0, res.output
+    dept_link = link.split("/r/")[0] + res.output.strip().removeprefix("http://127.0.0.1:8650")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -116,6 +132,25 @@ def test_a_unit_reports_through_its_page_with_the_light_shown_live(
             page.get_by_role("button", name="送审").click()
             expect(page.locator("#submitted")).to_be_visible()
             expect(executed).to_be_disabled()  # read-only once submitted
+
+            # its department returns one project with a comment; the unit corrects it and sends it again
+            dept = browser.new_context().new_page()
+            dept.goto(dept_link)
+            decide = dept.locator(f"#decide-{P2}")
+            decide.locator("textarea[name=comment]").fill("1-8月执行数与国库支付记录不符，请核实")
+            decide.get_by_role("button", name="退回修改").click()
+            expect(dept.locator(f"#p-{P2}")).to_have_attribute("data-state", "returned")
+            page.goto(link)
+            expect(second.locator(".review")).to_contain_text("请核实")
+            second.locator("input[aria-label='1-8月执行数']").fill("41.5")
+            expect(second.locator(".prospect")).to_contain_text("41.50万元")
+            shown[P2] = second.locator(".prospect").get_attribute("data-light")
+            page.get_by_role("button", name="送审").click()
+            expect(page.locator("#submitted")).to_be_visible()
+            dept.goto(dept_link)
+            for p in (P1, P2):  # the department approves both
+                dept.locator(f"#decide-{p}").get_by_role("button", name="审核通过").click()
+                expect(dept.locator(f"#p-{p}")).to_have_attribute("data-state", "approved")
         finally:
             browser.close()
 
@@ -133,6 +168,12 @@ def test_a_unit_reports_through_its_page_with_the_light_shown_live(
             ).all()
         )
     assert stored == shown
+    with app.engine.connect() as conn:  # exactly what the pure core gives for the numbers reported
+        inputs = load_inputs(conn, "2025-08", [P1, P2])
+    core = {r.project_code: r.light for r in evaluate(Policies(app.rules()), Checkpoint(2025, 8), inputs)}
+    assert core == stored
+    returned = [m.message for m in mail.messages if m.message["X-Monitor-Kind"] == "report_returned"]
+    assert len(returned) == 1 and "请核实" in body_text(returned[0])  # the unit was told, once
     told = [m.message for m in mail.messages[before:] if m.message["X-Monitor-Unit"] == "304"]
     warned = sorted(p for p, light in stored.items() if light in ("yellow", "red"))
     if warned:  # the warning e-mail follows, naming the projects the page showed yellow or red

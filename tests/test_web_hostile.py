@@ -302,3 +302,18 @@ def test_the_access_log_never_holds_a_whole_unit_link_token(may: Path, web: WebP
     out = web.stop()
     assert f"/u/{token[:6]}…" in out, out  # the request is logged ...
     assert token not in out and token[:12] not in out  # ... its token is not
+
+
+def test_the_access_log_never_holds_a_whole_reporting_or_department_token(may: Path, web: WebProcess) -> None:
+    res = cli(may, "link", "--unit", "301", "--department", "--checkpoint", "2025-05")
+    assert res.exit_code == 0, res.output
+    paths = [link(may, "302").replace("/u/", "/r/"), res.output.strip().removeprefix("http://127.0.0.1:8650")]
+    for path in paths:
+        assert httpx.get(web.base + path).status_code == 200
+        assert httpx.get(web.base + path + "x").status_code == 403
+    time.sleep(0.3)
+    out = web.stop()
+    for path in paths:
+        kind, token = path[1], path[3:]
+        assert len(token) > 20 and f"/{kind}/{token[:6]}…" in out, out  # logged, masked
+        assert token not in out and token[:12] not in out

@@ -28,13 +28,14 @@ class _Json(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
-UNIT_LINK = re.compile(r"/u/([A-Za-z0-9_\-]{6})[A-Za-z0-9_.\-]*")
+# a signed link's path: a unit's answers (/u/), its reporting page (/r/), a department's review (/d/)
+UNIT_LINK = re.compile(r"/([urd])/([A-Za-z0-9_\-]{6})[A-Za-z0-9_.\-]*")
 
 
 def mask_tokens(text: str) -> str:
-    """`text` with every unit link token cut to its first 6 characters: /u/WyIzMD… (a whole token opens
-    the unit's page)."""
-    return UNIT_LINK.sub(r"/u/\1…", text)
+    """`text` with every signed link token cut to its first 6 characters: /u/WyIzMD… (a whole token opens
+    the unit's or the department's page)."""
+    return UNIT_LINK.sub(r"/\1/\2…", text)
 
 
 class MaskTokens(logging.Filter):

@@ -35,7 +35,7 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 STALE_FORM = "页面已过期或表单来源无法确认，请刷新页面后重新提交。"
-UNIT_LINK = re.compile(r"/u/[A-Za-z0-9_.\-]+")
+UNIT_LINK = re.compile(r"/([urd])/[A-Za-z0-9_.\-]{20,}")  # a signed link: a unit's or a department's
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Site:
         for secret in (s.smtp_password, s.web_secret):
             if secret:
                 text = text.replace(secret, "***")
-        return UNIT_LINK.sub("/u/***", text)
+        return UNIT_LINK.sub(r"/\1/***", text)
 
     # --- view models -----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Operating the service and its database (what an admin does to keep it running): `monitor check`
 validates config, rules and templates, `monitor serve` runs the service, `monitor status` shows it at a
-glance, `monitor db upgrade` migrates the schema.
+glance, `monitor db upgrade` migrates the schema, `monitor db archive` moves earlier years into a file.
 """
 
 from __future__ import annotations
@@ -106,6 +106,50 @@ def db_upgrade(config: str | None, rules_dir: str | None) -> None:
     click.echo(f"database: {app.settings.redacted_url()}")
     click.echo(("applied: " + ", ".join(applied)) if applied else "already up to date")
     click.echo(f"schema revision: {migrate.current(engine)}")
+
+
+@db.command("archive")
+@click.option("--before", type=int, required=True, help="Archive every checkpoint of a year before this one.")
+@click.option(
+    "--out", type=click.Path(), default=None, help="The archive file, or a folder for it (default: .)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print what would be archived (per table and checkpoint); write nothing."
+)
+@common
+def db_archive(
+    before: int, out: str | None, dry_run: bool, config: str | None, rules_dir: str | None
+) -> None:
+    """Move the checkpoints of earlier years into one archive file (`monitor import` reads it back)."""
+    from pathlib import Path
+    from zoneinfo import ZoneInfo
+
+    from monitor.db import archive
+
+    app = make_app(config, rules_dir)
+    year = app.clock().astimezone(ZoneInfo(app.settings.time_zone)).year
+    with app.engine.connect() as conn:
+        refused = archive.refusals(conn, before, year)
+        if refused:
+            fail(["refused, nothing archived:", *(f"  - {r}" for r in refused)])
+        planned = archive.plan(conn, before)
+    for table, checkpoint, rows in planned:
+        click.echo(f"{table:<26} {checkpoint:<8} {rows:>10}")
+    if not planned:
+        click.echo(f"nothing to archive before {before}")
+        return
+    if dry_run:
+        click.echo("dry run: nothing written")
+        return
+    revisions = archive.revisions()
+    now = app.clock().isoformat()
+    path, members, existed = archive.write(
+        app.engine, before, Path(out or "."), revisions[-1], revisions, now
+    )
+    click.echo(f"archive: {path} ({'already there, identical' if existed else 'written and verified'})")
+    deleted = archive.drop(app.engine, before, members)
+    click.echo("deleted: " + ", ".join(f"{t} {n}" for t, n in deleted.items() if n))
+    click.echo(f"restore with: monitor import {path}")
 
 
 def register(group: click.Group) -> None:

@@ -166,6 +166,10 @@ def import_paths(
     Rows are written as they are checked (parents first) while no problem has been found; any problem
     rolls the transaction back, so the database is exactly as before. Large inputs are read and
     checked in a forked process while this one writes (see ingest.reader)."""
+    if channel == "import" and any(Path(p).suffix.lower() == ".zip" for p in paths):  # `monitor db archive`'s
+        from monitor.ingest.archive import import_archive
+
+        return import_archive(engine, [Path(p) for p in paths], now, warnings, import_paths)
     with _no_cycle_collection():
         reading = Reading(paths)
         create_schema(engine)

@@ -265,7 +265,7 @@ def _rows(conn: Connection, part: Part, bound: str, lock: bool = False) -> Itera
     query = part.query(bound)
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    for row in conn.execution_options(yield_per=af.CHUNK_ROWS).execute(query):
+    for row in conn.execute(query.execution_options(yield_per=af.CHUNK_ROWS)):
         yield part.cells(row)
 
 
@@ -280,6 +280,8 @@ def write(
     and verify it; returns (path, members, whether an identical archive was already there)."""
     bound = bound_of(before)
     target = out / default_name(before) if out.is_dir() else out
+    if not target.parent.is_dir():
+        raise BadInput(f"--out {out}: no such folder {target.parent}")
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with engine.connect() as conn, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:

@@ -63,6 +63,69 @@ def working_tree_unchanged() -> Iterator[None]:
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """A database URL for one test: a new SQLite file, or a new schema-less PostgreSQL database."""
+# The database reaches a test only through the fixture db_url (the one reader of
+# MONITOR_TEST_DATABASE_URL): a test whose fixtures never lead to it runs the same on any database.
+# A test, or a fixture of tests/, that takes `request` may look db_url up by name at run time
+# (request.getfixturevalue): counted as reaching it. pytest's own fixtures (tmp_path…) never do.
+DATABASE_ONLY = "--database-tests-only"
+DESELECTED = pytest.StashKey[tuple[int, int]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        DATABASE_ONLY,
+        action="store_true",
+        help="run only the tests that can depend on the database (those reaching the fixture db_url), "
+        "e.g. a second run of the suite on PostgreSQL after the whole suite ran on SQLite",
+    )
+
+
+def uses_database(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", None)
+    info = getattr(item, "_fixtureinfo", None)
+    if names is None or info is None:
+        return True  # not a plain test function: kept
+    if "db_url" in names or "request" in info.argnames:
+        return True
+    for name in names:
+        for fixture in info.name2fixturedefs.get(name, ()):
+            if "request" in fixture.argnames and Path(inspect.getfile(fixture.func)).is_relative_to(TESTS):
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption(DATABASE_ONLY):
+        return
+    kept = [item for item in items if uses_database(item)]
+    dropped = [item for item in items if not uses_database(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[DESELECTED] = (len(dropped), len(kept))
+    workeroutput = getattr(config, "workeroutput", None)  # a pytest-xdist worker: told to the controller
+    if workeroutput is not None:
+        workeroutput[DATABASE_ONLY] = [len(dropped), len(kept)]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller (which collects nothing itself) learns the counts from a worker."""
+    counts = getattr(node, "workeroutput", {}).get(DATABASE_ONLY)
+    if counts:
+        node.config.stash[DESELECTED] = (counts[0], counts[1])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    counts = config.stash.get(DESELECTED, None)
+    if counts is not None:
+        terminalreporter.write_line(
+            f"{DATABASE_ONLY}: {counts[0]} tests deselected (the run on SQLite runs them): neither they "
+            "nor a fixture of theirs takes db_url, or `request` in tests/, so no database reaches them; "
+            f"{counts[1]} kept"
+        )
+
+
     base = os.environ.get("MONITOR_TEST_DATABASE_URL")
     if not base:
         yield f"sqlite:///{tmp_path / 'monitor.db'}"

@@ -3,6 +3,7 @@ MONITOR_TEST_DATABASE_URL is set), a config.yaml pointing at it, and the shipped
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import subprocess
@@ -10,13 +11,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+TESTS = Path(__file__).resolve().parent
+DATA = TESTS / "data"
 # what tools (not tests) keep in the checkout: left out of the working-tree check below
 TOOL_FOLDERS = (".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", "__pycache__")
 
@@ -60,9 +63,6 @@ def working_tree_unchanged() -> Iterator[None]:
     assert changed == [], f"tests wrote into the working tree {ROOT}: {changed[:20]}"
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    """A database URL for one test: a new SQLite file, or a new schema-less PostgreSQL database."""
 # The database reaches a test only through the fixture db_url (the one reader of
 # MONITOR_TEST_DATABASE_URL): a test whose fixtures never lead to it runs the same on any database.
 # A test, or a fixture of tests/, that takes `request` may look db_url up by name at run time
@@ -126,6 +126,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         )
 
 
+@pytest.fixture
+def db_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database URL for one test: a new SQLite file, or a new schema-less PostgreSQL database."""
+    # what keeps --database-tests-only honest: a test it would deselect never gets here
+    assert uses_database(request.node), f"{request.node.nodeid} reaches db_url past its fixture closure"
     base = os.environ.get("MONITOR_TEST_DATABASE_URL")
     if not base:
         yield f"sqlite:///{tmp_path / 'monitor.db'}"

@@ -18,6 +18,7 @@ from monitor.core.model import (
 from monitor.core.rows import RunRecord, row_of
 from monitor.core.summary import Summary
 from monitor.core.workdays import as_utc
+from monitor.db import partitions
 from monitor.db.engine import INDICATOR_RESULT, PROJECT_RESULT, RULE_VERSION, RUN, RUN_POLICY
 
 
@@ -76,6 +77,7 @@ def load_policies(conn: Connection, run_ids: Iterable[int]) -> dict[tuple[int, i
 
 
 def clear_results(conn: Connection, checkpoint: str) -> None:
+    partitions.ensure(conn, checkpoint)  # PostgreSQL: its results in a partition of their own
     conn.execute(delete(INDICATOR_RESULT).where(INDICATOR_RESULT.c.checkpoint == checkpoint))
     conn.execute(delete(PROJECT_RESULT).where(PROJECT_RESULT.c.checkpoint == checkpoint))
 

@@ -65,7 +65,7 @@ def evaluate_checkpoint(
             total = count_rows(conn, PROJECT)
             upto = last_batch(conn)  # the reports this run sees: which version of each it used
             in_halves = method == "sql" and halves.worth_it(engine, total, split)
-            if not in_halves:
+            if not in_halves and not (method == "sql" and compiled.clears_itself(conn)):
                 clear_results(conn, cp)  # the halves clear once their helper has started
             if method == "sql":
                 summary = _evaluate_in_sql(conn, scratch, policies, checkpoint, run_id, total, in_halves)

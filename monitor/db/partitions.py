@@ -1,0 +1,101 @@
+"""PostgreSQL: the results of each checkpoint in a partition of their own (project_result and
+indicator_result are partitioned by LIST (checkpoint), migration 0015; the partitions live in the schema
+`result_parts`, a DEFAULT partition catches any checkpoint without one). A run writes its checkpoint's
+results into fresh tables and swaps them in at the end of its transaction (`fresh`, `index_indicators`,
+`swap`): no row is deleted and written again (a table emptied by DELETE and refilled with the same keys
+costs PostgreSQL three times the writing: every unique-index insert visits the dead row, and the heap
+bloats), readers see the previous results until the commit, and years of history sit in partitions of
+their own that the current checkpoint's statements never touch. SQLite keeps its single tables (clustered
+on their keys, deleted and written in one transaction)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+
+SCHEMA = "result_parts"
+TABLES = ("indicator_result", "project_result")
+# the indexes each partition carries, as the partitioned tables declare them (tables.py)
+INDEXES = {
+    "indicator_result": ["PRIMARY KEY (checkpoint, project_code, indicator_code)"],
+    "project_result": ["PRIMARY KEY (checkpoint, project_code)"],
+}
+SECONDARY = {"project_result": ["(run_id)", "(checkpoint, unit_code)"], "indicator_result": []}
+CHECKPOINT = re.compile(r"^\d{4}-\d{2}$")
+
+
+def partition_name(table: str, checkpoint: str) -> str:
+    if not CHECKPOINT.match(checkpoint):  # a name made of it: never anything but YYYY-MM
+        raise ValueError(f"not a checkpoint: {checkpoint!r}")
+    return f"{table}_{checkpoint[:4]}_{checkpoint[5:]}"
+
+
+def partitioned(conn: Connection) -> bool:
+    """Whether this database keeps results in partitions (PostgreSQL, migrated to 0015)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    q = "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'indicator_result'::regclass"
+    return bool(conn.exec_driver_sql(q).scalar())
+
+
+def ensure(conn: Connection, checkpoint: str) -> None:
+    """The checkpoint's partitions exist (empty if new), so that its results never land in the DEFAULT
+    partition, which every ATTACH scans: call before writing results by any other way than a run's swap
+    (the pure core's chunks, a restored archive). Nothing on SQLite."""
+    if not partitioned(conn):
+        return
+    for table in TABLES:
+        name = f"{SCHEMA}.{partition_name(table, checkpoint)}"
+        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
+            conn.exec_driver_sql(f"DELETE FROM {SCHEMA}.{table}_default WHERE checkpoint = '{checkpoint}'")
+            conn.exec_driver_sql(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES IN ('{checkpoint}')")
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """The fresh tables a run writes its checkpoint's results into (schema-qualified)."""
+
+    indicators: str
+    projects: str
+
+
+def fresh(conn: Connection, checkpoint: str, run_id: int) -> Fresh:
+    """Two empty tables shaped like the results, without indexes (they are built once, sorted)."""
+    names = {t: f"{SCHEMA}.{partition_name(t, checkpoint)}_run{int(run_id)}" for t in TABLES}
+    for table, name in names.items():
+        conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+    return Fresh(names["indicator_result"], names["project_result"])
+
+
+def index_indicators(conn: Connection, tables: Fresh) -> None:
+    """The indicator results' key, once they are written (the project statement looks them up by it)."""
+    _index(conn, "indicator_result", tables.indicators)
+    conn.exec_driver_sql(f"ANALYZE {tables.indicators}")
+
+
+def _index(conn: Connection, table: str, name: str) -> None:
+    for key in INDEXES[table]:
+        conn.exec_driver_sql(f"ALTER TABLE {name} ADD {key}")
+    for columns in SECONDARY[table]:
+        conn.exec_driver_sql(f"CREATE INDEX ON {name} {columns}")
+
+
+def swap(conn: Connection, checkpoint: str, tables: Fresh) -> None:
+    """The fresh tables become the checkpoint's partitions; the previous ones are dropped (and any rows
+    of the checkpoint left in the DEFAULT partition deleted). In the run's transaction: until it
+    commits, readers see the previous results."""
+    _index(conn, "project_result", tables.projects)
+    for table, name in (("indicator_result", tables.indicators), ("project_result", tables.projects)):
+        final = partition_name(table, checkpoint)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {name} ADD CONSTRAINT {final}_cp CHECK (checkpoint = '{checkpoint}')"
+        )
+        old = conn.exec_driver_sql(f"SELECT to_regclass('{SCHEMA}.{final}')").scalar()
+        if old is not None:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {SCHEMA}.{final}")
+            conn.exec_driver_sql(f"DROP TABLE {SCHEMA}.{final}")
+        conn.exec_driver_sql(f"DELETE FROM {SCHEMA}.{table}_default WHERE checkpoint = '{checkpoint}'")
+        conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES IN ('{checkpoint}')")
+        conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {final}")

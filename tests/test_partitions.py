@@ -1,0 +1,80 @@
+"""Results kept per checkpoint (issue 21): on PostgreSQL each checkpoint's project and indicator results
+live in a partition of their own (migration 0015) and a run swaps in fresh ones instead of deleting and
+writing the same keys again; the DEFAULT partition stays empty whichever way results are written (the SQL
+form, the pure core); on SQLite the same runs give the same results in its single tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from test_web import cli, make
+
+from monitor.core.model import Checkpoint
+from monitor.pipeline.evaluation import evaluate_checkpoint
+
+EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
+
+
+def _results(work: Path) -> dict[str, Any]:
+    app, _ = make(work)
+    with app.engine.connect() as conn:
+        projects = conn.execute(
+            text("SELECT checkpoint, project_code, light, budget_light, target_light FROM project_result")
+        ).all()
+        indicators = conn.execute(
+            text("SELECT checkpoint, project_code, indicator_code, light, ratio FROM indicator_result")
+        ).all()
+    return {"projects": sorted(map(tuple, projects)), "indicators": sorted(map(tuple, indicators))}
+
+
+def _partitions(work: Path) -> list[tuple[str, str, int]]:
+    """(table, partition, rows) of every result partition (PostgreSQL); [] on SQLite."""
+    app, _ = make(work)
+    if app.engine.dialect.name != "postgresql":
+        return []
+    with app.engine.connect() as conn:
+        parts = conn.execute(
+            text(
+                "SELECT p.relname, c.relname FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent"
+                " JOIN pg_class c ON c.oid = h.inhrelid"
+                " WHERE p.relname IN ('project_result', 'indicator_result')"
+            )
+        ).all()
+        return sorted(
+            (t, c, int(conn.execute(text(f"SELECT count(*) FROM result_parts.{c}")).scalar_one()))
+            for t, c in parts
+        )
+
+
+def test_each_checkpoint_has_its_own_partition_and_a_rerun_swaps_it(workdir: Path) -> None:
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    for cp in ("2025-05", "2025-08"):
+        assert cli(workdir, "run", "--checkpoint", cp, "--no-send").exit_code == 0
+    first = _results(workdir)
+    assert {r[0] for r in first["projects"]} == {"2025-05", "2025-08"}
+    before = _partitions(workdir)
+
+    assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0  # again: swapped
+    assert _results(workdir) == first
+    after = _partitions(workdir)
+    assert after == before
+    app, _ = make(workdir)
+    if app.engine.dialect.name == "postgresql":
+        names = {c for _, c, _ in after}
+        assert {"indicator_result_2025_05", "project_result_2025_05", "indicator_result_2025_08"} <= names
+        assert all(n == 0 for _, c, n in after if c.endswith("_default"))  # nothing in the DEFAULT
+        counts = {c: n for _, c, n in after}
+        assert counts["project_result_2025_05"] == sum(1 for r in first["projects"] if r[0] == "2025-05")
+        assert not any("_run" in c for c in names)  # the fresh tables became the partitions
+
+
+def test_the_pure_core_writes_into_the_checkpoints_partition_too(workdir: Path) -> None:
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0
+    compiled = _results(workdir)
+    app, _ = make(workdir)  # the pure core over every project (evaluate_checkpoint's method "python")
+    evaluate_checkpoint(app.engine, app.rules(), Checkpoint(2025, 5), app.clock, method="python")
+    assert _results(workdir) == compiled
+    assert all(n == 0 for _, c, n in _partitions(workdir) if c.endswith("_default"))

@@ -58,6 +58,7 @@ from sqlalchemy.engine import Connection
 from monitor.core import failpoints
 from monitor.core.errors import BadInput
 from monitor.db import archive_file as af
+from monitor.db import partitions
 from monitor.db.engine import (
     CASE_RESPONSE,
     CASE_REVIEW,
@@ -360,6 +361,7 @@ def drop(engine: Engine, before: int, members: Sequence[af.Member]) -> dict[str,
             if number == len(PARTS) // 2:
                 failpoints.hit("archive:mid-delete")
         deleted["report_batch"] = _drop_batches(conn, batches)
+        partitions.drop_empty_before(conn, before)  # PostgreSQL: their emptied result partitions too
     return deleted
 
 
@@ -449,6 +451,9 @@ def restore(conn: Connection, archive: af.Archive) -> dict[str, int]:
                 values = [
                     {c.name: af.decode(v, c) for c, v in zip(columns, cells, strict=True)} for cells in new
                 ]
+                if part.table.name in partitions.TABLES:  # PostgreSQL: into their checkpoints' partitions
+                    for cp in sorted({str(v["checkpoint"]) for v in values}):
+                        partitions.ensure(conn, cp)
                 conn.execute(insert(part.table), values)
             counts[part.table.name] = counts.get(part.table.name, 0) + len(new)
     for name, t in (

@@ -53,6 +53,29 @@ def ensure(conn: Connection, checkpoint: str) -> None:
             conn.exec_driver_sql(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES IN ('{checkpoint}')")
 
 
+def drop_empty_before(conn: Connection, year: int) -> list[str]:
+    """Drop the result partitions of checkpoints before `year` that hold no row any more (their rows
+    archived: db.archive); returns their names. Nothing on SQLite."""
+    if not partitioned(conn):
+        return []
+    q = (
+        "SELECT c.relname, p.relname FROM pg_inherits h JOIN pg_class p ON p.oid = h.inhparent"
+        " JOIN pg_class c ON c.oid = h.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        f" WHERE n.nspname = '{SCHEMA}' AND p.relname IN ('indicator_result', 'project_result')"
+    )
+    dropped = []
+    for name, table in conn.exec_driver_sql(q).all():
+        m = re.fullmatch(rf"{table}_(\d{{4}})_\d{{2}}", name)
+        if m is None or int(m.group(1)) >= year:
+            continue
+        if conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {SCHEMA}.{name})").scalar():
+            continue
+        conn.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {SCHEMA}.{name}")
+        conn.exec_driver_sql(f"DROP TABLE {SCHEMA}.{name}")
+        dropped.append(name)
+    return dropped
+
+
 @dataclass(frozen=True)
 class Fresh:
     """The fresh tables a run writes its checkpoint's results into (schema-qualified)."""

@@ -1,12 +1,12 @@
 """PostgreSQL: the results of each checkpoint in a partition of their own (project_result and
 indicator_result are partitioned by LIST (checkpoint), migration 0015; the partitions live in the schema
 `result_parts`, a DEFAULT partition catches any checkpoint without one). A run writes its checkpoint's
-results into fresh tables and swaps them in at the end of its transaction (`fresh`, `index_indicators`,
-`swap`): no row is deleted and written again (a table emptied by DELETE and refilled with the same keys
-costs PostgreSQL three times the writing: every unique-index insert visits the dead row, and the heap
-bloats), readers see the previous results until the commit, and years of history sit in partitions of
-their own that the current checkpoint's statements never touch. SQLite keeps its single tables (clustered
-on their keys, deleted and written in one transaction)."""
+results into fresh tables without indexes (`fresh`), then builds their keys once, sorted, and swaps them
+in at the end of its transaction (`swap`): no row is deleted and written again (a table emptied by DELETE
+and refilled with the same keys costs PostgreSQL three times the writing: every unique-index insert
+visits the dead row, and the heap bloats), readers see the previous results until the commit, and years
+of history sit in partitions of their own that the current checkpoint's statements never touch. SQLite
+keeps its single tables (clustered on their keys, deleted and written in one transaction)."""
 
 from __future__ import annotations
 
@@ -92,12 +92,6 @@ def fresh(conn: Connection, checkpoint: str, run_id: int) -> Fresh:
     return Fresh(names["indicator_result"], names["project_result"])
 
 
-def index_indicators(conn: Connection, tables: Fresh) -> None:
-    """The indicator results' key, once they are written (the project statement looks them up by it)."""
-    _index(conn, "indicator_result", tables.indicators)
-    conn.exec_driver_sql(f"ANALYZE {tables.indicators}")
-
-
 def _index(conn: Connection, table: str, name: str) -> None:
     for key in INDEXES[table]:
         conn.exec_driver_sql(f"ALTER TABLE {name} ADD {key}")
@@ -109,6 +103,7 @@ def swap(conn: Connection, checkpoint: str, tables: Fresh) -> None:
     """The fresh tables become the checkpoint's partitions; the previous ones are dropped (and any rows
     of the checkpoint left in the DEFAULT partition deleted). In the run's transaction: until it
     commits, readers see the previous results."""
+    _index(conn, "indicator_result", tables.indicators)
     _index(conn, "project_result", tables.projects)
     for table, name in (("indicator_result", tables.indicators), ("project_result", tables.projects)):
         final = partition_name(table, checkpoint)

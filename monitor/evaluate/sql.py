@@ -108,7 +108,10 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = AL
     cp = lit(str(checkpoint))
     base = budget.base_sql()
     budget_light = budget.light_sql(d)
-    worst_of = combine.worst_sql(part.indicators, cp)
+    # PostgreSQL: one grouped pass over the indicator results; SQLite: a lookup per project in its
+    # clustered table
+    grouped = d.pg
+    worst_of = "w.worst" if grouped else combine.worst_sql(part.indicators, cp)
     target, combined = combine.target_sql(), combine.project_sql()
     not_reported = project_words_sql(checkpoint)
     inner = (
@@ -119,6 +122,7 @@ def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = AL
         f" pp.pf, {budget_light} AS budget_light, {worst_of} AS worst, pp.matrix"
         " FROM project p JOIN _ev_pkey pk ON pk.code = p.code JOIN _ev_ppol pp ON pp.kp = pk.kp"
         f" LEFT JOIN project_report r ON r.checkpoint = {cp} AND r.project_code = p.code"
+        + (combine.worst_join_sql(part.indicators, cp) if grouped else "")
         + part.where("p.code")
     )
     return (
@@ -189,9 +193,7 @@ def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_i
     if d.pg:
         analyze_temporary(conn)
     save_policies(conn, run_id, rows.facts)
-    run(conn, indicator_sql(d, checkpoint, rows.answers, part))
-    if fresh:
-        partitions.index_indicators(conn, fresh)
+    run(conn, indicator_sql(d, checkpoint, rows.answers, part), whole=True)
     finish(conn, policies, checkpoint, run_id, part)
     if fresh:  # the fresh results replace the checkpoint's partitions: nothing deleted and written again
         partitions.swap(conn, str(checkpoint), fresh)
@@ -214,11 +216,15 @@ def analyze_inputs(conn: Connection) -> None:
     taking a million rows for a few, picks nested loops: 100k projects right after an import 16.7 s
     against 10 s)."""
     names = ", ".join(f"'{t}'" for t in INPUTS)
-    stale = conn.exec_driver_sql(
-        "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname IN"
-        f" ({names}) AND (coalesce(last_analyze, last_autoanalyze) IS NULL"
-        " OR n_mod_since_analyze > 0.1 * greatest(n_live_tup, 1000))"
-    ).scalars().all()
+    stale = (
+        conn.exec_driver_sql(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname IN"
+            f" ({names}) AND (coalesce(last_analyze, last_autoanalyze) IS NULL"
+            " OR n_mod_since_analyze > 0.1 * greatest(n_live_tup, 1000))"
+        )
+        .scalars()
+        .all()
+    )
     if stale:
         conn.exec_driver_sql("ANALYZE " + ", ".join(sorted(stale)))
 
@@ -248,7 +254,7 @@ def finish(
     """Once the `part`'s indicator results are written: the uncertain ones judged by the pure core,
     then its project results written."""
     judge_uncertain(conn, policies, checkpoint, part.indicators)
-    run(conn, project_sql(Dialect(conn.dialect.name), checkpoint, run_id, part))
+    run(conn, project_sql(Dialect(conn.dialect.name), checkpoint, run_id, part), whole=True)
 
 
 def uncertain(conn: Connection, checkpoint: Checkpoint) -> list[str]:

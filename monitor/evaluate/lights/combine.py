@@ -43,6 +43,16 @@ def worst_sql(indicators: str, checkpoint: str) -> str:
     )
 
 
+def worst_join_sql(indicators: str, checkpoint: str) -> str:
+    """worst_sql as a join (alias w, column worst): every project's worst severity in one grouped pass
+    over its indicator rows, for a database that hashes it faster than it looks each project up
+    (PostgreSQL, whose fresh results have no index yet: monitor.db.partitions)."""
+    return (
+        f" LEFT JOIN (SELECT x.project_code, max({_severity('x.light')}) AS worst FROM {indicators} x"
+        f" WHERE x.checkpoint = {checkpoint} GROUP BY x.project_code) w ON w.project_code = p.code"
+    )
+
+
 def target_sql() -> str:
     """The target light from b.worst (worst_sql)."""
     return "CASE b.worst WHEN 2 THEN 'red' WHEN 1 THEN 'yellow' WHEN 0 THEN 'green' END"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import email.utils
+import functools
 import mimetypes
 import re
 import uuid
@@ -166,10 +167,16 @@ _PRINTABLE_BUT_PERCENT = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != 
 _TYPES = {".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
+@functools.cache
+def _mime_types() -> mimetypes.MimeTypes:
+    """The standard library's built-in table, made once (each MimeTypes() copies it anew)."""
+    return mimetypes.MimeTypes()
+
+
 def content_type(name: str) -> tuple[str, str]:
     """The MIME type of a file by its name's extension; application/octet-stream if unknown."""
     suffix = Path(name).suffix.lower()
-    guessed = _TYPES.get(suffix) or mimetypes.MimeTypes().guess_type(name, strict=True)[0]
+    guessed = _TYPES.get(suffix) or _mime_types().guess_type(name, strict=True)[0]
     maintype, _, subtype = (guessed or "application/octet-stream").partition("/")
     return maintype, subtype
 
@@ -180,15 +187,21 @@ def attach(message: MIMEPart, name: str, data: bytes) -> None:
     RFC 2231 encoded (`filename*=utf-8\'\'…`) when it is not ASCII. A non-multipart `message` becomes
     multipart/mixed. The one place attachments are made (the bureau summary's reports, a warning's
     response workbook)."""
-    maintype, subtype = content_type(name)
-    params = {}
-    if maintype == "text":
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"attachment {name}: not UTF-8 text (byte {exc.start})") from exc
-        params["charset"] = "utf-8"
+    maintype, subtype, params = attachment_type(name, data)
     message.add_attachment(data, maintype, subtype, filename=safe_header_text(name), params=params)
+
+
+def attachment_type(name: str, data: bytes) -> tuple[str, str, dict[str, str]]:
+    """The content type `attach` gives file `name` and its parameters (text/*: charset utf-8, the
+    bytes checked to be UTF-8)."""
+    maintype, subtype = content_type(name)
+    if maintype != "text":
+        return maintype, subtype, {}
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"attachment {name}: not UTF-8 text (byte {exc.start})") from exc
+    return maintype, subtype, {"charset": "utf-8"}
 
 
 def _boundary() -> str:

@@ -3,8 +3,10 @@ with Python's email package (text part, then HTML; UTF-8 bodies in base64; Chine
 RFC 2047 encoded-words; CRLF; only ASCII), written as strings, about ten times faster. Queueing a
 national checkpoint builds hundreds of thousands of messages: the email package's header folding was
 most of that time. The MIME body of a message without attachments is written here byte for byte as
-the email package writes it (tests/test_mime.py checks it); a body with attachments is the email
-package's own (render.mime_body, render.attach) under the headers written here.
+the email package writes it, and so is the multipart/mixed body of one with attachments (each one as
+render.attach makes it: its content type, base64, its file name RFC 2231-encoded when not ASCII);
+tests/test_mime.py and tests/test_mime_attachments.py check it. A file name the writer here does not
+take (empty, or not encodable as UTF-8) goes through the email package (render.mime_body).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import datetime as dt
 import email.utils
 import uuid
 from collections.abc import Iterable, Sequence
+from urllib.parse import quote
 
 from monitor.notify.render import (
     Envelope,
     Rendered,
     ascii_header_value,
+    attachment_type,
     mime_body,
     mime_bytes,
     safe_header_text,
@@ -82,6 +86,10 @@ def _addresses(name: str, people: Sequence[tuple[str, str]]) -> str:
     return _fold(name, words)
 
 
+def _boundary() -> str:
+    return f"=_monitor_{uuid.uuid4().hex}"  # as render's: '_' is not in base64
+
+
 def _part(boundary: str, subtype: str, text: str) -> str:
     encoded = base64.encodebytes(text.encode()).decode().replace("\n", "\r\n")
     return (
@@ -93,11 +101,94 @@ def _part(boundary: str, subtype: str, text: str) -> str:
 def alternative(rendered: Rendered, boundary: str) -> str:
     """render.mime_bytes(render.mime_body(rendered)) with this boundary, written directly."""
     return (
-        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'
+        param_header("Content-Type", "multipart/alternative", "boundary", boundary)
+        + "\r\n"
         + _part(boundary, "plain", rendered.text)
         + _part(boundary, "html", rendered.html)
         + f"--{boundary}--\r\n"
     )
+
+
+def _param(name: str, value: str) -> str:
+    """One MIME parameter as email.message.Message.set_param writes it: a quoted string, or RFC 2231
+    (`name*=utf-8''…`, percent-encoded UTF-8) when the value is not ASCII."""
+    if value.isascii():
+        return f'{name}="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name}*=utf-8''{quote(value, safe='')}"
+
+
+def _sections(name: str, value: str, maxlen: int = MAX_LINE) -> list[str]:
+    """A parameter too long for a line of its own in RFC 2231 sections (`name*0*=utf-8''…;`), split
+    where the email package splits it (email._header_value_parser._fold_mime_parameters)."""
+    lines: list[str] = []
+    chrome = ("us-ascii" if value.isascii() else "utf-8") + "''"
+    section = 0
+    while value:
+        room = maxlen - (len(name) + len(str(section)) + 3 + len(chrome)) - 2
+        split = room
+        while len(quote(value[:split], safe="")) > room:
+            split -= 1
+        lines.append(f" {name}*{section}*={chrome}{quote(value[:split], safe='')}")
+        chrome, section, value = "", section + 1, value[split:]
+        if value:
+            lines[-1] += ";"
+    return lines
+
+
+def param_header(name: str, value: str, param: str, param_value: str) -> str:
+    """`Name: value; param=…` folded as the email package folds it under render's policy (lines of
+    76): on one line if it fits, else the parameter on a line of its own, else in RFC 2231 sections."""
+    line, text = f"{name}: {value}", _param(param, param_value)
+    # an ASCII header is kept whole if it fits; one holding a non-ASCII value is refolded, and its
+    # parameter kept on the first line only short of the last column (_fold_mime_parameters' `<`)
+    if len(line) + 2 + len(text) <= MAX_LINE - (not param_value.isascii()):
+        return f"{line}; {text}\r\n"
+    if len(text) + 2 <= MAX_LINE:
+        return f"{line};\r\n {text}\r\n"
+    return "\r\n".join([line + ";", *_sections(param, param_value)]) + "\r\n"
+
+
+def attachment(name: str, data: bytes) -> str | None:
+    """One attachment part as render.attach makes it, written directly; None for a file name this
+    writer does not take (empty, or not encodable as UTF-8: the email package's to write)."""
+    filename = safe_header_text(name)
+    try:
+        filename.encode()
+    except UnicodeEncodeError:
+        return None
+    if not filename:
+        return None
+    maintype, subtype, params = attachment_type(name, data)
+    kind = f"{maintype}/{subtype}"
+    disposition = param_header("Content-Disposition", "attachment", "filename", filename)
+    encoded = base64.encodebytes(data).decode().replace("\n", "\r\n")
+    if not params:
+        return f"Content-Type: {kind}\r\nContent-Transfer-Encoding: base64\r\n{disposition}\r\n{encoded}"
+    ((param, value),) = params.items()
+    return (
+        f"Content-Transfer-Encoding: base64\r\n{disposition}"
+        f"{param_header('Content-Type', kind, param, value)}\r\n{encoded}"
+    )
+
+
+def mixed(
+    rendered: Rendered, attachments: Sequence[tuple[str, bytes]], boundaries: Sequence[str]
+) -> str | None:
+    """render.mime_bytes(render.mime_body(rendered, attachments, boundaries)) written directly (the
+    boundaries outermost first); None where an attachment is not this writer's (see `attachment`)."""
+    outer, inner = boundaries
+    parts = [
+        param_header("Content-Type", "multipart/mixed", "boundary", outer),
+        f"\r\n--{outer}\r\n",
+        alternative(rendered, inner),
+    ]
+    for name, data in attachments:
+        part = attachment(name, data)
+        if part is None:
+            return None
+        parts += [f"\r\n--{outer}\r\n", part]
+    parts.append(f"\r\n--{outer}--\r\n")
+    return "".join(parts)
 
 
 def build_message(
@@ -112,8 +203,9 @@ def build_message(
     headers: dict[str, str],
     attachments: Sequence[tuple[str, bytes]] = (),
 ) -> Envelope:
-    """The message render.build_message makes, its headers written directly (and its body too when
-    it has no attachments). X-Monitor-* values are plain ASCII (render.ascii_header_value)."""
+    """The message render.build_message makes, written directly (its body by the email package only
+    for an attachment `attachment` does not take). X-Monitor-* values are plain ASCII
+    (render.ascii_header_value)."""
     parts = [header("Subject", rendered.subject), _addresses("From", [sender]), _addresses("To", to)]
     if cc:
         parts.append(_addresses("Cc", cc))
@@ -124,8 +216,9 @@ def build_message(
     parts.append("MIME-Version: 1.0\r\n")
     head = "".join(parts).encode("ascii")
     if attachments:
-        body = mime_bytes(mime_body(rendered, attachments))
+        written = mixed(rendered, attachments, (_boundary(), _boundary()))
+        body = mime_bytes(mime_body(rendered, attachments)) if written is None else written.encode("ascii")
     else:
-        body = alternative(rendered, f"=_monitor_{uuid.uuid4().hex}").encode("ascii")
+        body = alternative(rendered, _boundary()).encode("ascii")
     recipients = tuple(dict.fromkeys(e for _, e in [*to, *cc]))
     return Envelope(sender[1], recipients, head + body)

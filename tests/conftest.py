@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,10 +136,14 @@ def db_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'monitor.db'}"
         return
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    # made and dropped straight on the server when MONITOR_TEST_ADMIN_URL names it (the tests behind
+    # PgBouncer: its pooled connections to a dropped database are not its business); the test's URL
+    # keeps the base's query (?pgbouncer=true: the engine's option, no libpq one)
+    admin_url = make_url(os.environ.get("MONITOR_TEST_ADMIN_URL") or base)
+    admin = create_engine(admin_url.difference_update_query(["pgbouncer"]), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + "/" + name
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:

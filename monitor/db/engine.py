@@ -20,11 +20,14 @@ from monitor.db import migrate
 from monitor.db import tables as t
 
 CHUNK = 5000
+# `?pgbouncer=true` in a PostgreSQL URL: no server-side prepared statements (README, "Behind PgBouncer")
+PGBOUNCER = "pgbouncer"
 
 
 def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:
     """An engine for `url`; SQLite gets foreign keys on and a busy timeout, like a server database.
-    `poolclass`: e.g. NullPool for a helper's own connection, closed when done."""
+    `poolclass`: e.g. NullPool for a helper's own connection, closed when done. A PostgreSQL URL may end
+    in `?pgbouncer=true` (behind PgBouncer in transaction mode): psycopg then prepares no statement."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, poolclass=poolclass)
 
@@ -45,7 +48,20 @@ def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, poolclass=poolclass)
+    engine = create_engine(url, pool_pre_ping=True, poolclass=poolclass)
+    behind = engine.url.query.get(PGBOUNCER, "false")
+    if behind not in ("true", "false"):
+        raise ValueError(f"database URL: {PGBOUNCER}={behind!r}: write {PGBOUNCER}=true or leave it out")
+
+    @event.listens_for(engine, "do_connect")
+    def _pgbouncer(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        # not a libpq option: taken out of what psycopg is given. PgBouncer in transaction mode (before
+        # 1.21) hands each transaction whichever server connection is free, so a statement psycopg
+        # prepared on one (after 5 runs) would be missing on the next
+        if cparams.pop(PGBOUNCER, "false") == "true":
+            cparams["prepare_threshold"] = None
+
+    return engine
 
 
 def cores() -> int:

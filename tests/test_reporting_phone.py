@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailserver import MailServer
 from test_reporting_browser import DOCS, P1, P2, reporting  # noqa: F401 (fixture)
@@ -14,7 +15,10 @@ from test_web_browser import ARGS, CHROMIUM
 
 from monitor.app import App
 
-PHONE = {"width": 375, "height": 740}
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
+PHONE: ViewportSize = {"width": 375, "height": 740}
 
 
 def test_a_unit_reports_from_a_phone(reporting: tuple[App, MailServer, str], tmp_path: Path) -> None:  # noqa: F811

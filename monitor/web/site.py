@@ -35,7 +35,7 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 STALE_FORM = "页面已过期或表单来源无法确认，请刷新页面后重新提交。"
-UNIT_LINK = re.compile(r"/([urd])/[A-Za-z0-9_.\-]{20,}")  # a signed link: a unit's or a department's
+UNIT_LINK = re.compile(r"/([urd])/[A-Za-z0-9_.\-]+")  # a signed link: a unit's or a department's
 
 
 @dataclass

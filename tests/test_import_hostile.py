@@ -53,9 +53,11 @@ def loaded(workdir: Path) -> Path:
     return workdir
 
 
-def refused(workdir: Path, db_url: str, *args: str, seconds: float = 20) -> str:
+def refused(workdir: Path, db_url: str, *args: str, seconds: float = 120) -> str:
     """Run `monitor import ARGS`: it must fail with exit 1 and no traceback, in bounded time, and
-    leave the database as it was; returns what it printed."""
+    leave the database as it was; returns what it printed. The bound guards against a hang (two
+    billion empty rows, a billion padded cells would take hours), not a speed: generous, for a loaded
+    machine (performance is bench/'s)."""
     before = dump(db_url)
     started = time.monotonic()
     res = cli(workdir, "import", *args)
@@ -124,7 +126,7 @@ def test_a_workbook_that_inflates_a_thousandfold_is_refused_before_it_is_read(
     filler = b'<row><c t="inlineStr"><is><t>                </t></is></c></row>' * 20_000
     replace_part(book, SHEET, [head, *[filler] * 100, tail])
     assert book.stat().st_size < 1_000_000
-    out = refused(loaded, db_url, str(book), seconds=10)
+    out = refused(loaded, db_url, str(book))
     assert str(book) in out and SHEET in out
     assert "compression ratio" in out
 
@@ -161,14 +163,14 @@ def test_rows_beyond_excel_limits_are_refused_quickly(loaded: Path, db_url: str,
             )
         ],
     )
-    out = refused(loaded, db_url, str(far), seconds=10)
+    out = refused(loaded, db_url, str(far))
     assert str(far) in out and "1,048,576" in out
     wide = units_workbook(tmp_path / "wide.xlsx", [])
     rows = "".join(
         f'<row r="{r}"><c r="XFD{r}" t="inlineStr"><is><t>x</t></is></c></row>' for r in range(2, 60_000)
     )
     replace_part(wide, SHEET, [sheet_xml(f'<row r="1">{HEADER_ROW}</row>{rows}')])
-    out = refused(loaded, db_url, str(wide), "--errors", str(tmp_path / "errors.txt"), seconds=30)
+    out = refused(loaded, db_url, str(wide), "--errors", str(tmp_path / "errors.txt"))
     assert str(wide) in out and "cells" in out
 
 
@@ -178,7 +180,7 @@ def test_an_xml_entity_bomb_in_a_workbook_is_a_clear_error(loaded: Path, db_url:
     doctype = f"<!DOCTYPE worksheet [{entities}]>"
     rows = f'<row r="1">{HEADER_ROW}</row><row r="2"><c r="A2" t="inlineStr"><is><t>&a9;</t></is></c></row>'
     replace_part(book, SHEET, [sheet_xml(rows, prolog=doctype)])
-    out = refused(loaded, db_url, str(book), seconds=10)
+    out = refused(loaded, db_url, str(book))
     assert str(book) in out and "XML entit" in out
     assert "EntitiesForbidden" not in out and "ParseError" not in out
 

@@ -8,6 +8,7 @@ import asyncio
 import email
 import email.policy
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,7 +200,9 @@ def test_server_down_at_send_time_delivers_on_the_next_send(workdir: Path, db_ur
     smtp_config(workdir, server.port, backoff=0.2, inline_wait=0)
     assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
     res = cli(workdir, "run", "--checkpoint", "2025-05")
-    assert res.exit_code == 0 and "retry 5" in res.output
+    # each of the 5 messages refused, to be retried (on a loaded machine the run may try a due one again)
+    retried = re.search(r"retry (\d+)", res.output)
+    assert res.exit_code == 0 and retried and int(retried.group(1)) >= 5, res.output
     pending = rows(db_url)
     assert {r["status"] for r in pending} == {"pending"}
     assert "connection refused" in (pending[0]["last_error"] or "")

@@ -5,7 +5,11 @@ without a pooler the same steps run and must give the same answers."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from sqlalchemy import text
 
 from monitor.db.engine import make_engine
@@ -32,6 +36,25 @@ def test_a_statement_run_many_times_survives_the_pooler_changing_server_connecti
         other.dispose()
 
 
-def test_a_wrong_pgbouncer_option_is_refused_with_its_value() -> None:
-    with pytest.raises(ValueError, match="pgbouncer='yes'"):
-        make_engine("postgresql+psycopg://monitor@127.0.0.1:6432/monitor?pgbouncer=yes")
+def test_a_wrong_pgbouncer_option_is_a_config_error_naming_its_line_and_value(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "time_zone: Asia/Shanghai\ndatabase:\n  url: postgresql+psycopg://monitor:s3cret@127.0.0.1:6432/m"
+        "?pgbouncer=yes\n",
+        encoding="utf-8",
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--config", str(cfg)], capture_output=True, text=True
+    )
+    assert res.returncode != 0
+    assert f"{cfg}:3" in res.stderr and "database.url" in res.stderr and "'yes'" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and "s3cret" not in res.stderr
+    env = {**os.environ, "MONITOR_DATABASE_URL": "postgresql+psycopg://monitor@127.0.0.1:6432/m?pgbouncer=1"}
+    res = subprocess.run(
+        [sys.executable, "-m", "monitor", "status", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert res.returncode != 0
+    assert "MONITOR_DATABASE_URL" in res.stderr and "'1'" in res.stderr, res.stderr

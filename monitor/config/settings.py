@@ -267,6 +267,24 @@ class Settings:
         return make_url(self.database_url).render_as_string(hide_password=True)
 
 
+PGBOUNCER = "pgbouncer"  # `?pgbouncer=true` ends a database URL behind PgBouncer (README, "Behind PgBouncer")
+
+
+def behind_pgbouncer(url: str) -> bool:
+    """Whether the database URL says it reaches PostgreSQL through PgBouncer in transaction mode
+    (`?pgbouncer=true`); raises ValueError naming any value but true or false."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        value = make_url(url).query.get(PGBOUNCER, "false")
+    except ArgumentError:  # not a URL: the engine says so
+        return False
+    if value not in ("true", "false"):
+        raise ValueError(f"{PGBOUNCER}={value!r} in the database URL: write {PGBOUNCER}=true or leave it out")
+    return value == "true"
+
+
 SECRET_MIN_LENGTH = 43  # 32 random bytes in URL-safe base64
 SECRET_MIN_DISTINCT = 12
 MAKE_SECRET = (
@@ -304,6 +322,12 @@ def load_settings(path: Path, rules_dir: str | None = None, env: Mapping[str, st
         return q if q.is_absolute() else base / q
 
     url = env.get("MONITOR_DATABASE_URL") or cfg.database.url or f"sqlite:///{resolve(cfg.database.path)}"
+    try:
+        behind_pgbouncer(url)
+    except ValueError as exc:  # the URL itself (its password) is not shown
+        in_env = bool(env.get("MONITOR_DATABASE_URL"))
+        wrong = Problem("MONITOR_DATABASE_URL", None, "", str(exc)) if in_env else None
+        raise Invalid([wrong or doc.problem(("database", "url"), str(exc))]) from exc
     months = [c.month for c in cfg.schedule.checkpoints]
     if len(set(months)) != len(months):
         where = ("schedule", "checkpoints")

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import Pool
 from sqlmodel import SQLModel
 
+from monitor.config.settings import PGBOUNCER, behind_pgbouncer
 from monitor.db import migrate
 from monitor.db import tables as t
 
@@ -46,19 +47,18 @@ def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:
                         raise
                     time.sleep(0.05)
             cur.close()
+    behind = behind_pgbouncer(url)
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, poolclass=poolclass)
-    behind = engine.url.query.get(PGBOUNCER, "false")
-    if behind not in ("true", "false"):
-        raise ValueError(f"database URL: {PGBOUNCER}={behind!r}: write {PGBOUNCER}=true or leave it out")
 
     @event.listens_for(engine, "do_connect")
     def _pgbouncer(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         # not a libpq option: taken out of what psycopg is given. PgBouncer in transaction mode (before
         # 1.21) hands each transaction whichever server connection is free, so a statement psycopg
         # prepared on one (after 5 runs) would be missing on the next
-        if cparams.pop(PGBOUNCER, "false") == "true":
+        cparams.pop(PGBOUNCER, None)
+        if behind:
             cparams["prepare_threshold"] = None
 
     return engine

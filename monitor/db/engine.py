@@ -21,8 +21,6 @@ from monitor.db import migrate
 from monitor.db import tables as t
 
 CHUNK = 5000
-# `?pgbouncer=true` in a PostgreSQL URL: no server-side prepared statements (README, "Behind PgBouncer")
-PGBOUNCER = "pgbouncer"
 
 
 def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:

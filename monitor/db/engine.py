@@ -45,9 +45,9 @@ def make_engine(url: str, poolclass: type[Pool] | None = None) -> Engine:
                         raise
                     time.sleep(0.05)
             cur.close()
-    behind = behind_pgbouncer(url)
 
         return engine
+    behind = behind_pgbouncer(url)
     engine = create_engine(url, pool_pre_ping=True, poolclass=poolclass)
 
     @event.listens_for(engine, "do_connect")

@@ -25,8 +25,8 @@ from test_mail import EXAMPLES, smtp_config
 from monitor.cli.main import main
 from monitor.db.engine import make_engine
 
-HOLD = 0.6  # seconds the server keeps each message before answering DATA
-MARGIN = 0.25  # into a hold, a transaction begun before it is one that waits for the mail server
+HOLD = 0.8  # seconds the server keeps each message before answering DATA
+MARGIN = 0.4  # into a hold, a transaction begun before it is one that waits for the mail server
 POOL_SIZE = 5  # SQLAlchemy's QueuePool default, which make_engine keeps
 HELPER = 1  # the evaluation's second half on SQLite (monitor.evaluate.halves) has a connection of its own
 

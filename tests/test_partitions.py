@@ -78,3 +78,19 @@ def test_the_pure_core_writes_into_the_checkpoints_partition_too(workdir: Path) 
     evaluate_checkpoint(app.engine, app.rules(), Checkpoint(2025, 5), app.clock, method="python")
     assert _results(workdir) == compiled
     assert all(n == 0 for _, c, n in _partitions(workdir) if c.endswith("_default"))
+
+
+def test_a_reader_holding_the_results_does_not_block_a_run(workdir: Path) -> None:
+    """A transaction that read the results and stays open (the board, a report being written, here the
+    caller's own) would keep a partition swap waiting for ever: past a few seconds the run writes the rows
+    in place instead, and gives the same results."""
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0
+    first = _results(workdir)
+    app, _ = make(workdir)
+    with app.engine.connect() as reader, reader.begin():
+        held = reader.execute(text("SELECT count(*) FROM project_result")).scalar_one()
+        evaluate_checkpoint(app.engine, app.rules(), Checkpoint(2025, 5), app.clock)
+        assert reader.execute(text("SELECT count(*) FROM project_result")).scalar_one() == held
+    assert _results(workdir) == first
+    assert all(n == 0 for _, c, n in _partitions(workdir) if c.endswith("_default"))

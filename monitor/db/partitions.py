@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 SCHEMA = "result_parts"
 TABLES = ("indicator_result", "project_result")
@@ -48,9 +49,22 @@ def ensure(conn: Connection, checkpoint: str) -> None:
         return
     for table in TABLES:
         name = f"{SCHEMA}.{partition_name(table, checkpoint)}"
-        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
-            conn.exec_driver_sql(f"DELETE FROM {SCHEMA}.{table}_default WHERE checkpoint = '{checkpoint}'")
-            conn.exec_driver_sql(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES IN ('{checkpoint}')")
+        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is not None:
+            continue
+        try:  # making a partition waits for the readers of the table; past LOCK_WAIT: the DEFAULT's
+            with conn.begin_nested():
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+                conn.exec_driver_sql(
+                    f"DELETE FROM {SCHEMA}.{table}_default WHERE checkpoint = '{checkpoint}'"
+                )
+                conn.exec_driver_sql(
+                    f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES IN ('{checkpoint}')"
+                )
+        except DBAPIError as exc:
+            if not _waited_too_long(exc):
+                raise
+        finally:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
 
 
 def drop_empty_before(conn: Connection, year: int) -> list[str]:
@@ -99,21 +113,52 @@ def _index(conn: Connection, table: str, name: str) -> None:
         conn.exec_driver_sql(f"CREATE INDEX ON {name} {columns}")
 
 
+# how long a swap waits for readers holding the results (the board, a report being written, a composing
+# worker) before it writes the rows into the partition in place instead: never a run blocked for good
+LOCK_WAIT = "3s"
+
+
+def _waited_too_long(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "55P03"  # lock_not_available
+
+
 def swap(conn: Connection, checkpoint: str, tables: Fresh) -> None:
     """The fresh tables become the checkpoint's partitions; the previous ones are dropped (and any rows
     of the checkpoint left in the DEFAULT partition deleted). In the run's transaction: until it
-    commits, readers see the previous results."""
+    commits, readers see the previous results. Detaching a partition waits for every reader of the
+    results; if one holds them longer than LOCK_WAIT (an open transaction: maybe the caller's own), the
+    rows are moved into the checkpoint's partition in place (deleted and inserted: slower, same result)."""
     _index(conn, "indicator_result", tables.indicators)
     _index(conn, "project_result", tables.projects)
     for table, name in (("indicator_result", tables.indicators), ("project_result", tables.projects)):
         final = partition_name(table, checkpoint)
-        conn.exec_driver_sql(
-            f"ALTER TABLE {name} ADD CONSTRAINT {final}_cp CHECK (checkpoint = '{checkpoint}')"
-        )
-        old = conn.exec_driver_sql(f"SELECT to_regclass('{SCHEMA}.{final}')").scalar()
-        if old is not None:
-            conn.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {SCHEMA}.{final}")
-            conn.exec_driver_sql(f"DROP TABLE {SCHEMA}.{final}")
-        conn.exec_driver_sql(f"DELETE FROM {SCHEMA}.{table}_default WHERE checkpoint = '{checkpoint}'")
-        conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES IN ('{checkpoint}')")
-        conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {final}")
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+                _attach(conn, table, name, checkpoint, final)
+        except DBAPIError as exc:
+            if not _waited_too_long(exc):
+                raise
+            _move_in_place(conn, table, name, checkpoint)
+        finally:
+            conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+
+
+def _attach(conn: Connection, table: str, name: str, checkpoint: str, final: str) -> None:
+    conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {final}_cp CHECK (checkpoint = '{checkpoint}')")
+    old = conn.exec_driver_sql(f"SELECT to_regclass('{SCHEMA}.{final}')").scalar()
+    if old is not None:
+        conn.exec_driver_sql(f"ALTER TABLE {table} DETACH PARTITION {SCHEMA}.{final}")
+        conn.exec_driver_sql(f"DROP TABLE {SCHEMA}.{final}")
+    conn.exec_driver_sql(f"DELETE FROM {SCHEMA}.{table}_default WHERE checkpoint = '{checkpoint}'")
+    conn.exec_driver_sql(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES IN ('{checkpoint}')")
+    conn.exec_driver_sql(f"ALTER TABLE {name} RENAME TO {final}")
+
+
+def _move_in_place(conn: Connection, table: str, name: str, checkpoint: str) -> None:
+    """The fresh rows into the parent (its partition for the checkpoint, or the DEFAULT if making one
+    must wait too) in place of the checkpoint's rows; the fresh table dropped. Readers are not waited
+    for: row writes take no lock a reader holds."""
+    conn.exec_driver_sql(f"DELETE FROM {table} WHERE checkpoint = '{checkpoint}'")
+    conn.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM {name}")
+    conn.exec_driver_sql(f"DROP TABLE {name}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, make_url
 
 from monitor.app import App
 from monitor.config.settings import load_settings
@@ -40,7 +40,8 @@ class State:
 def load_state(config_path: Path, rules_dir: str | None, clock: Clock, engine: Engine | None = None) -> State:
     """Parse and validate config, rules and templates; raises Invalid or TemplateErrors, touching nothing."""
     settings = load_settings(config_path, rules_dir)
-    same = engine is not None and str(engine.url) == settings.database_url
+    # the URL as configured, password included (str() of a URL masks it: never equal)
+    same = engine is not None and engine.url == make_url(settings.database_url)
     app = App(settings, clock, engine if same else None)  # keep the connection pool across reloads
     rules, templates = app.rules(), app.templates()
     return State(app, rules, templates)

@@ -302,6 +302,12 @@ def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None 
     ]
     for i in range(0, len(texts), 20000):
         rows = value_rows(texts[i : i + 20000])
+        if d.pg:  # COPY: a third of the time of an executemany of the same rows
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cur, cur.copy(f"COPY {into} FROM STDIN") as copy:  # type: ignore[union-attr]
+                for row in rows:
+                    copy.write_row(row)
+            continue
         conn.exec_driver_sql(f"INSERT INTO {into} VALUES ({', '.join([mark] * 11)})", rows)
 
 

@@ -18,7 +18,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from test_mime import KW, check_message
 
-from monitor.notify import wire
+from monitor.notify import render, wire
 from monitor.notify.render import Rendered, attachment_type, build_message, mime_body, mime_bytes
 
 RENDERED = Rendered(
@@ -38,7 +38,7 @@ files = st.tuples(stems, suffixes, st.binary(max_size=400))
 
 def named(stem: str, suffix: str, data: bytes) -> tuple[str, bytes]:
     name = stem + suffix
-    assume(wire.safe_header_text(name))  # an empty name is the email package's (tested below)
+    assume(render.safe_header_text(name))  # an empty name is the email package's (tested below)
     if attachment_type(name, b"")[0] == "text":  # text/* must be UTF-8 (render.attach checks it)
         data = data.decode("utf-8", "replace").encode()
     return name, data
@@ -67,7 +67,7 @@ def test_the_direct_body_is_the_email_packages_and_reads_back_intact(
     assert len(got) == len(attachments)
     for (name, data), part in zip(attachments, got, strict=True):
         assert part.defects == [] and part.get_content_disposition() == "attachment"
-        assert part.get_filename() == wire.safe_header_text(name)
+        assert part.get_filename() == render.safe_header_text(name)
         assert part.get_payload(decode=True) == data
         assert part.get_content_type() == "/".join(attachment_type(name, data)[:2])
 

@@ -144,7 +144,11 @@ def versions(conn: Connection, checkpoint: str, project: str) -> list[Version]:
     """What each batch did to the project's report at `checkpoint`, in order (batch 0: written before
     provenance was kept): the first report, each correction with the values it changed, a withdrawal."""
     events: dict[int, Version] = {}
-    who = {r.id: r for r in conn.execute(select(REPORT_BATCH))}  # few rows: a batch per import or submission
+    rows = _states(conn, checkpoint, project)
+    named = {b for states in rows.values() for batch, by, _ in states for b in (batch, by) if b}
+    # only the batches this project's rows name (a batch per import, submission, approval, return)
+    q = select(REPORT_BATCH).where(REPORT_BATCH.c.id.in_(sorted(named)))
+    who = {r.id: r for r in conn.execute(q)} if named else {}
 
     def at(batch: int) -> Version:
         if batch not in events:
@@ -157,7 +161,7 @@ def versions(conn: Connection, checkpoint: str, project: str) -> list[Version]:
             )
         return events[batch]
 
-    for states in _states(conn, checkpoint, project).values():
+    for states in rows.values():
         at(states[0][0])
         for (_, by, old), nxt in zip(states, [*states[1:], None], strict=True):
             if nxt is not None and (by is None or by == nxt[0]):  # changed in place by the next batch

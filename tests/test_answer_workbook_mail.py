@@ -1,6 +1,6 @@
 """The answer workbook a warning e-mail carries (no signing secret) is made from a skeleton kept per
-process (core.xlsx_skeleton: openpyxl's save of the layout, the cases' rows written by openpyxl and
-spliced in) instead of a whole openpyxl save per unit. It must stay the workbook `monitor responses
+process (core.xlsx_skeleton: openpyxl's save of the layout, the cases' rows written as openpyxl writes
+them and spliced in) instead of a whole openpyxl save per unit. It must stay the workbook `monitor responses
 template --unit` writes: every part of the .xlsx the same bytes (but docProps/core.xml, which holds the
 save time), so the same sheet, header, dropdowns, text and date checks, styles, widths, frozen panes and
 page setup; LibreOffice opens it. Its speed is bench/bench_workbook.py's; the import of a filled-in one
@@ -17,6 +17,9 @@ from typing import Any, cast
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from openpyxl.utils.exceptions import IllegalCharacterError
 from test_answer import cli, mails, shipped  # noqa: F401 (fixture)
 from test_report_print import libreoffice_pdf, pdf_pages
 
@@ -154,7 +157,7 @@ def test_threads_making_workbooks_at_once_each_get_their_own() -> None:
 
 
 class Rows:
-    """A sheet with a header and `rows` numbered rows (an xlsx_skeleton.Layout)."""
+    """A sheet with a header and `rows` numbered rows of two cells (an xlsx_skeleton.Layout)."""
 
     first_row = 2
 
@@ -169,15 +172,53 @@ class Rows:
 
     def lay_out(self, ws: Any) -> None:
         ws["A1"] = "编号"
-        fill(ws, self.rows)
-
-
-def fill(ws: Any, rows: int, bold: bool = False) -> None:
-    for n in range(2, rows + 2):
-        ws.cell(n, 1, n - 1).font = openpyxl.styles.Font(bold=bold)
+        for n in range(2, self.rows + 2):
+            ws.cell(n, 1, "").font = openpyxl.styles.Font(bold=True)
+            ws.cell(n, 2).number_format = "@"
 
 
 def test_rows_the_placeholders_did_not_take_are_refused_not_spliced() -> None:
-    assert xlsx_skeleton.made(Rows(2), lambda ws: fill(ws, 2)) is not None
-    assert xlsx_skeleton.made(Rows(2), lambda ws: fill(ws, 3)) is None  # another extent
-    assert xlsx_skeleton.made(Rows(3), lambda ws: fill(ws, 3, bold=True)) is None  # a style not saved
+    assert xlsx_skeleton.made(Rows(2), [("1",), ("2", None)]) is not None
+    assert xlsx_skeleton.made(Rows(2), [("1",), ("2",), ("3",)]) is None  # another number of rows
+    assert xlsx_skeleton.made(Rows(2), [("1",), ("2", "b", "c")]) is None  # more cells than it has
+    assert xlsx_skeleton.made(Rows(2), [("1",), ("a\x07b",)]) is None  # a character no cell holds
+
+
+texts = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+    | st.sampled_from(" \t\r\n&<>\"'\u3000=\x07\x1f"),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(texts, texts, texts), min_size=1, max_size=4), texts)
+@example([(" ", "\u3000", " a ")], "\r\n")  # spaces alone are not marked to be kept, around text they are
+@example([("a&b", "<名>", "=1+1")], "x\x07")
+@example([("P1", "长" * 40_000, "")], "")  # longer than a cell holds
+def test_any_text_is_written_as_openpyxl_writes_it_or_refused_as_it_refuses_it(
+    rows: list[tuple[str, str, str]], unit_name: str
+) -> None:
+    """Hostile and careless texts (XML's own characters, spaces at either end, control characters, a
+    text of spaces, astral characters, `=…`) in the names, codes and comments a row shows: the rows
+    written directly are openpyxl's, part for part, or refused as openpyxl refuses them."""
+    found = [
+        AnswerRow(
+            checkpoint="2025-05",
+            unit_code="304",
+            project_code=code,
+            project_name=name,
+            light="red",
+            state=rc.State.RETURNED.value,
+            comment=comment,
+        )
+        for code, name, comment in rows
+    ]
+    day, names = dt.date(2025, 6, 10), {"304": unit_name}
+    try:
+        whole = saved(found, names, day)
+    except IllegalCharacterError:
+        with pytest.raises(IllegalCharacterError):
+            answer_workbook("2025-05", found, names, day)
+        return
+    same_but_the_time(answer_workbook("2025-05", found, names, day), whole)

@@ -111,11 +111,10 @@ def answer_workbook(
 ) -> bytes:
     """The bytes write_template writes, part for part (but the save time in docProps/core.xml), in a
     fraction of its time (a warning e-mail carries one each): every part but the rows of the cases is
-    openpyxl's save of the same layout, kept per process (core.xlsx_skeleton), the rows openpyxl's too."""
+    openpyxl's save of the same layout, kept per process; the rows are written as openpyxl writes them
+    (core.xlsx_skeleton)."""
     if found:
-        done = skeleton.made(
-            _Layout(checkpoint, today, len(found)), lambda ws: _fill_rows(ws, found, unit_names)
-        )
+        done = skeleton.made(_Layout(checkpoint, today, len(found)), [_values(c, unit_names) for c in found])
         if done is not None:
             return done
     buf = io.BytesIO()
@@ -194,22 +193,26 @@ def _fill_header(ws: Any) -> None:
 def _fill_rows(ws: Any, found: Sequence[AnswerRow], unit_names: Mapping[str, str]) -> None:
     """One row per case: its identity as text, its answer cells marked."""
     for n, c in enumerate(found, HEADER_ROW + 1):
-        values = (
-            c["checkpoint"],
-            c["unit_code"],
-            unit_names.get(c["unit_code"], ""),
-            c["project_code"],
-            c["project_name"],
-            WORD.get(c["light"], c["light"]) + "灯",
-            rc.STATE_WORD[rc.State(c["state"])],
-            c["comment"],
-        )
-        for i, value in enumerate(values, 1):
+        for i, value in enumerate(_values(c, unit_names), 1):
             put(ws, n, i, value).number_format = "@"  # codes and names stay text, never formulas
         for i in range(FIRST_ANSWER_COLUMN, len(HEADERS) + 1):
             ws.cell(n, i).fill = _ANSWER_FILL
             ws.cell(n, i).alignment = _ANSWER_ALIGN
         ws.cell(n, len(HEADERS)).number_format = "yyyy-mm-dd"
+
+
+def _values(c: AnswerRow, unit_names: Mapping[str, str]) -> tuple[str, ...]:
+    """A case's identity, the texts of its row's first cells."""
+    return (
+        c["checkpoint"],
+        c["unit_code"],
+        unit_names.get(c["unit_code"], ""),
+        c["project_code"],
+        c["project_name"],
+        WORD.get(c["light"], c["light"]) + "灯",
+        rc.STATE_WORD[rc.State(c["state"])],
+        c["comment"],
+    )
 
 
 def _add_checks(ws: Any, last: int, today: dt.date) -> None:

@@ -179,14 +179,20 @@ def test_iter_unit_results_is_load_results_in_whole_units_with_warned_detail_onl
         assert len(codes) <= 5 and not codes & seen
         seen |= codes
     flat = [r for chunk in chunks for r in chunk]
+
     # the others without indicators, and without the reasons the compiled evaluation leaves to be
-    # rendered when read (monitor.evaluate.reasons): digests only state the yellow and red projects' reasons
+    # rendered when read (monitor.evaluate.reasons): digests only state the yellow and red projects'
+    # reasons, and their yellow and red indicators'
+    def warned_only(i: Mapping[str, Any]) -> Mapping[str, Any]:
+        return i if i["light"] in ("yellow", "red") else {**i, "reason": ""}
+
     assert flat == [
-        r
+        {**r, "indicators": [warned_only(i) for i in r["indicators"]]}
         if r["light"] in ("yellow", "red")
         else {**r, "indicators": [], "reasons": r["reasons"] if r["status"] == "not_reported" else []}
         for r in whole
     ]
+    assert any(i["reason"] == "" for r in flat for i in r["indicators"])  # some left unformatted
 
 
 def test_worker_processes_refuse_results_evaluated_again_meanwhile(demo: App) -> None:

@@ -29,6 +29,7 @@ from monitor.evaluate.lights import budget, indicator
 CHANGED = "注意：本期评价后基础数据已变更，以下说明按评价时的数据生成，请重新运行本期监控"
 UNKNOWN = "本期结果由早期版本生成，未保存说明所需数据，请重新运行本期监控以生成说明"
 _BATCH = 500
+WARNED = ("yellow", "red")  # the indicators a project's reasons cite (evaluate.core.project_reasons)
 
 
 def missing(result: Reasoned) -> bool:
@@ -41,9 +42,12 @@ def fill(
     checkpoint: str,
     results: Sequence[Reasoned],
     lights: Collection[str | None] | None = None,
+    indicator_lights: Collection[str] | None = None,
 ) -> None:
     """Format the missing reasons of `results` (result dicts: db.reads.load_results' shape, with or
-    without their indicators) in place; with `lights`, only for projects whose light is among them."""
+    without their indicators) in place; with `lights`, only for projects whose light is among them;
+    with `indicator_lights`, only for indicators whose light is among them (the others' stay missing:
+    a warning shows the yellow and red ones' alone, and a project's reasons cite those alone)."""
     todo = [r for r in results if missing(r) and (lights is None or r["light"] in lights)]
     if not todo:  # nothing to format (the board of a database with no run yet asks for checkpoint "")
         return
@@ -59,9 +63,9 @@ def fill(
         changed = changed_projects(conn, checkpoint, codes)
         for r in batch:
             found = facts.get(r["project_code"])
-            lines, words = _format(cp, found, policies) if found else ([UNKNOWN], {})
+            lines, words = _format(cp, found, policies, indicator_lights) if found else ([UNKNOWN], {})
             for ind in r["indicators"]:
-                if ind["reason"] == "":
+                if ind["reason"] == "" and (indicator_lights is None or ind["light"] in indicator_lights):
                     ind["reason"] = words.get(ind["indicator_code"], UNKNOWN)
             if not r["reasons"]:
                 r["reasons"] = list(lines)
@@ -73,10 +77,16 @@ def _format(
     cp: Checkpoint,
     found: tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]],
     policies: Mapping[tuple[int, int], Stored],
+    indicator_lights: Collection[str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
-    """A project's reasons and its indicators' (by code), from its stored facts."""
+    """A project's reasons and its indicators' (by code; with `indicator_lights`, of those whose light
+    is among them alone), from its stored facts."""
     p, inds = found
-    words = {i["indicator_code"]: i["reason"] or _indicator(cp, p["run_id"], i, policies) for i in inds}
+    words = {
+        i["indicator_code"]: i["reason"] or _indicator(cp, p["run_id"], i, policies)
+        for i in inds
+        if indicator_lights is None or i["light"] in indicator_lights or i["light"] in WARNED
+    }
     if p["reasons"]:
         return [s for s in p["reasons"].split("\n") if s], words
     pol = policies.get((p["run_id"], p["policy"])) if p["policy"] is not None else None
@@ -85,7 +95,7 @@ def _format(
     amount = budget.base(p["budget"], p["carryover"] or 0, pol.project)
     light = Light(p["budget_light"])
     said = budget.words(p["executed"], amount, pol.progress, pol.note, cp.month, pol.project, light)
-    named = [(i["name"], Light(i["light"]), words[i["indicator_code"]]) for i in inds]
+    named = [(i["name"], Light(i["light"]), words.get(i["indicator_code"], "")) for i in inds]
     target = Light(p["target_light"]) if p["target_light"] else None
     return list(project_reasons(said.text + grounds(pol.project.origins, said.uses), named, target)), words
 

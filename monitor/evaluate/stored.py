@@ -26,9 +26,10 @@ def load_results(
 
 
 def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[StoredResult]:
-    """db.reads.unit_results with the yellow and red projects' reasons (the others' are not read)."""
+    """db.reads.unit_results with the yellow and red projects' reasons and their yellow and red
+    indicators' (what a warning shows: the others' are not formatted)."""
     chunk = reads.unit_results(conn, checkpoint, first, last)
-    reasons.fill(conn, checkpoint, chunk, reads.WARNED)
+    reasons.fill(conn, checkpoint, chunk, reads.WARNED, reads.WARNED)
     return chunk
 
 

@@ -95,6 +95,12 @@ class BureauFigures:
     not_reported: list[Unreported]  # by unit, then project
     trend: Counter[tuple[str, str]] | None  # (previous light, light) → projects; None: no previous
 
+    def unit_codes(self) -> set[str]:
+        """The units the summary names: the departments, the units of the red and unreported projects
+        it lists (what to load of a national checkpoint's units, not all of them)."""
+        named = {dept for dept, _ in self.by_department if dept is not None}
+        return named | {r["unit_code"] for r in self.top_red} | {r["unit_code"] for r in self.not_reported}
+
     @classmethod
     def of_results(
         cls,

@@ -27,6 +27,9 @@ def result_lights(conn: Connection, checkpoint: str) -> dict[str, str | None]:
 
 INDICATOR_KEYS: tuple[str, ...] = ("indicator_code", "name", "kind", "light", "ratio", "reason")
 INDICATOR_KEYS += ("target", "actual", "measure_unit", "direction")
+# what an indicator's reason is formatted from (reason_facts; monitor.evaluate.reasons)
+FACT_KEYS: tuple[str, ...] = ("project_code", "indicator_code", "name", "kind", "light", "target")
+FACT_KEYS += ("actual", "measure_unit", "direction", "reason", "policy", "reported", "possibility")
 
 
 def load_results(
@@ -108,9 +111,16 @@ def unit_chunks(conn: Connection, checkpoint: str, chunk_units: int = 2000) -> I
         yield codes[0], last
 
 
-def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[StoredResult]:
+def unit_results(
+    conn: Connection,
+    checkpoint: str,
+    first: str,
+    last: str,
+    facts: dict[str, tuple[Mapping[Any, Any], list[Mapping[Any, Any]]]] | None = None,
+) -> list[StoredResult]:
     """The results of the units with codes in [first, last] (one chunk of iter_unit_results): every
-    project, the indicators of the yellow and red ones, the reasons as stored."""
+    project, the indicators of the yellow and red ones, the reasons as stored. With `facts`, the yellow
+    and red projects' reason facts are put there too (reason_facts' shape), read in the same pass."""
     pr, ir = PROJECT_RESULT, INDICATOR_RESULT
     in_chunk = (pr.c.checkpoint == checkpoint, pr.c.unit_code.between(first, last))
     projects = [
@@ -121,7 +131,9 @@ def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> li
     # by the warned projects' codes, 500 at a time: a join the planner may drive from the whole
     # indicator_result table would read it once per chunk (quadratic at national size)
     warned = sorted(p["project_code"] for p in projects if p["light"] in WARNED)
-    cols = [ir.c[k] for k in ("project_code", *INDICATOR_KEYS)]
+    keys = ("project_code", *INDICATOR_KEYS)
+    keys += tuple(k for k in FACT_KEYS if k not in keys) if facts is not None else ()
+    cols = [ir.c[k] for k in keys]
     for i in range(0, len(warned), 500):
         iq = (
             select(*cols)
@@ -130,6 +142,12 @@ def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> li
         )
         for r in conn.execute(iq):
             inds.setdefault(r.project_code, []).append(r._mapping)
+    if facts is not None:
+        facts.update(
+            (p["project_code"], (p, inds.get(p["project_code"], [])))
+            for p in projects
+            if p["light"] in WARNED
+        )
     return [result_dict(p, inds.get(p["project_code"], ())) for p in projects]
 
 
@@ -172,10 +190,6 @@ def project_names(conn: Connection, checkpoint: str, codes: Iterable[str]) -> di
         )
         out.update({r[0]: r[1] for r in conn.execute(q)})
     return out
-
-
-FACT_KEYS: tuple[str, ...] = ("project_code", "indicator_code", "name", "kind", "light", "target")
-FACT_KEYS += ("actual", "measure_unit", "direction", "reason", "policy", "reported", "possibility")
 
 
 def reason_facts(

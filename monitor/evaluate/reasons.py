@@ -43,11 +43,13 @@ def fill(
     results: Sequence[Reasoned],
     lights: Collection[str | None] | None = None,
     indicator_lights: Collection[str] | None = None,
+    known: Mapping[str, tuple[Mapping[Any, Any], list[Mapping[Any, Any]]]] | None = None,
 ) -> None:
     """Format the missing reasons of `results` (result dicts: db.reads.load_results' shape, with or
     without their indicators) in place; with `lights`, only for projects whose light is among them;
     with `indicator_lights`, only for indicators whose light is among them (the others' stay missing:
-    a warning shows the yellow and red ones' alone, and a project's reasons cite those alone)."""
+    a warning shows the yellow and red ones' alone, and a project's reasons cite those alone). `known`:
+    projects' reason facts already read (db.reads.unit_results), not read again."""
     todo = [r for r in results if missing(r) and (lights is None or r["light"] in lights)]
     if not todo:  # nothing to format (the board of a database with no run yet asks for checkpoint "")
         return
@@ -56,7 +58,10 @@ def fill(
     for i in range(0, len(todo), _BATCH):
         batch = todo[i : i + _BATCH]
         codes = [r["project_code"] for r in batch]
-        facts = reason_facts(conn, checkpoint, codes)
+        unknown = [c for c in codes if known is None or c not in known]
+        facts = reason_facts(conn, checkpoint, unknown) if unknown else {}
+        if known is not None:
+            facts.update((c, known[c]) for c in codes if c in known)
         runs = {p["run_id"] for p, _ in facts.values()} - {run for run, _ in policies}
         if runs:
             policies.update({k: stored(v) for k, v in load_policies(conn, runs).items()})

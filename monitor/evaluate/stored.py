@@ -4,8 +4,9 @@ that shows reasons calls (digests, reports, `monitor results`, the web pages, `e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -28,8 +29,9 @@ def load_results(
 def unit_results(conn: Connection, checkpoint: str, first: str, last: str) -> list[StoredResult]:
     """db.reads.unit_results with the yellow and red projects' reasons and their yellow and red
     indicators' (what a warning shows: the others' are not formatted)."""
-    chunk = reads.unit_results(conn, checkpoint, first, last)
-    reasons.fill(conn, checkpoint, chunk, reads.WARNED, reads.WARNED)
+    facts: dict[str, tuple[Mapping[Any, Any], list[Mapping[Any, Any]]]] = {}
+    chunk = reads.unit_results(conn, checkpoint, first, last, facts)
+    reasons.fill(conn, checkpoint, chunk, reads.WARNED, reads.WARNED, facts)
     return chunk
 
 

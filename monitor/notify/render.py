@@ -58,6 +58,21 @@ class TemplateProblem(BadInput):
         self.name, self.line, self.message, self.unsafe = name, line, message, unsafe
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox, `x.name` on a view's plain dict answered without raising: the
+    sandbox asks for the attribute first and takes the item when there is none (an exception per
+    access, millions in a national checkpoint's queueing); a plain dict has no attribute of a name
+    that is not the class's, so its item (or undefined) is what the sandbox would answer."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            return obj[attribute] if attribute in obj else self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 class Templates:
     """Every message template, compiled at load time so a broken file fails at `check`, not in May."""
 
@@ -65,7 +80,7 @@ class Templates:
         loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(folder))]
         if override:
             loaders.insert(0, jinja2.FileSystemLoader(str(override)))
-        self.env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        self.env = _Sandbox(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),

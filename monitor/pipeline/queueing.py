@@ -80,8 +80,8 @@ def queue_in(
         workers = digests.workers_for(engine, count_rows(conn, PROJECT))
     for rows in digests.rows_by_chunk(engine, conn, job, templates, chunk_units, workers):
         put(conn, rows)
-    units = load_units(conn)
     figures = bureau_figures(conn, cp, prev, options.top_red)
+    units = load_units(conn, figures.unit_codes())  # not every unit of a national checkpoint
     view = views.bureau_summary(cp, figures, units, prev, options)
     last_id, last = outbox.last_queued(conn, cp, kind="summary").get(("summary", None), (0, None))
     for notice in notify.summary_notice(view, last, options):

@@ -4,12 +4,17 @@ working-day deadlines."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from monitor.core.model import Unit
 from monitor.core.rows import StoredIndicator, StoredResult
 from monitor.core.workdays import add_working_days
 from monitor.notify.decide import Options, decide
+from monitor.notify.render import Templates
+
+ROOT = Path(__file__).resolve().parent.parent
 
 OPTIONS = Options(dt.date(2025, 6, 16), dt.date(2025, 6, 10), 10, "州财政局", ("jxk@example.gov.cn",))
 UNITS = {
@@ -183,3 +188,49 @@ def test_response_deadline_counts_working_days_and_configured_holidays() -> None
     assert add_working_days(dt.date(2025, 9, 26), 1, extra_workdays=[dt.date(2025, 9, 27)]) == dt.date(
         2025, 9, 27
     )
+
+
+def test_a_national_summary_lists_at_most_summary_rows_of_each_long_list_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    """At national scale the summary named every department and every unreported project: a 47 MB
+    message at 1M projects (345k units), past what mail servers take. Each long list now shows at most
+    `notifications.summary_rows` rows (the departments with the most red and yellow, the unreported
+    projects with the largest budgets) and says how many it leaves to the board and the reports."""
+    units = {
+        **UNITS,
+        "D2": Unit("D2", "州林业局", ()),
+        "U4": Unit("U4", "州林场", (), "D2"),
+        "D3": Unit("D3", "州水利局", ()),
+        "U5": Unit("U5", "州水文站", (), "D3"),
+    }
+    results = [
+        *RESULTS,
+        row("P7", "U4", None, 900_000_000),
+        row("P8", "U4", "yellow"),
+        row("P9", "U5", None, 50_000_000),
+    ]
+    options = replace(OPTIONS, summary_rows=2)
+    (summary,) = [n for n in decide("2025-05", results, units, {}, None, {}, options) if n.kind == "summary"]
+    v = summary.view
+    assert [d["name"] for d in v["by_department"]] == ["州农业农村局", "州林业局"]
+    assert (v["department_count"], v["departments_more"]) == (3, 1)
+    assert [p["code"] for p in v["not_reported"]] == ["P6", "P7"]  # the largest budgets, in unit order
+    assert (v["not_reported_count"], v["not_reported_more"]) == (3, 1)
+    assert sorted(summary.snapshot["not_reported"]) == ["P6", "P7", "P9"]  # a change to any is still news
+    templates = Templates(ROOT / "templates")
+    text = templates.render("summary", v).text
+    assert "共 3 个，列出红灯、黄灯最多的 2 个" in text and "另有 1 个主管部门未列出" in text
+    assert "未报送项目（3 个，列出预算最大的 2 个）" in text and "另有 1 个未列出" in text
+    assert "P9" not in text
+    html = templates.render("summary", v).html
+    assert "另有 1 个主管部门未列出" in html and "另有 1 个未列出" in html
+    everything = templates.render(
+        "summary", decide_summary(results, units, replace(options, summary_rows=300))
+    )
+    assert "另有" not in everything.text and "P9" in everything.text
+
+
+def decide_summary(results: list[StoredResult], units: dict[str, Unit], options: Options) -> dict[str, Any]:
+    (summary,) = [n for n in decide("2025-05", results, units, {}, None, {}, options) if n.kind == "summary"]
+    return dict(summary.view)

@@ -168,6 +168,9 @@ class NotificationsConfig(Strict):
     cc_supervisor_on_red: bool = True
     send_all_clear: bool = False  # units with only green projects get a short confirmation
     top_red: int = Field(default=10, ge=0, le=10000)  # red projects by amount in the bureau summary
+    # the rows each long list of the bureau summary shows at most (departments, unreported projects):
+    # the rest are counted and left to the board and the reports (a national summary would be tens of MB)
+    summary_rows: int = Field(default=300, ge=1, le=100000)
     template_override_dir: str | None = None  # admins' templates of the same name win
     # Follow-up of warnings nobody answered (monitor.notify.followup): a reminder to the unit (催办) on the
     # (chase_after_working_days + 1)-th working day after its response deadline, then an escalation to the

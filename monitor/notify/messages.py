@@ -37,6 +37,7 @@ def options(settings: Settings, checkpoint: Checkpoint, now: dt.datetime) -> Opt
         cc_supervisor_on_red=n.cc_supervisor_on_red,
         send_all_clear=n.send_all_clear,
         top_red=n.top_red,
+        summary_rows=n.summary_rows,
         today=today,
         late_report_deadline=add_working_days(
             today, n.late_report_working_days, n.holidays, n.extra_workdays

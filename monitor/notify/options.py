@@ -20,6 +20,7 @@ class Options:
     cc_supervisor_on_red: bool = True
     send_all_clear: bool = False
     top_red: int = 10
+    summary_rows: int = 300  # the rows the summary's long lists show at most
     today: dt.date | None = None  # the messages' date (local); None: not past the report deadline
     late_report_deadline: dt.date | None = None  # an overdue unit reports by this date (None: unknown)
     late_report_working_days: int = 5

@@ -237,18 +237,18 @@ def bureau_summary(
         }
         for k in SUMMARY_KEYS
     ]
+    rows = options.summary_rows
+    worst_first = sorted(depts.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["yellow"], kv[0][0]))
     by_department = [
         {"code": code, "name": name, **{k: c[k] for k in SUMMARY_KEYS}, "red_amount": wan(c["red_amount"])}
-        for (code, name), c in sorted(
-            depts.items(), key=lambda kv: (-kv[1]["red"], -kv[1]["yellow"], kv[0][0])
-        )
+        for (code, name), c in worst_first[:rows]
     ]
-    top_red, not_reported = _top_red(figures, units, options.top_red), _not_reported(figures, units)
+    top_red, not_reported = _top_red(figures, units, options.top_red), _not_reported(figures, units, rows)
     trend = trend_from_pairs(figures.trend) if previous_checkpoint and figures.trend is not None else None
     snapshot = {
         "count": {k: count[k] for k in SUMMARY_KEYS},
         "red": sorted(figures.red),
-        "not_reported": sorted(x["code"] for x in not_reported),
+        "not_reported": sorted(x["project_code"] for x in figures.not_reported),
     }
     return {
         **_base(checkpoint, None, options),
@@ -256,8 +256,12 @@ def bureau_summary(
         "total_amount": wan(sum(amount.values())),
         "by_light": by_light,
         "by_department": by_department,
+        "department_count": len(depts),
+        "departments_more": len(depts) - len(by_department),  # not listed: the board and reports list them
         "top_red": top_red,
         "not_reported": not_reported,
+        "not_reported_count": len(figures.not_reported),
+        "not_reported_more": len(figures.not_reported) - len(not_reported),
         "previous_period": period(previous_checkpoint) if previous_checkpoint else "",
         "trend": trend,
         "snapshot": snapshot,
@@ -297,7 +301,12 @@ def _top_red(figures: BureauFigures, units: Mapping[str, Unit], top: int) -> lis
     ]
 
 
-def _not_reported(figures: BureauFigures, units: Mapping[str, Unit]) -> list[dict[str, Any]]:
+def _not_reported(figures: BureauFigures, units: Mapping[str, Unit], rows: int) -> list[dict[str, Any]]:
+    """The unreported projects, by unit then project; more than `rows`: the `rows` largest budgets."""
+    listed = figures.not_reported
+    if len(listed) > rows:
+        largest = sorted(range(len(listed)), key=lambda i: (-listed[i]["budget"], i))[:rows]
+        listed = [listed[i] for i in sorted(largest)]
     return [
         {
             "code": r["project_code"],
@@ -305,7 +314,7 @@ def _not_reported(figures: BureauFigures, units: Mapping[str, Unit]) -> list[dic
             "unit_name": _unit_name(r["unit_code"], units),
             "budget": wan(r["budget"]),
         }
-        for r in figures.not_reported
+        for r in listed
     ]
 
 

@@ -144,6 +144,28 @@ def swap(conn: Connection, checkpoint: str, tables: Fresh) -> None:
             conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
 
 
+def analyze_unread(conn: Connection, checkpoint: str) -> list[str]:
+    """ANALYZE the checkpoint's result partitions if they have no column statistics yet (a run's fresh
+    tables, swapped in a moment ago; autovacuum comes to them a minute or so later). The reader that
+    comes first (a run's queueing) pays it once, 0.5 s at 100k projects: without them the planner
+    hash-joins whole input tables to each 500 projects' results (the reasons' change check: 0.23-0.42 s
+    a batch, 19-36 s of 61-81 s of queueing 100k projects). Returns the partitions analyzed."""
+    if not partitioned(conn):
+        return []
+    todo = []
+    for table in TABLES:
+        name = partition_name(table, checkpoint)
+        exists = conn.exec_driver_sql(f"SELECT to_regclass('{SCHEMA}.{name}')").scalar() is not None
+        analyzed = conn.exec_driver_sql(
+            f"SELECT 1 FROM pg_stats WHERE schemaname = '{SCHEMA}' AND tablename = '{name}' LIMIT 1"
+        ).scalar()
+        if exists and not analyzed:
+            todo.append(f"{SCHEMA}.{name}")
+    if todo:
+        conn.exec_driver_sql("ANALYZE " + ", ".join(todo))
+    return todo
+
+
 def _attach(conn: Connection, table: str, name: str, checkpoint: str, final: str) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {name} ADD CONSTRAINT {final}_cp CHECK (checkpoint = '{checkpoint}')")
     old = conn.exec_driver_sql(f"SELECT to_regclass('{SCHEMA}.{final}')").scalar()

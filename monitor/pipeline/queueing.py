@@ -15,6 +15,7 @@ from monitor.cases import exemptions
 from monitor.config.settings import Settings
 from monitor.core.errors import BadInput
 from monitor.core.model import Checkpoint
+from monitor.db import partitions
 from monitor.db.engine import PROJECT, count_rows
 from monitor.db.inputs import all_projects, load_units, unreported
 from monitor.db.reads import has_results
@@ -65,6 +66,7 @@ def queue_in(
     """queue_notifications in the transaction of `conn`."""
     cp = str(checkpoint)
     now = clock()
+    partitions.analyze_unread(conn, cp)  # a run's results, just swapped in, before they are read
     options = _options(conn, settings, checkpoint, now)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
     queued: list[dict[str, str | None]] = []

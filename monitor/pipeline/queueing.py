@@ -66,7 +66,7 @@ def queue_in(
     """queue_notifications in the transaction of `conn`."""
     cp = str(checkpoint)
     now = clock()
-    partitions.analyze_unread(conn, cp)  # a run's results, just swapped in, before they are read
+    partitions.analyze_unread_committed(engine, conn, cp)  # a run's fresh results, before they are read
     options = _options(conn, settings, checkpoint, now)
     previous_cp = checkpoint.previous_in(list(settings.checkpoint_months))
     queued: list[dict[str, str | None]] = []

@@ -14,8 +14,11 @@ from test_web import cli, make
 
 from monitor.core.model import Checkpoint
 from monitor.db import partitions
+from monitor.evaluate import prepare
+from monitor.evaluate.prepare import prepare_all
 from monitor.pipeline.evaluation import evaluate_checkpoint
 from monitor.pipeline.queueing import queue_in
+from monitor.rules.policy import Policies
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 
@@ -137,3 +140,50 @@ def test_the_statistics_are_committed_before_the_composing_workers_read(workdir:
             return
         with app.engine.connect() as worker:  # what a composing process sees meanwhile
             assert _analyzed(worker) == ["indicator_result_2025_05", "project_result_2025_05"]
+
+
+def _work_schemas(app: Any) -> list[str]:
+    with app.engine.connect() as conn:
+        q = "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ev_work_%'"
+        return list(conn.execute(text(q)).scalars())
+
+
+def test_the_evaluations_tables_are_readable_by_parallel_workers(workdir: Path) -> None:
+    """PostgreSQL: parallel workers cannot read temporary tables, and INSERT … SELECT is never planned
+    in parallel: the indicator results (600k rows at 100k projects) were read by one process. The
+    evaluation's tables are UNLOGGED tables of a schema of the session's own, made and dropped in its
+    transaction, and the indicator results made by CREATE TABLE … AS; the results are the same."""
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    app, _ = make(workdir)
+    with app.engine.connect() as conn:
+        unfinished = conn.begin()
+        prepare_all(conn, Policies(app.rules()), Checkpoint(2025, 5))
+        if app.engine.dialect.name != "postgresql":
+            return
+        kinds = conn.execute(
+            text(
+                "SELECT relname, relpersistence FROM pg_class WHERE oid IN ('_ev_ipol'::regclass,"
+                " '_ev_pkey'::regclass, '_ev_ppol'::regclass, '_ev_val'::regclass)"
+            )
+        ).all()
+        assert sorted(kinds) == [("_ev_ipol", "u"), ("_ev_pkey", "u"), ("_ev_ppol", "u"), ("_ev_val", "u")]
+        unfinished.rollback()  # as a run's, killed midway
+    assert _work_schemas(app) == []  # gone with the transaction
+    assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0
+    assert _work_schemas(app) == []  # dropped by the run
+    made = _results(workdir)
+    assert made["projects"] and made["indicators"]
+    assert all(n == 0 for _, c, n in _partitions(workdir) if c.endswith("_default"))
+
+
+def test_a_role_that_may_not_create_a_schema_evaluates_with_temporary_tables(
+    workdir: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Where the database refuses the work schema (a role without CREATE on it), the tables are
+    temporary, as before, and the results the same."""
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0
+    expected = _results(workdir)
+    monkeypatch.setattr(prepare, "_work_name", lambda conn: "pg_refused")  # pg_*: reserved, refused
+    assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0
+    assert _results(workdir) == expected

@@ -99,11 +99,39 @@ class Fresh:
 
 
 def fresh(conn: Connection, checkpoint: str, run_id: int) -> Fresh:
-    """Two empty tables shaped like the results, without indexes (they are built once, sorted)."""
+    """The names of two fresh tables for the results; the project one made empty, shaped like the
+    results, without indexes (they are built once, sorted); the indicator one left to `create_as`."""
     names = {t: f"{SCHEMA}.{partition_name(t, checkpoint)}_run{int(run_id)}" for t in TABLES}
-    for table, name in names.items():
-        conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+    conn.exec_driver_sql(f"CREATE TABLE {names['project_result']} (LIKE project_result INCLUDING DEFAULTS)")
     return Fresh(names["indicator_result"], names["project_result"])
+
+
+def _columns(conn: Connection, table: str) -> list[tuple[str, str, bool]]:
+    """(name, type, not null) of each column of `table`, in order."""
+    q = (
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute"
+        f" WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+    )
+    return [(r[0], r[1], bool(r[2])) for r in conn.exec_driver_sql(q)]
+
+
+def create_as(conn: Connection, table: str, name: str, columns: str, select: str) -> str:
+    """The CREATE TABLE `name` AS statement of `select` (whose columns are `columns`, every column of
+    `table`): each cast to `table`'s type, so that the new table can become its partition (shaped).
+    The casts never cut a text: the statements select codes from columns of the same lengths."""
+    given = [c.strip() for c in columns.split(",")]
+    have = _columns(conn, table)
+    if sorted(given) != sorted(c for c, _, _ in have):
+        raise ValueError(f"{table} has the columns {[c for c, _, _ in have]}, not {given}")
+    casts = ", ".join(f"CAST(s.{c} AS {kind}) AS {c}" for c, kind, _ in have)
+    return f"CREATE TABLE {name} AS SELECT {casts} FROM ({select}) AS s ({', '.join(given)})"
+
+
+def shaped(conn: Connection, table: str, name: str) -> None:
+    """The NOT NULL of `table`'s columns on `name` (made by create_as): a partition must have them."""
+    required = [c for c, _, not_null in _columns(conn, table) if not_null]
+    alters = ", ".join(f"ALTER COLUMN {c} SET NOT NULL" for c in required)
+    conn.exec_driver_sql(f"ALTER TABLE {name} {alters}")
 
 
 def _index(conn: Connection, table: str, name: str) -> None:

@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from monitor.core.model import Checkpoint
 from monitor.evaluate.facts import indicator_facts, project_facts
@@ -98,27 +99,60 @@ def _answers(qmaps: list[dict[str, str]], xsets: list[frozenset[str]], said: lis
 def prepare_all(conn: Connection, policies: Policies, checkpoint: Checkpoint) -> PolicyRows:
     """The temporary tables the statements join (see prepare_policies and prepare_values)."""
     drop_temporary(conn)
-    rows = prepare_policies(conn, policies, checkpoint)
-    prepare_values(conn, checkpoint)
+    work = work_schema(conn)  # PostgreSQL: readable by parallel workers
+    rows = prepare_policies(conn, policies, checkpoint, schema=work)
+    prepare_values(conn, checkpoint, schema=work)
     return rows
 
 
 def drop_temporary(conn: Connection) -> None:
     """Drop this connection's evaluation tables (named in the temporary schema: a scratch database
-    attached beside may hold a table of the same name)."""
-    schema = "pg_temp" if Dialect(conn.dialect.name).pg else "temp"
+    attached beside may hold a table of the same name), and on PostgreSQL its work schema."""
+    pg = Dialect(conn.dialect.name).pg
+    schema = "pg_temp" if pg else "temp"
     for name in TEMP_TABLES:
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
+    if pg:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {_work_name(conn)} CASCADE")
+
+
+def _work_name(conn: Connection) -> str:
+    """The work schema of this PostgreSQL session: no two sessions at once have the same."""
+    return f"ev_work_{int(conn.exec_driver_sql('SELECT pg_backend_pid()').scalar_one())}"
+
+
+def work_schema(conn: Connection) -> str | None:
+    """PostgreSQL: a schema of this session's own (ev_work_<backend pid>), made in the caller's
+    transaction and put first on its search path, for the evaluation's tables: as UNLOGGED tables there
+    PostgreSQL's parallel workers can read them, which they cannot read as temporary tables (the
+    indicator results at 100k projects: 3.9 s in one process, 2.5 s with two workers). Made and dropped
+    with the transaction: a run killed midway leaves nothing behind. None where the role may not create
+    a schema (the tables are temporary then, read by one process) or on SQLite."""
+    if not Dialect(conn.dialect.name).pg:
+        return None
+    name = _work_name(conn)
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {name}")
+    except DBAPIError:  # no CREATE privilege on the database
+        return None
+    path = f"'{name}, ' || current_setting('search_path')"
+    conn.exec_driver_sql(f"SELECT set_config('search_path', {path}, true)")  # SET LOCAL
+    return name
 
 
 def _creator(conn: Connection, schema: str | None = None) -> Callable[[str], None]:
-    """CREATE TABLE for the evaluation's own tables: temporary, or in an attached scratch database;
-    clustered on their keys on SQLite (keyed lookups only: one B-tree to descend, not two)."""
-    suffix = "" if Dialect(conn.dialect.name).pg else " WITHOUT ROWID"
+    """CREATE TABLE for the evaluation's own tables: temporary, or in `schema`: an attached scratch
+    database (SQLite: clustered on their keys, keyed lookups only: one B-tree to descend, not two), the
+    work schema (PostgreSQL: UNLOGGED, work_schema)."""
+    pg = Dialect(conn.dialect.name).pg
+    suffix = "" if pg else " WITHOUT ROWID"
 
     def create(columns: str) -> None:
         if schema is None:
             conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {columns}{suffix}")
+        elif pg:
+            conn.exec_driver_sql(f"CREATE UNLOGGED TABLE {schema}.{columns}")
         else:
             conn.exec_driver_sql(f"CREATE TABLE {schema}.{columns}{suffix}")
 
@@ -138,7 +172,11 @@ class PolicyRows:
 
 
 def prepare_policies(
-    conn: Connection, policies: Policies, checkpoint: Checkpoint, given: PolicyRows | None = None
+    conn: Connection,
+    policies: Policies,
+    checkpoint: Checkpoint,
+    given: PolicyRows | None = None,
+    schema: str | None = None,
 ) -> PolicyRows:
     """The temporary tables of the policies: each project's override key and profile (kp), the
     project policy and time progress of every kp that occurs, the indicator policy of every (kp,
@@ -149,7 +187,7 @@ def prepare_policies(
         key = " || ".join(f"(CASE WHEN {_match_sql(policies, i)} THEN '1' ELSE '0' END)" for i in range(n))
     else:
         key = "''"
-    create = _creator(conn)
+    create = _creator(conn, schema)  # the work schema is first on the search path
     # kp: the override key and the project's own profile, which together decide every policy and
     # time progress of the project and of its indicators without their own profile
     create(
@@ -283,7 +321,8 @@ def _class_of(classes: list[Any], value: Any) -> int:
 
 def prepare_values(conn: Connection, checkpoint: Checkpoint, schema: str | None = None) -> None:
     """The table _ev_val: what the pure core's parsers make of every distinct target and actual of
-    the checkpoint. Temporary, or in the attached scratch database `schema` (monitor.evaluate.halves)."""
+    the checkpoint. Temporary, or in `schema`: the attached scratch database (monitor.evaluate.halves),
+    the work schema (PostgreSQL, work_schema)."""
     d = Dialect(conn.dialect.name)
     create = _creator(conn, schema)
     dbl = d.double

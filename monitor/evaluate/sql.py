@@ -102,6 +102,12 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
     )
 
 
+def indicator_select(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Part = ALL) -> str:
+    """The SELECT of indicator_sql alone (its columns RESULT_COLUMNS, in that order)."""
+    statement = indicator_sql(d, checkpoint, answers, part)
+    return statement[statement.index(" SELECT ") + 1 :]
+
+
 def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = ALL) -> str:
     """INSERT … SELECT of every project result of the `part`'s projects into its project table, from
     the indicator results just written into its indicator table."""
@@ -193,7 +199,13 @@ def evaluate(conn: Connection, policies: Policies, checkpoint: Checkpoint, run_i
     if d.pg:
         analyze_temporary(conn)
     save_policies(conn, run_id, rows.facts)
-    run(conn, indicator_sql(d, checkpoint, rows.answers, part), whole=True)
+    if fresh:  # CREATE TABLE … AS: its reading planned in parallel (INSERT … SELECT never is)
+        select = indicator_select(d, checkpoint, rows.answers, part)
+        made = partitions.create_as(conn, "indicator_result", fresh.indicators, RESULT_COLUMNS, select)
+        run(conn, made, whole=True)
+        partitions.shaped(conn, "indicator_result", fresh.indicators)
+    else:
+        run(conn, indicator_sql(d, checkpoint, rows.answers, part), whole=True)
     finish(conn, policies, checkpoint, run_id, part)
     if fresh:  # the fresh results replace the checkpoint's partitions: nothing deleted and written again
         partitions.swap(conn, str(checkpoint), fresh)

@@ -187,3 +187,24 @@ def test_a_role_that_may_not_create_a_schema_evaluates_with_temporary_tables(
     monkeypatch.setattr(prepare, "_work_name", lambda conn: "pg_refused")  # pg_*: reserved, refused
     assert cli(workdir, "run", "--checkpoint", "2025-05", "--no-send").exit_code == 0
     assert _results(workdir) == expected
+
+
+def test_statistics_waiting_on_the_callers_own_lock_are_taken_in_its_transaction(workdir: Path) -> None:
+    """PostgreSQL: when the queueing's own transaction holds the partitions against ANALYZE (the caller
+    locked or wrote them itself), the committed analysis would wait for it for ever: past the lock wait
+    they are analyzed in the caller's transaction, and the queueing goes on."""
+    assert cli(workdir, "import", str(EXAMPLES)).exit_code == 0
+    app, _ = make(workdir)
+    evaluate_checkpoint(app.engine, app.rules(), Checkpoint(2025, 5), app.clock)
+    with app.engine.begin() as writer:
+        if app.engine.dialect.name == "postgresql":  # SHARE: what ANALYZE's lock conflicts with
+            writer.execute(text("LOCK TABLE result_parts.project_result_2025_05 IN SHARE MODE"))
+        queued = queue_in(
+            app.engine, writer, app.settings, app.templates(), Checkpoint(2025, 5), app.clock, workers=0
+        )
+        assert queued
+        if app.engine.dialect.name == "postgresql":
+            assert _analyzed(writer) == ["indicator_result_2025_05", "project_result_2025_05"]
+    if app.engine.dialect.name == "postgresql":
+        with app.engine.connect() as conn:
+            assert _analyzed(conn) == ["indicator_result_2025_05", "project_result_2025_05"]

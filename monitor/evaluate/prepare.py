@@ -1,4 +1,5 @@
-"""What the set-based evaluation's statements join, prepared per checkpoint as small temporary tables:
+"""What the set-based evaluation's statements join, prepared per checkpoint as small tables of its own
+(temporary; on PostgreSQL unlogged, in its work schema, for parallel reading):
 each project's override key (which overrides match it) and profile, the project and indicator
 policies of every key that occurs with their time progress resolved and their facts (stored with the
 run: reasons are formatted from them), and what the pure core's parsers make of every distinct target

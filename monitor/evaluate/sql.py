@@ -4,7 +4,8 @@ of a checkpoint in two INSERT … SELECT statements instead of a Python loop ove
 Each light rule writes its own SQL form beside its Python judgement (monitor.evaluate.lights); this
 module assembles them into the statements and prepares what they join:
 - policies are not re-derived: Policies computes the thresholds of every distinct combination of
-  matching overrides (a handful), which the statements join as small temporary tables;
+  matching overrides (a handful), which the statements join as small tables of their own
+  (monitor.evaluate.prepare);
 - what a target or an actual *is* (a number, a date, an answer) is decided by the core's own parsers
   (monitor.evaluate.shapes) once per distinct text, not by SQL string tests;
 - comparisons are exact integer cross-multiplications where the numbers are small (the boundaries
@@ -242,9 +243,10 @@ def analyze_inputs(conn: Connection) -> None:
 
 
 def analyze_temporary(conn: Connection) -> None:
-    """PostgreSQL never analyzes temporary tables by itself: without their sizes it joins 600,000
-    indicators to them by nested index lookups; analyzed, and with the memory to hash them (work_mem for
-    the transaction), by hash joins (100k projects: the indicator statement's reading 9.4 s -> 3.4 s)."""
+    """PostgreSQL never analyzes temporary tables, nor tables made in the transaction, by itself: without
+    their sizes it joins 600,000 indicators to them by nested index lookups; analyzed, and with the
+    memory to hash them (work_mem for the transaction), by hash joins (100k projects: the indicator
+    statement's reading 9.4 s -> 3.4 s)."""
     conn.exec_driver_sql("ANALYZE _ev_pkey, _ev_val, _ev_ipol, _ev_ppol")
 
 

@@ -41,7 +41,7 @@ from monitor.db.engine import (
     create_schema,
     make_engine,
 )
-from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB
+from monitor.db.upserts import SQLITE_IMPORT_CACHE_KIB, data_columns
 from monitor.tools.sample import write_sample
 
 KINDS = ("units", "projects", "indicators", "project_reports", "indicator_reports")
@@ -64,7 +64,7 @@ def reference_rows(paths: dict[str, Path]) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     for kind in KINDS:
         amounts = AMOUNTS.get(kind, {})
-        nullable = [c.nullable for c in TABLES[kind].columns]
+        nullable = [TABLES[kind].c[n].nullable for n in data_columns(TABLES[kind])]
         with paths[kind].open(encoding="utf-8", newline="") as f:
             reader = csv.reader(f)
             next(reader)
@@ -118,7 +118,7 @@ def bare_executemany(engine: Engine, rows: dict[str, list[tuple[Any, ...]]], cac
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         for kind in KINDS:
             tbl = TABLES[kind]
-            names = [c.name for c in tbl.columns]
+            names = data_columns(tbl)  # the provenance column is the import's own
             sql = f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
             conn.exec_driver_sql(sql, rows[kind])
 
@@ -129,7 +129,7 @@ def bare_copy(engine: Engine, rows: dict[str, list[tuple[Any, ...]]]) -> None:
         raw: Any = conn.connection.driver_connection
         with raw.cursor() as cur:
             for kind in KINDS:
-                names = ", ".join(c.name for c in TABLES[kind].columns)
+                names = ", ".join(data_columns(TABLES[kind]))
                 with cur.copy(f"COPY {TABLES[kind].name} ({names}) FROM STDIN") as copy:
                     for row in rows[kind]:
                         copy.write_row(row)

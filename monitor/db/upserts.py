@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from monitor.core.errors import MonitorError
 from monitor.core.model import (
@@ -185,7 +185,16 @@ def import_transaction(engine: Engine, check_at_end: bool = False) -> Iterator[C
     the page cache at national size (a first load of 1M projects: a tenth of its time); the check at
     the end reads every row of every table, so it is for loading an empty database. The importer has
     checked every reference itself already: this is the database agreeing. A dangling reference rolls
-    everything back. Otherwise, and elsewhere: engine.begin()."""
+    everything back. PostgreSQL: the foreign keys among the input tables are dropped in the transaction
+    and added back before it commits (one set-based check each), unless a reader holds the tables past
+    KEYS_WAIT: each indicator row's check locked its project (1.78M indicators: 19.7 s with the key,
+    6.5 s without). Otherwise, and elsewhere: engine.begin()."""
+    if engine.dialect.name == "postgresql" and check_at_end:
+        with engine.begin() as conn:
+            dropped = _drop_keys(conn)
+            yield conn
+            _add_keys(conn, dropped)
+        return
     if engine.dialect.name != "sqlite" or not check_at_end:
         with engine.begin() as conn:
             yield conn
@@ -204,6 +213,47 @@ def import_transaction(engine: Engine, check_at_end: bool = False) -> Iterator[C
         finally:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             conn.commit()
+
+
+KEYS_WAIT = "3s"  # how long a first load waits for readers of the input tables before keeping the keys
+
+
+def _drop_keys(conn: Connection) -> list[tuple[str, str, str]]:
+    """PostgreSQL: drop the foreign keys among the input tables in the caller's transaction; returns
+    (table, name, definition) of each, or [] (nothing dropped) if a reader held a table past KEYS_WAIT."""
+    names = ", ".join(f"'{t.name}'" for t in IMPORT_TABLES.values())
+    keys = [
+        (r[0], r[1], r[2])
+        for r in conn.exec_driver_sql(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            f" WHERE contype = 'f' AND conrelid::regclass::text IN ({names})"
+            f" AND confrelid::regclass::text IN ({names}) ORDER BY 1, 2"
+        )
+    ]
+    wait = conn.exec_driver_sql("SELECT current_setting('lock_timeout')").scalar_one()
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{KEYS_WAIT}'")
+            for table, name, _ in keys:
+                conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        return []
+    finally:
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{wait}'")
+    return keys
+
+
+def _add_keys(conn: Connection, keys: list[tuple[str, str, str]]) -> None:
+    """Add back the keys _drop_keys dropped, each checking every row at once."""
+    for table, name, definition in keys:
+        try:
+            conn.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        except IntegrityError as exc:
+            detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None) or str(exc.orig)
+            missing = f"the import would leave rows referring to missing rows: {detail}"
+            raise DanglingReferences(missing) from exc
 
 
 def is_empty(engine: Engine) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from monitor.core.errors import MonitorError
 from monitor.core.model import (
@@ -220,7 +220,8 @@ KEYS_WAIT = "3s"  # how long a first load waits for readers of the input tables 
 
 def _drop_keys(conn: Connection) -> list[tuple[str, str, str]]:
     """PostgreSQL: drop the foreign keys among the input tables in the caller's transaction; returns
-    (table, name, definition) of each, or [] (nothing dropped) if a reader held a table past KEYS_WAIT."""
+    (table, name, definition) of each, or [] (nothing dropped) if a reader held a table past KEYS_WAIT
+    or the role may not alter them."""
     names = ", ".join(f"'{t.name}'" for t in IMPORT_TABLES.values())
     keys = [
         (r[0], r[1], r[2])
@@ -236,8 +237,9 @@ def _drop_keys(conn: Connection) -> list[tuple[str, str, str]]:
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{KEYS_WAIT}'")
             for table, name, _ in keys:
                 conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+    except (OperationalError, ProgrammingError) as exc:
+        # lock_not_available; insufficient_privilege (the tables owned by another role, the migrations')
+        if getattr(exc.orig, "sqlstate", None) not in ("55P03", "42501"):
             raise
         return []
     finally:

@@ -67,7 +67,14 @@ ALL = Part()
 
 def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Part = ALL) -> str:
     """INSERT … SELECT of every indicator result of the checkpoint (reason left empty) of the `part`'s
-    projects, into its indicator table (RESULT_COLUMNS). The shape
+    projects, into its indicator table (RESULT_COLUMNS): indicator_select's rows."""
+    select = indicator_select(d, checkpoint, answers, part)
+    return f"INSERT INTO {part.indicators} ({RESULT_COLUMNS}) {select}"
+
+
+def indicator_select(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Part = ALL) -> str:
+    """SELECT of every indicator result of the checkpoint (reason left empty) of the `part`'s projects,
+    its columns RESULT_COLUMNS in that order (`part.indicators` is not read). The shape
     of every distinct target and actual was decided by the pure core's own parsers (_ev_val);
     comparisons are exact in integers where the numbers are small, else in floats with a guard band
     (`?`)."""
@@ -97,16 +104,9 @@ def indicator_sql(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Pa
     inner += part.where("pk.code")
     light, ratio_sql = indicator.light_sql(s), indicator.ratio_sql(s)
     return (
-        f"INSERT INTO {part.indicators} ({RESULT_COLUMNS})"
-        f" SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
+        f"SELECT {cp}, b.project_code, b.code, b.name, b.kind, {light}, {ratio_sql}, '', b.target, b.actual,"
         f" b.measure_unit, b.direction, b.policy, b.reported, {indicator.impossible_sql()} FROM ({inner}) b"
     )
-
-
-def indicator_select(d: Dialect, checkpoint: Checkpoint, answers: Answers, part: Part = ALL) -> str:
-    """The SELECT of indicator_sql alone (its columns RESULT_COLUMNS, in that order)."""
-    statement = indicator_sql(d, checkpoint, answers, part)
-    return statement[statement.index(" SELECT ") + 1 :]
 
 
 def project_sql(d: Dialect, checkpoint: Checkpoint, run_id: int, part: Part = ALL) -> str:

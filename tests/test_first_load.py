@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from test_web import cli, make
 
 from monitor.db.engine import INDICATOR, UNIT
 from monitor.db.upserts import DanglingReferences, import_transaction
+from monitor.ingest.importer import import_paths
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "import" / "worked_examples"
 KEYS = (
@@ -26,6 +27,7 @@ KEYS = (
     " ORDER BY 1, 2"
 )
 ORPHAN = {"project_code": "NOPE", "code": "I1", "level1": "产出", "level2": "数量", "name": "n"}
+TABLES = ("unit", "project", "indicator", "project_report", "indicator_report")
 ORPHAN |= {"direction": "≥", "target": "1", "measure_unit": ""}
 
 
@@ -98,3 +100,56 @@ def test_a_first_load_while_the_tables_are_read_keeps_checking_row_by_row(workdi
         held.join()
     with app.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM unit")).scalar_one() == 1
+
+
+STAGED = "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'import\\_%' ORDER BY 1"
+
+
+def test_a_first_load_copies_straight_into_the_empty_tables(workdir: Path) -> None:
+    """PostgreSQL: a first load holds the input tables against other writers and never writes a key
+    twice, so its rows are COPYed into them directly (no staging table, no ON CONFLICT); a later
+    import upserts through staging tables as before. The rows are the same either way, the reports'
+    provenance (their report_batch) included."""
+    app, _ = make(workdir)
+    if app.engine.dialect.name != "postgresql":
+        return
+    staged: list[list[str]] = []
+
+    def peek(conn: Connection) -> None:  # in the import's transaction, after its writes
+        staged.append([r[0] for r in conn.execute(text(STAGED))])
+
+    first = import_paths(app.engine, [EXAMPLES], also=peek)
+    rows = "SELECT project_code, checkpoint, batch FROM project_report ORDER BY 1, 2"
+    with app.engine.connect() as conn:
+        loaded = [tuple(r) for r in conn.execute(text(rows))]
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
+    assert staged == [[]]  # nothing staged: straight into the tables
+    assert loaded and all(r[2] is not None for r in loaded)  # each report names its batch
+    assert counts == {"unit": first["units"], "project": first["projects"], "indicator": first["indicators"],
+                      "project_report": first["project_reports"],
+                      "indicator_report": first["indicator_reports"]}  # fmt: skip
+    again = import_paths(app.engine, [EXAMPLES], also=peek)  # no longer a first load: upserted
+    assert again == first
+    assert staged[1] == ["import_indicator", "import_indicator_report", "import_project",
+                         "import_project_report", "import_unit"]  # fmt: skip
+    with app.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text(rows))] == loaded  # unchanged: the same batch
+        assert {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES} == counts
+
+
+def test_no_other_writer_gets_into_the_tables_a_first_load_fills(workdir: Path) -> None:
+    """What makes the direct COPY safe: until the first load commits, another writer of an input table
+    waits (here: gives up after its lock timeout), readers of the tables it does not alter do not."""
+    app, _ = make(workdir)
+    if app.engine.dialect.name != "postgresql":
+        return
+    with import_transaction(app.engine, check_at_end=True) as conn:
+        conn.execute(insert(UNIT), [{"code": "U1", "name": "财政局", "email": "a@example.org"}])
+        with app.engine.connect() as other:
+            other.exec_driver_sql("SET lock_timeout = '500ms'")
+            assert other.exec_driver_sql("SELECT count(*) FROM indicator_report").scalar_one() == 0
+            with pytest.raises(OperationalError, match="lock timeout"):
+                other.exec_driver_sql(
+                    "INSERT INTO indicator_report (checkpoint, project_code, indicator_code, actual)"
+                    " VALUES ('2025-05', 'P1', 'I1', '1')"
+                )

@@ -120,7 +120,7 @@ class Watcher:
             text(
                 "SELECT extract(epoch FROM clock_timestamp()), pid, state, extract(epoch FROM xact_start)"
                 " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND xact_start IS NOT NULL"
+                " AND xact_start IS NOT NULL AND state <> 'idle'"  # idle: between transactions, a torn read
             )
         ).all()
         return [Sample(float(at), f"backend {pid} ({state})", float(since)) for at, pid, state, since in rows]

@@ -326,9 +326,7 @@ def _copy_upsert(
         if stage not in staged:  # dropped with the transaction, committed or not
             cur.execute(f"CREATE TEMPORARY TABLE {stage} (LIKE {tbl.name} INCLUDING DEFAULTS) ON COMMIT DROP")
             staged.add(stage)
-        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        _copy(cur, stage, names, rows)
         cur.execute(
             f"INSERT INTO {tbl.name} ({into}) SELECT {picked} FROM {stage}"
             f" {_on_conflict(tbl, batch, 'postgresql')}"
@@ -339,15 +337,18 @@ def _copy_upsert(
 def _copy_into(conn: Connection, tbl: Table, rows: Sequence[tuple[Any, ...]], batch: int | None) -> None:
     """COPY `rows` straight into `tbl` (a first load's empty table: see _empty_tables)."""
     batch = _with_batch(tbl, batch)
-    names = data_columns(tbl) + ([PROVENANCE] if batch is not None else [])
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cur, cur.copy(f"COPY {tbl.name} ({', '.join(names)}) FROM STDIN") as copy:
-        if batch is None:
-            for row in rows:
-                copy.write_row(row)
-        else:
-            for row in rows:
-                copy.write_row((*row, batch))
+    names = ", ".join(data_columns(tbl) + ([PROVENANCE] if batch is not None else []))
+    with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+        _copy(cur, tbl.name, names, rows, () if batch is None else (batch,))
+
+
+def _copy(
+    cur: Any, table: str, names: str, rows: Sequence[tuple[Any, ...]], tail: tuple[Any, ...] = ()
+) -> None:
+    """COPY `rows` (each followed by the values `tail`) into the columns `names` of `table`."""
+    with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row((*row, *tail) if tail else row)
 
 
 @dataclass(frozen=True)
